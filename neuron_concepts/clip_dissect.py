@@ -1,0 +1,289 @@
+"""CLIP-Dissect (Oikarinen & Weng, ICLR 2023): WPMI and soft-WPMI concept scores.
+
+Inputs are the image-concept similarity matrix ``P`` (``[N, C]``, cosine or t-vMF, as the
+similarity stage stores it, usually float16) and the activations of one layer
+(``[N, K]``). With ``Q = softmax(a * P)`` over concepts per image and ``x_r`` the ``r``-th
+top image of neuron ``k``:
+
+- soft-WPMI: ``log p(t_m | B_k) = sum_r log((1 - p_r) + p_r * Q[x_r, m] + 1e-7)``,
+  ``p_r = p_start - (r / top_k) * (p_start - p_end)``;
+- WPMI: ``log p(t_m | B_k) = sum_{r < top_k} log(Q[x_r, m] + 1e-7)``, which is the soft
+  formula with every ``p_r = 1``;
+- both: ``score[k, m] = log p(t_m | B_k) - lam * log p(t_m)`` with the prior
+  ``log p(t_m) = logsumexp_k log p(t_m | B_k) - log K`` over all neurons passed in.
+
+Memory: only the top images' rows of ``Q`` are ever needed, and each is
+``exp(a * P[x] - logsumexp(a * P[x]))``. So the only thing kept per image is that
+row's log-normaliser (one float), and ``Q`` rows are rebuilt from ``P`` for one chunk of
+neurons at a time. Beyond the inputs, memory is the ``[K, C]`` float32 result plus one
+chunk buffer, never a dense ``[N, C]`` float32 matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import ArrayLike
+
+from .activations import top_image_indices
+from .errors import InputDataError
+
+# Elements of float32 in one chunk buffer ([neurons * top_k, C] or [images, C]).
+# 2**22 floats = 16 MiB on the CPU keeps the buffer in a small fraction of the result;
+# on a GPU larger blocks keep the device busy.
+CPU_BLOCK_ELEMENTS = 2 ** 22
+GPU_BLOCK_ELEMENTS = 2 ** 27
+
+# Added inside every logarithm (the reference implementation's constant).
+LOG_EPS = 1e-7
+
+
+def rank_probabilities(top_k: int, p_start: float = 0.998, p_end: float = 0.97) -> np.ndarray:
+    """soft-WPMI's probability that the ``r``-th top image belongs to the neuron's set, ``[top_k]``.
+
+    ``p_r = p_start - (r / top_k) * (p_start - p_end)`` for ``r = 0 .. top_k - 1``: a linear
+    decay, so lower-ranked images count a little less.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    for name, value in (("p_start", p_start), ("p_end", p_end)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"soft-WPMI {name} must lie in [0, 1], got {value}")
+    ranks = np.arange(top_k, dtype=np.float64)
+    return p_start - (ranks / top_k) * (p_start - p_end)
+
+
+def soft_wpmi(clip_sim: ArrayLike | torch.Tensor, activations: ArrayLike | torch.Tensor,
+              top_k: int = 100, a: float = 10.0, lam: float = 1.0, p_start: float = 0.998,
+              p_end: float = 0.97, device: str | torch.device | None = None,
+              neuron_chunk: int | None = None,
+              sim_rows: ArrayLike | None = None) -> np.ndarray:
+    """soft-WPMI scores of every concept for every neuron: float32 ``[K, C]``.
+
+    ``clip_sim`` is ``[N, C]`` (numpy or torch, float16/32), ``activations`` ``[N, K]``.
+    ``device`` picks where the arithmetic runs (``None``: the device of a torch
+    ``clip_sim``, else the CPU). ``neuron_chunk`` neurons are scored per step (``None``:
+    as many as fit a fixed buffer). ``sim_rows`` gives the image index of each row of
+    ``clip_sim`` when it holds only some images (it must hold every top image).
+    """
+    probs = rank_probabilities(top_k, p_start, p_end)
+    return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows)
+
+
+def wpmi(clip_sim: ArrayLike | torch.Tensor, activations: ArrayLike | torch.Tensor,
+         top_k: int = 28, a: float = 2.0, lam: float = 0.6,
+         device: str | torch.device | None = None, neuron_chunk: int | None = None,
+         sim_rows: ArrayLike | None = None) -> np.ndarray:
+    """WPMI scores of every concept for every neuron: float32 ``[K, C]``.
+
+    Arguments as in :func:`soft_wpmi`; each of the ``top_k`` top images counts fully.
+    """
+    probs = np.ones(top_k, dtype=np.float64)
+    return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows)
+
+
+def _pmi_scores(clip_sim, activations, rank_probs: np.ndarray, a: float, lam: float,
+                device, neuron_chunk: int | None, sim_rows) -> np.ndarray:
+    """Shared body of WPMI and soft-WPMI: conditional log-likelihood minus ``lam`` x prior."""
+    if not (math.isfinite(a) and math.isfinite(lam)):
+        raise ValueError(f"CLIP-Dissect a and lambda must be finite, got a={a}, lam={lam}")
+    sim = _sim_tensor(clip_sim)
+    device = _pick_device(device, clip_sim)
+    n_images = _check_shapes(sim, activations, sim_rows)
+    top = top_image_indices(activations, len(rank_probs))  # [K, top_k], ties -> lower index
+    rows = _rows_of_images(top, n_images, sim.shape[0], sim_rows)
+    store, positions = _place_rows(sim, rows, device)
+    log_norm = _row_log_normalisers(store, np.unique(positions), a)
+    cond = concept_log_likelihood(store, positions, log_norm, rank_probs, a, neuron_chunk)
+    cond.sub_(lam * log_prior(cond))
+    return cond.cpu().numpy()
+
+
+def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
+                           rank_probs: np.ndarray, a: float,
+                           neuron_chunk: int | None = None) -> torch.Tensor:
+    """``log p(t_m | B_k)`` for every neuron and concept: float32 ``[K, C]`` on ``store``'s device.
+
+    ``store`` holds similarity rows, ``positions[k, r]`` is the row of neuron ``k``'s
+    ``r``-th top image and ``log_norm[row]`` that row's ``logsumexp(a * P)``. ``Q`` is
+    rebuilt per chunk of neurons as ``exp(a * P - log_norm)``, so no ``Q`` matrix is kept.
+    """
+    device = store.device
+    n_neurons, top_k = positions.shape
+    n_concepts = store.shape[1]
+    if neuron_chunk is None:
+        budget = GPU_BLOCK_ELEMENTS if device.type != "cpu" else CPU_BLOCK_ELEMENTS
+        neuron_chunk = max(1, budget // (top_k * n_concepts))
+    if neuron_chunk < 1:
+        raise ValueError(f"neuron_chunk must be >= 1, got {neuron_chunk}")
+    probs = torch.as_tensor(rank_probs, dtype=torch.float32, device=device)
+    # (1 - p_r) + 1e-7 summed in float64 first, as one offset per rank.
+    offsets = torch.as_tensor((1.0 - rank_probs) + LOG_EPS, dtype=torch.float32, device=device)
+    pos = torch.as_tensor(positions, dtype=torch.int64, device=device)
+    out = torch.empty((n_neurons, n_concepts), dtype=torch.float32, device=device)
+    for start in range(0, n_neurons, neuron_chunk):
+        idx = pos[start:start + neuron_chunk].reshape(-1)
+        n = idx.numel() // top_k
+        block = store.index_select(0, idx).to(torch.float32)      # [n * top_k, C]
+        block.mul_(a).sub_(log_norm.index_select(0, idx)[:, None]).exp_()  # Q rows
+        block = block.view(n, top_k, n_concepts)
+        block.mul_(probs[None, :, None]).add_(offsets[None, :, None]).log_()
+        out[start:start + n] = block.sum(dim=1)
+    return out
+
+
+def log_prior(cond: torch.Tensor, column_chunk: int = 4096) -> torch.Tensor:
+    """``log p(t_m) = logsumexp_k log p(t_m | B_k) - log K``: ``[C]``, in column chunks."""
+    prior = torch.empty(cond.shape[1], dtype=cond.dtype, device=cond.device)
+    for start in range(0, cond.shape[1], column_chunk):
+        prior[start:start + column_chunk] = torch.logsumexp(
+            cond[:, start:start + column_chunk], dim=0)
+    return prior.sub_(math.log(cond.shape[0]))
+
+
+def _sim_tensor(clip_sim: ArrayLike | torch.Tensor) -> torch.Tensor:
+    """The similarity matrix as a torch tensor without copying it (float16 stays float16)."""
+    if isinstance(clip_sim, torch.Tensor):
+        sim = clip_sim.detach()
+    else:
+        array = np.asarray(clip_sim)
+        if array.dtype not in (np.float16, np.float32):
+            array = array.astype(np.float32)
+        sim = torch.from_numpy(np.ascontiguousarray(array))
+    if sim.dtype not in (torch.float16, torch.float32, torch.bfloat16):
+        sim = sim.to(torch.float32)
+    if sim.ndim != 2:
+        raise InputDataError(f"the similarity matrix must be [images, concepts], got shape "
+                             f"{tuple(sim.shape)}: pass one layer's probe x concept matrix")
+    return sim
+
+
+def _pick_device(device: str | torch.device | None, clip_sim) -> torch.device:
+    """``device`` as given, else where a torch ``clip_sim`` lives, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if isinstance(clip_sim, torch.Tensor):
+        return clip_sim.device
+    return torch.device("cpu")
+
+
+def _check_shapes(sim: torch.Tensor, activations, sim_rows) -> int:
+    """Number of probe images, after checking that the two matrices describe the same images."""
+    shape = tuple(np.shape(activations))
+    if len(shape) != 2:
+        raise InputDataError(f"activations must be [images, neurons], got shape {shape}")
+    if sim_rows is None and sim.shape[0] != shape[0]:
+        raise InputDataError(
+            f"the similarity matrix has {sim.shape[0]} image rows but the activations have "
+            f"{shape[0]}: both must come from the same probe set (or pass sim_rows)")
+    return shape[0]
+
+
+def _rows_of_images(top: np.ndarray, n_images: int, n_rows: int, sim_rows) -> np.ndarray:
+    """Row of the similarity matrix holding each top image: same shape as ``top``."""
+    if sim_rows is None:
+        return top
+    sim_rows = np.asarray(sim_rows, dtype=np.int64)
+    if sim_rows.shape != (n_rows,):
+        raise InputDataError(f"sim_rows must give one image index per similarity row "
+                             f"({n_rows}), got shape {sim_rows.shape}")
+    if sim_rows.size and (sim_rows.min() < 0 or sim_rows.max() >= n_images):
+        raise InputDataError(f"sim_rows holds image indices outside 0..{n_images - 1}")
+    row_of_image = np.full(n_images, -1, dtype=np.int64)
+    row_of_image[sim_rows] = np.arange(n_rows)
+    rows = row_of_image[top]
+    if (rows < 0).any():
+        missing = np.unique(top[rows < 0])
+        raise InputDataError(
+            f"the similarity matrix lacks the rows of {missing.size} top images (first: "
+            f"{missing[:5].tolist()}): rebuild it for at least the top {top.shape[1]} images "
+            f"of every neuron")
+    return rows
+
+
+def _place_rows(sim: torch.Tensor, rows: np.ndarray,
+                device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """The similarity rows the neurons need, on ``device``, and each top image's row in them.
+
+    On the CPU the matrix is used in place. On another device only the union of the top
+    images' rows is copied there, in chunks, in the input's own dtype.
+    """
+    if _same_device(device, sim.device):
+        return sim, rows
+    union, positions = np.unique(rows, return_inverse=True)
+    store = torch.empty((union.size, sim.shape[1]), dtype=sim.dtype, device=device)
+    step = max(1, CPU_BLOCK_ELEMENTS // max(1, sim.shape[1]))
+    for start in range(0, union.size, step):
+        index = torch.as_tensor(union[start:start + step], device=sim.device)
+        store[start:start + step] = sim.index_select(0, index).to(device)
+    return store, positions.reshape(rows.shape)
+
+
+def _same_device(wanted: torch.device, actual: torch.device) -> bool:
+    """Whether ``wanted`` names ``actual`` (``cuda`` names the current ``cuda:<i>``)."""
+    if wanted.type != actual.type:
+        return False
+    # A tensor's device always carries its index; resolve an index-less name the same way.
+    return torch.empty(0, device=wanted).device == actual
+
+
+def _row_log_normalisers(store: torch.Tensor, needed: np.ndarray, a: float) -> torch.Tensor:
+    """``logsumexp_m(a * P[row, m])`` for the ``needed`` rows (others stay 0): float32 ``[rows]``."""
+    log_norm = torch.zeros(store.shape[0], dtype=torch.float32, device=store.device)
+    budget = GPU_BLOCK_ELEMENTS if store.device.type != "cpu" else CPU_BLOCK_ELEMENTS
+    step = max(1, budget // max(1, store.shape[1]))
+    needed_t = torch.as_tensor(needed, dtype=torch.int64, device=store.device)
+    for start in range(0, needed.size, step):
+        index = needed_t[start:start + step]
+        block = store.index_select(0, index).to(torch.float32).mul_(a)
+        log_norm[index] = torch.logsumexp(block, dim=1)
+    return log_norm
+
+
+def describe(scores: ArrayLike | torch.Tensor, n_best: int = 5,
+             neuron_chunk: int = 256) -> np.ndarray:
+    """Indices of each neuron's ``n_best`` highest-scoring concepts: int64 ``[K, n_best]``.
+
+    Descending score; ties go to the lower concept index (a stable sort), so the
+    description does not depend on the sorting backend.
+    """
+    values = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores)
+    if values.ndim != 2:
+        raise ValueError(f"scores must be [neurons, concepts], got shape {values.shape}")
+    if not 1 <= n_best <= values.shape[1]:
+        raise ValueError(f"cannot take the best {n_best} of {values.shape[1]} concepts")
+    best = np.empty((values.shape[0], n_best), dtype=np.int64)
+    for start in range(0, values.shape[0], neuron_chunk):
+        block = -values[start:start + neuron_chunk].astype(np.float64)
+        best[start:start + neuron_chunk] = np.argsort(block, axis=1, kind="stable")[:, :n_best]
+    return best
+
+
+def description_table(scores: ArrayLike | torch.Tensor, concepts: Sequence[str],
+                      n_best: int = 5) -> pd.DataFrame:
+    """Each neuron's ``n_best`` concepts as a descriptions table.
+
+    Columns ``neuron, rank, concept, score, selected`` (the format of every method's
+    descriptions artifact): ``concept`` is the concept's text, ``rank`` 0 is the best,
+    and CLIP-Dissect's description, the argmax, is the one row with ``selected``.
+    """
+    values = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores)
+    texts = np.asarray(list(concepts), dtype=object)
+    if values.ndim != 2 or texts.shape[0] != values.shape[1]:
+        raise InputDataError(f"scores of shape {values.shape} do not match the "
+                             f"{texts.shape[0]} concepts: use the concept set the "
+                             f"similarity matrix was built from")
+    best = describe(values, n_best)
+    n_neurons = values.shape[0]
+    ranks = np.tile(np.arange(n_best, dtype=np.int64), n_neurons)
+    return pd.DataFrame({
+        "neuron": np.repeat(np.arange(n_neurons, dtype=np.int64), n_best),
+        "rank": ranks,
+        "concept": texts[best.ravel()],
+        "score": np.take_along_axis(values, best, axis=1).ravel().astype(np.float64),
+        "selected": ranks == 0,
+    })

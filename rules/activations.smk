@@ -1,0 +1,27 @@
+rule activations:
+    """Activations [N, K] of every configured layer of the target, one forward pass per view."""
+    input:
+        manifest="results/probe/{probe}/manifest.parquet",
+        boxes=view_boxes,
+        weights=lambda wc: weights_marker("target", wc.target),
+    output:
+        expand(
+            "results/activations/{{probe}}/{{target}}/{{view}}/{layer}.npz",
+            layer=config["target"]["layers"],
+        ),
+    params:
+        target=target_spec(),
+        layers=config["target"]["layers"],
+        reduction=config["target"]["spatial_reduction"],
+        batch_size=config["batch_size"]["image"],
+        device=config["device"],
+    resources:
+        gpu=use_gpu(),
+        mem_mb=8000,
+        runtime=120,
+    log:
+        "logs/activations/{probe}/{target}/{view}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/activations.py"

@@ -1,0 +1,14 @@
+rule concept_set:
+    """Normalise a concept set: stripped, blank lines dropped, de-duplicated in order."""
+    input:
+        concept_source,
+    output:
+        "results/concepts/{concepts}.parquet",
+    params:
+        spec=lambda wc: config["concept_sets"][wc.concepts],
+    log:
+        "logs/concept_set/{concepts}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/concept_set.py"

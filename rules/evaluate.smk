@@ -1,0 +1,71 @@
+rule evaluation_text_embeddings:
+    """Embeddings of a concept set and the ImageNet labels by an evaluation model (CLIP or mpnet).
+
+    Computed once per (model, concept set), so evaluating a method needs no model at all.
+    """
+    input:
+        concepts="results/concepts/{concepts}.parquet",
+        weights=lambda wc: weights_marker(evaluation_model_kind(wc.model), wc.model),
+    output:
+        "results/eval_emb/{model}/{concepts}.npz",
+    params:
+        model=lambda wc: evaluation_model_spec(wc.model),
+        batch_size=config["batch_size"]["text"],
+        device=config["device"],
+    resources:
+        gpu=use_gpu(),
+        mem_mb=8000,
+        runtime=60,
+    log:
+        "logs/evaluation_text_embeddings/{model}/{concepts}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/evaluation_text_embeddings.py"
+
+
+rule evaluate_descriptions:
+    """Per-neuron metrics of a final layer's descriptions against its ImageNet classes."""
+    input:
+        descriptions="results/descriptions/{probe}/{target}/{layer}/{method}/{concepts}.parquet",
+        clip_emb=lambda wc: f"results/eval_emb/{CLIP['eval']}/{wc.concepts}.npz",
+        sentence_emb=lambda wc: f"results/eval_emb/{SENTENCE}/{wc.concepts}.npz",
+    output:
+        "results/eval/{probe}/{target}/{layer}/{method}/{concepts}.parquet",
+    params:
+        imagenet_concepts=lambda wc: config["concept_sets"][wc.concepts]["type"] == "imagenet",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/evaluate_descriptions/{probe}/{target}/{layer}/{method}/{concepts}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/evaluate_descriptions.py"
+
+
+rule concept_discovery_table:
+    """The papers' Table 1: one row per (style, method, probe set, concept set)."""
+    input:
+        all_evaluations(),
+    output:
+        csv="results/tables/concept_discovery.csv",
+        md="results/tables/concept_discovery.md",
+    params:
+        labels=[
+            dict(probe=probe, method=method, concepts=concepts, family=family,
+                 target=TARGET, clip=CLIP["match"], eval_clip=CLIP["eval"], sentence=SENTENCE)
+            for probe in config["evaluation"]["probe_sets"]
+            for family, methods in method_families().items()
+            for method in methods
+            for concepts in config["evaluation"]["concept_sets"]
+        ],
+        styles=EVALUATION_STYLES,
+    localrule: True
+    log:
+        "logs/concept_discovery_table.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/concept_discovery_table.py"

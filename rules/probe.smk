@@ -1,0 +1,14 @@
+rule probe_manifest:
+    """Check a probe set's images and list them: path, label and size of each."""
+    output:
+        manifest="results/probe/{probe}/manifest.parquet",
+        unreadable="results/probe/{probe}/unreadable.parquet",
+    params:
+        spec=lambda wc: config["probe_sets"][wc.probe],
+        images_dir=lambda wc: f"results/probe/{wc.probe}/images",
+    log:
+        "logs/probe_manifest/{probe}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/probe_manifest.py"

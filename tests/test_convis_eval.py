@@ -1,0 +1,176 @@
+"""ConVis evaluations: AUROC, the OOD pairs and scores, MaxBoxAcc and the box readers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from neuron_concepts import convis, convis_eval as ev
+from neuron_concepts.errors import InputDataError
+
+# ----------------------------------------------------------------------------- AUROC
+
+
+def test_auroc_by_hand_with_a_tie():
+    # pairs (in, out): (1, 0) win, (1, 1) tie, (2, 0) win, (2, 1) win -> 3.5 / 4
+    assert ev.auroc([1, 2], [0, 1]) == 0.875
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auroc_equals_sklearn_including_ties(seed):
+    gen = np.random.default_rng(seed)
+    s_in, s_out = gen.integers(0, 5, size=37), gen.integers(-1, 4, size=23)  # many ties
+    labels = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
+    assert ev.auroc(s_in, s_out) == pytest.approx(roc_auc_score(labels, np.r_[s_in, s_out]), abs=1e-12)
+    s_in, s_out = gen.random(50), gen.random(70) - 0.2
+    labels = np.r_[np.ones(50), np.zeros(70)]
+    assert ev.auroc(s_in, s_out) == pytest.approx(roc_auc_score(labels, np.r_[s_in, s_out]), abs=1e-12)
+
+
+def test_auroc_needs_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        ev.auroc([], [1.0])
+
+
+# ----------------------------------------------------------------------------- OOD
+
+def test_ood_pairs_name_disjoint_imagenet_class_sets():
+    for positive, negative in ev.OOD_PAIRS:
+        pos, neg = ev.classes_under(positive), ev.classes_under(negative)
+        assert pos and neg and not set(pos) & set(neg)
+    assert ev.classes_under("bear.n.01") == ["n02132136", "n02133161", "n02134084", "n02134418"]
+    assert len(ev.classes_under("bird.n.01")) == 59
+
+
+def test_classes_under_includes_the_synset_itself_and_keeps_wnid_order():
+    wnids = ["n02088364", "n02084071", "n01530575"]  # beagle, dog, brambling
+    assert ev.classes_under("dog.n.01", wnids) == ["n02088364", "n02084071"]
+    assert ev.classes_under("beagle.n.01", wnids) == ["n02088364"]
+
+
+def test_ood_scores_are_max_rank_sim_per_image():
+    gen = np.random.default_rng(5)
+    images, synsets, members = gen.standard_normal((7, 4)), gen.standard_normal((9, 4)), [2, 5]
+    expected = [convis.max_rank_sim(x, synsets, members) for x in images]
+    np.testing.assert_allclose(ev.ood_scores(images, synsets, members, chunk_size=3), expected)
+
+
+def test_image_baselines_by_hand():
+    images = np.array([[1.0, 0.0], [0.0, 2.0]])
+    references = np.array([[1.0, 0.0], [1.0, 1.0]])
+    r = np.sqrt(0.5)
+    np.testing.assert_allclose(ev.image_similarity_scores(images, references, "max"), [1.0, r], rtol=1e-6)
+    np.testing.assert_allclose(ev.image_similarity_scores(images, references, "mean"), [(1 + r) / 2, r / 2],
+                               rtol=1e-6)
+    np.testing.assert_allclose(ev.definition_scores(images, np.array([0.0, 3.0])), [0.0, 1.0], atol=1e-7)
+
+
+def test_ood_evaluation_on_one_hot_embeddings():
+    brambling, beagle, violin = "n01530575", "n02088364", "n04536866"
+    vocab = convis.build_vocabulary([brambling, beagle, violin])
+    synset_emb = np.eye(len(vocab), len(vocab) + 3)  # every definition orthogonal to the others
+    row = {name: convis.synset_index(vocab, name) for name in ["brambling.n.01", "beagle.n.01", "violin.n.01"]}
+    image_emb = synset_emb[[row["brambling.n.01"]] * 3 + [row["beagle.n.01"]] * 2 + [row["violin.n.01"]]]
+    labels = [brambling] * 3 + [beagle] * 2 + [violin]
+    table = ev.ood_evaluation(image_emb, labels, synset_emb, vocab, pairs=[("bird.n.01", "hunting_dog.n.01")],
+                              reference_emb=image_emb[:1], reference_wnids=[brambling])
+    table = table.set_index("method")
+    assert table.loc["convis", "n_in"] == 3 and table.loc["convis", "n_out"] == 2  # the violin is in neither
+    # brambling images rank brambling.n.01 on top (a hyponym of bird); beagle images rank all birds last
+    assert table.loc["convis", "auroc"] == 1.0
+    assert table.loc["definition", "auroc"] == 0.5  # every image is orthogonal to bird's definition
+    assert table.loc["image", "auroc"] == 1.0
+
+
+# ----------------------------------------------------------------------------- WSOL
+
+def test_component_box_uses_continuous_pixel_coordinates():
+    mask = np.zeros((5, 6), dtype=bool)
+    mask[1:3, 2:5] = True
+    assert ev.largest_component_box(mask).tolist() == [2, 1, 5, 3]
+    assert ev.largest_component_box(np.zeros((3, 3), bool)) is None
+
+
+def test_diagonal_pixels_are_not_connected():
+    mask = np.zeros((8, 8), dtype=bool)
+    for i in range(5):
+        mask[i, i] = True  # a diagonal of 5 pixels: one component under 8-connectivity
+    mask[7, 5:7] = True    # a horizontal pair: the largest 4-connected component
+    assert ev.largest_component_box(mask).tolist() == [5, 7, 7, 8]
+
+
+def test_box_iou_by_hand():
+    np.testing.assert_allclose(ev.box_iou([0, 0, 2, 2], [[1, 1, 3, 3], [0, 0, 2, 2], [5, 5, 6, 6]]),
+                               [1 / 7, 1.0, 0.0])
+
+
+def two_blob_map() -> tuple[np.ndarray, list[float], list[float]]:
+    """A large dim blob and a small bright one, disjoint: their boxes."""
+    saliency = np.zeros((40, 40))
+    saliency[2:22, 2:22] = 0.5   # 400 pixels, value 0.5
+    saliency[30:36, 30:36] = 1.0  # 36 pixels, value 1.0
+    return saliency, [2, 2, 22, 22], [30, 30, 36, 36]
+
+
+def test_largest_component_decides_the_box():
+    saliency, large, small = two_blob_map()
+    taus = np.arange(0, 1, 0.01)
+    right_small = ev.box_hits(saliency, [small], taus)
+    # tau <= 0.5: both blobs pass, the large (wrong) one is the box; above: only the small one
+    assert not right_small[taus <= 0.5].any() and right_small[taus > 0.5].all()
+    right_large = ev.box_hits(saliency, [large], taus)
+    assert not right_large[0] and right_large[(taus > 0) & (taus <= 0.5)].all() and not right_large[taus > 0.5].any()
+    assert ev.max_box_acc([saliency], [[small]]) == 100.0
+
+
+def test_max_box_acc_known_answer_over_images():
+    saliency, large, small = two_blob_map()
+    wrong = np.zeros((40, 40))
+    wrong[0:5, 35:40] = 1.0
+    curve = ev.box_accuracy_curve([saliency, saliency * 7 + 3, wrong], [[small], [large], [small]])
+    taus = np.arange(0, 1, 0.01)
+    # tau = 0: whole-image boxes miss everywhere; (0, 0.5]: image 2 hits; above: image 1 hits
+    assert curve[0] == 0.0
+    np.testing.assert_allclose(curve[(taus > 0) & (taus <= 0.5)], 100 / 3)
+    np.testing.assert_allclose(curve[taus > 0.5], 100 / 3)
+    assert ev.max_box_acc([saliency, saliency * 7 + 3, wrong], [[small], [large], [small]]) == pytest.approx(100 / 3)
+
+
+def test_best_ground_truth_box_counts():
+    saliency, large, small = two_blob_map()
+    assert ev.max_box_acc([saliency], [[[0, 0, 1, 1], small]]) == 100.0
+    assert ev.max_box_acc([saliency], [[[0, 0, 1, 1]]]) == 0.0
+
+
+def test_constant_map_gives_the_whole_image_at_tau_zero():
+    hits = ev.box_hits(np.full((10, 10), 0.3), [[0, 0, 10, 10]], [0.0, 0.5])
+    assert hits.tolist() == [True, False]
+
+
+# ----------------------------------------------------------------------------- readers
+
+def test_read_cub_boxes_converts_width_height_and_splits(tmp_path):
+    (tmp_path / "images.txt").write_text("1 001.A/a_1.jpg\n2 001.A/a_2.jpg\n3 002.B/b_1.jpg\n")
+    (tmp_path / "bounding_boxes.txt").write_text("1 60.0 27.0 325.0 304.0\n2 1 2 3 4\n3 0 0 10 10\n")
+    (tmp_path / "train_test_split.txt").write_text("1 0\n2 1\n3 0\n")
+    test = ev.read_cub_boxes(tmp_path)
+    assert test["image_id"].tolist() == [1, 3]
+    assert test.iloc[0][["x0", "y0", "x1", "y1"]].tolist() == [60.0, 27.0, 385.0, 331.0]
+    assert test.iloc[0]["path"] == str(tmp_path / "images" / "001.A" / "a_1.jpg")
+    assert ev.read_cub_boxes(tmp_path, split="train")["image_id"].tolist() == [2]
+    assert len(ev.read_cub_boxes(tmp_path, split="all")) == 3
+    (tmp_path / "train_test_split.txt").unlink()
+    with pytest.raises(InputDataError, match="train_test_split.txt"):
+        ev.read_cub_boxes(tmp_path)
+
+
+def test_read_box_csv_groups_several_boxes_per_image(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text("image,x0,y0,x1,y1\nb.jpg,0,0,5,5\na.jpg,1,1,2,2\nb.jpg,3,3,9,9\n")
+    grouped = ev.group_boxes(ev.read_box_csv(path))
+    assert list(grouped) == ["b.jpg", "a.jpg"]
+    assert grouped["b.jpg"].tolist() == [[0, 0, 5, 5], [3, 3, 9, 9]]
+    path.write_text("image,x0,y0,x1\na.jpg,1,1,2\n")
+    with pytest.raises(InputDataError, match="lacks columns \\['y1'\\]"):
+        ev.read_box_csv(path)

@@ -1,0 +1,16 @@
+"""Activations of the target model's layers on a probe set, through one view."""
+from neuron_concepts import activations, data, io, models
+from neuron_concepts.logs import to_file
+
+with to_file(snakemake.log[0]):
+    p = snakemake.params
+    manifest = io.read_parquet(snakemake.input.manifest)
+    boxes = io.read_parquet(snakemake.input.boxes[0]) if snakemake.input.boxes else None
+    device = models.resolve_device(p.device)
+    target = models.load_target(**p.target, device=device)
+    layers = {name: models.get_layer(target.module, name) for name in p.layers}
+    loader = data.image_loader(manifest, target.preprocess, p.batch_size, boxes)
+    acts = activations.layer_activations(target.module, layers, loader, device, p.reduction,
+                                         total=len(loader))
+    for name, path in zip(p.layers, snakemake.output):
+        io.write_npz(path, activations=acts[name], ids=manifest["image_id"].to_numpy(dtype=str))

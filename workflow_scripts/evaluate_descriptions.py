@@ -1,0 +1,14 @@
+"""Evaluate a final layer's descriptions against its ImageNet classes (both styles)."""
+from neuron_concepts import concepts, evaluation, io, metrics
+from neuron_concepts.logs import to_file
+
+with to_file(snakemake.log[0]):
+    clip_emb = io.read_embeddings(snakemake.input.clip_emb)
+    sentence_emb = io.read_embeddings(snakemake.input.sentence_emb)
+    table = evaluation.evaluate_final_layer(
+        io.read_parquet(snakemake.input.descriptions),
+        concepts.imagenet_class_synonyms(), concepts.imagenet_label_lines(),
+        metrics.lookup_embedder(clip_emb["ids"], clip_emb["emb"]),
+        metrics.lookup_embedder(sentence_emb["ids"], sentence_emb["emb"]),
+        imagenet_concepts=snakemake.params.imagenet_concepts)
+    io.write_parquet(snakemake.output[0], table)

@@ -1,0 +1,12 @@
+"""Embed a probe set's images, through one view, with CLIP's image encoder."""
+from neuron_concepts import data, embeddings, io, models
+from neuron_concepts.logs import to_file
+
+with to_file(snakemake.log[0]):
+    p = snakemake.params
+    manifest = io.read_parquet(snakemake.input.manifest)
+    boxes = io.read_parquet(snakemake.input.boxes[0]) if snakemake.input.boxes else None
+    clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
+    loader = data.image_loader(manifest, clip.preprocess, p.batch_size, boxes)
+    emb = embeddings.encode_images(clip, loader, total=len(loader))
+    io.write_embeddings(snakemake.output[0], emb, ids=manifest["image_id"].to_numpy(dtype=str))
