@@ -16,13 +16,12 @@ import argparse
 import os
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 from PIL import Image
 
-from neuron_concepts import convis
+from neuron_concepts import convis, models
 
 
 class PeakRSS:
@@ -78,14 +77,6 @@ class Peak:
             self.mib = self.rss.mib
 
 
-def load_clip(model: str, device: torch.device) -> SimpleNamespace:
-    """A randomly initialised open_clip model in the ClipModel shape the library expects."""
-    import open_clip
-
-    module, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=None)
-    return SimpleNamespace(module=module.eval().to(device), preprocess=preprocess, device=device)
-
-
 def test_image(height: int, width: int) -> Image.Image:
     """skimage's astronaut photograph resized to ``height x width``."""
     from skimage import data
@@ -118,7 +109,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    clip = load_clip(args.model, device)
+    clip = models.load_clip(args.model, "random", device=device)  # random weights: no download
     image = test_image(args.height, args.width)
     dim = clip.module.visual.output_dim
     synsets = torch.nn.functional.normalize(torch.randn(args.synsets, dim, generator=torch.Generator().manual_seed(0)), dim=1)

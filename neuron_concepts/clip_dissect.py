@@ -29,8 +29,9 @@ import pandas as pd
 import torch
 from numpy.typing import ArrayLike
 
+from . import www
 from .activations import top_image_indices
-from .errors import InputDataError
+from .errors import ConfigError, InputDataError
 
 # Elements of float32 in one chunk buffer ([neurons * top_k, C] or [images, C]).
 # 2**22 floats = 16 MiB on the CPU keeps the buffer in a small fraction of the result;
@@ -267,9 +268,12 @@ def description_table(scores: ArrayLike | torch.Tensor, concepts: Sequence[str],
                       n_best: int = 5) -> pd.DataFrame:
     """Each neuron's ``n_best`` concepts as a descriptions table.
 
-    Columns ``neuron, rank, concept, score, selected`` (the format of every method's
-    descriptions artifact): ``concept`` is the concept's text, ``rank`` 0 is the best,
-    and CLIP-Dissect's description, the argmax, is the one row with ``selected``.
+    The columns and dtypes are every method's descriptions artifact
+    (:func:`neuron_concepts.www.description_table`): ``neuron, rank, concept_id, concept,
+    score, selected, fallback``. ``concept_id`` is the concept's index in ``concepts`` (the
+    concept set's id), ``rank`` 0 is the best, and CLIP-Dissect's description, the argmax,
+    is the one row with ``selected``. ``fallback`` is always False: the argmax is the
+    method's own answer, not a substitute for an empty selection as in WWW.
     """
     values = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores)
     texts = np.asarray(list(concepts), dtype=object)
@@ -279,11 +283,21 @@ def description_table(scores: ArrayLike | torch.Tensor, concepts: Sequence[str],
                              f"similarity matrix was built from")
     best = describe(values, n_best)
     n_neurons = values.shape[0]
-    ranks = np.tile(np.arange(n_best, dtype=np.int64), n_neurons)
-    return pd.DataFrame({
-        "neuron": np.repeat(np.arange(n_neurons, dtype=np.int64), n_best),
-        "rank": ranks,
-        "concept": texts[best.ravel()],
-        "score": np.take_along_axis(values, best, axis=1).ravel().astype(np.float64),
-        "selected": ranks == 0,
-    })
+    ranks = np.tile(np.arange(n_best), n_neurons)
+    rows = zip(np.repeat(np.arange(n_neurons), n_best).tolist(), ranks.tolist(),
+               best.ravel().tolist(), texts[best.ravel()].tolist(),
+               np.take_along_axis(values, best, axis=1).ravel().tolist(),
+               (ranks == 0).tolist(), [False] * ranks.size)
+    return www.description_table(list(rows))  # the one home of the artifact's columns
+
+
+def check_top_k(top_k: int, n_images: int, key: str) -> None:
+    """Stop with a message naming the config ``key`` when ``top_k`` exceeds the probe images.
+
+    A neuron cannot have more activating images than the probe set holds; the check runs
+    where the probe set's size is first known (the description job).
+    """
+    if not 1 <= top_k <= n_images:
+        raise ConfigError(f"{key}: top_k = {top_k} activating images, but the probe set has "
+                          f"only {n_images} images; set {key} to at most {n_images} "
+                          f"(the papers' values assume ImageNet-sized probe sets)")

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
+from .embeddings import encode_image_batch
 from .errors import InputDataError
 from .similarity import as_tensor, normalize
 from .wordnet import ensure_wordnet
@@ -403,22 +404,6 @@ def clip_input_spec(clip) -> InputSpec:
                      interpolation=interpolation)
 
 
-def _encode_batch(clip, batch: torch.Tensor) -> torch.Tensor:
-    """Normalised float32 CLIP image embeddings ``[B, D]`` of a preprocessed batch on the device.
-
-    Uses the lead's ``embeddings.encode_image_batch`` when it exists, so every stage
-    batches the same way; until then CLIP's own ``encode_image``.
-    """
-    try:
-        from .embeddings import encode_image_batch
-    except ImportError as err:
-        if err.name != f"{__package__}.embeddings":  # a failure inside embeddings itself
-            raise
-        dtype = next(clip.module.parameters()).dtype
-        return normalize(clip.module.encode_image(batch.to(dtype)).float())
-    return encode_image_batch(clip, batch)
-
-
 def crop_batch(pixels: torch.Tensor, boxes: np.ndarray, spec: InputSpec) -> torch.Tensor:
     """Square crops of one size from a uint8 ``[3, H, W]`` image, resized and normalised
     like CLIP's preprocessing: float32 ``[B, 3, h, w]`` on the image's device.
@@ -477,7 +462,7 @@ def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
     for start in range(0, n_locations, per_batch):
         chunk = boxes[start:start + per_batch]
         batch = torch.cat([crop_batch(pixels, chunk[:, k], spec) for k in range(n_sizes)])
-        emb = _encode_batch(clip, batch).view(n_sizes, len(chunk), -1).mean(dim=0)
+        emb = encode_image_batch(clip, batch).view(n_sizes, len(chunk), -1).mean(dim=0)
         if location_emb is None:
             location_emb = np.empty((n_locations, emb.shape[1]), dtype=np.float16)
         counts[start:start + len(chunk)] = rank_counts(emb, synsets).cpu().numpy()

@@ -23,7 +23,7 @@ from matplotlib.transforms import offset_copy
 from numpy.typing import ArrayLike
 from PIL import Image
 
-from . import io
+from . import data, io
 from .gradcam import upsample_cam
 
 #: Box colours: the centre crop dashed, the Grad-CAM crop solid.
@@ -36,10 +36,12 @@ _THUMBNAIL_PX = 320
 
 
 def center_box(height: int, width: int) -> tuple[int, int, int, int]:
-    """The square centre crop of side ``min(H, W)``: ``(x0, y0, x1, y1)``, x1/y1 exclusive."""
-    side = min(int(height), int(width))
-    x0, y0 = (int(width) - side) // 2, (int(height) - side) // 2
-    return x0, y0, x0 + side, y0 + side
+    """The square centre crop of side ``min(H, W)``: ``(x0, y0, x1, y1)``, x1/y1 exclusive.
+
+    Note the argument order (height first, like array shapes); ``data.center_box`` takes
+    ``(width, height)`` and gives the same box.
+    """
+    return data.center_box(int(width), int(height))
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -19,7 +19,6 @@ The pipeline splits the work in two so that a new crop fraction reruns only the 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from typing import Callable, NamedTuple, Sequence
 
@@ -35,7 +34,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from . import io
+from . import data, io
 from .errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -246,23 +245,8 @@ def crop_boxes(cams: torch.Tensor | ArrayLike, heights: ArrayLike, widths: Array
     return table
 
 
-def crop_image(image: Image.Image, box: Sequence[int]) -> Image.Image:
-    """The crop ``(x0, y0, x1, y1)`` of an image (a boxes-table row's first four values)."""
-    x0, y0, x1, y1 = (int(v) for v in box[:4])
-    return image.crop((x0, y0, x1, y1))
-
-
 # --------------------------------------------------------------------------------------
 # The pipeline stages
-
-
-def read_image(path: str | os.PathLike) -> Image.Image:
-    """Read an image as RGB. To be replaced by ``neuron_concepts.data.load_image``."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"cannot read image {path}: {exc}; check the probe manifest's path") from exc
 
 
 def whole_image_transform(input_size: int, mean: Sequence[float],
@@ -291,7 +275,7 @@ class WholeImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return self.transform(read_image(self.paths[index]))
+        return self.transform(data.load_image(self.paths[index]))
 
 
 def compute_cams(model: nn.Module, layer: nn.Module, paths: Sequence[str | os.PathLike], *,

