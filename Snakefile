@@ -24,6 +24,10 @@ include: "rules/activations.smk"
 include: "rules/similarity.smk"
 include: "rules/www.smk"
 include: "rules/evaluate.smk"
+include: "rules/clip_dissect.smk"
+include: "rules/stability.smk"
+include: "rules/gradcam.smk"
+include: "rules/ablation.smk"
 
 
 rule all:
@@ -31,4 +35,6 @@ rule all:
         all_descriptions(),
         "results/tables/concept_discovery.csv",
         "results/tables/concept_discovery.md",
+        stability_outputs(),
+        www_grid_outputs(),
     default_target: True

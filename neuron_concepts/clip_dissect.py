@@ -87,6 +87,26 @@ def wpmi(clip_sim: ArrayLike | torch.Tensor, activations: ArrayLike | torch.Tens
     return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows)
 
 
+VARIANTS = ("softwpmi", "wpmi")
+
+
+def layer_scores(variant: str, clip_sim: ArrayLike | torch.Tensor,
+                 activations: ArrayLike | torch.Tensor, top_k: int, a: float, lam: float,
+                 p_start: float | None = None, p_end: float | None = None,
+                 device: str | torch.device | None = None) -> np.ndarray:
+    """Scores ``[K, C]`` of a whole layer by the variant named as in the config and paths.
+
+    ``softwpmi`` uses ``p_start`` and ``p_end``; ``wpmi`` has no such parameters and
+    ignores them.
+    """
+    if variant == "softwpmi":
+        return soft_wpmi(clip_sim, activations, top_k=top_k, a=a, lam=lam, p_start=p_start,
+                         p_end=p_end, device=device)
+    if variant == "wpmi":
+        return wpmi(clip_sim, activations, top_k=top_k, a=a, lam=lam, device=device)
+    raise ValueError(f"unknown CLIP-Dissect variant {variant!r}: use one of {VARIANTS}")
+
+
 def _pmi_scores(clip_sim, activations, rank_probs: np.ndarray, a: float, lam: float,
                 device, neuron_chunk: int | None, sim_rows) -> np.ndarray:
     """Shared body of WPMI and soft-WPMI: conditional log-likelihood minus ``lam`` x prior."""

@@ -502,3 +502,48 @@ def overlay_figure(image, saliency: np.ndarray, path: str | os.PathLike,
     figure.colorbar(shown, cax=make_axes_locatable(axes).append_axes("right", size="4%", pad=0.08))
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")
+
+
+# ================================================================ ConVis pipeline figures (issue 5 wiring)
+
+def overlay_grid(image, maps: Sequence[np.ndarray], titles: Sequence[str],
+                 path: str | os.PathLike, columns: int = 4, alpha: float = 0.5,
+                 cmap: str = "jet", suptitle: str | None = None) -> None:
+    """Write a PNG grid of saliency ``maps`` (each ``[H, W]``) over the same ``image`` (PIL).
+
+    One panel per map, titled by ``titles``, all on one colour scale ``[0, max]`` so panels
+    compare; a shared colour bar. The pipeline's figure of an image's top-scoring synsets.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .io import atomic_path
+
+    if len(maps) != len(titles) or not maps:
+        raise ValueError(f"need one title per map and at least one map: {len(maps)} maps, "
+                         f"{len(titles)} titles")
+    rgb = np.asarray(image.convert("RGB"))
+    for saliency in maps:
+        if saliency.shape != rgb.shape[:2]:
+            raise ValueError(f"saliency map {saliency.shape} and image {rgb.shape[:2]} differ in size")
+    columns = max(1, min(columns, len(maps)))
+    rows = -(-len(maps) // columns)
+    height, width = rgb.shape[:2]
+    panel = 3.0
+    figure = Figure(figsize=(panel * columns + 0.8, (panel * height / width + 0.5) * rows + 0.4), dpi=100)
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    vmax = max(float(np.max(m)) for m in maps) or 1.0
+    shown = None
+    for axes, saliency, title in zip(grid.ravel(), maps, titles):
+        axes.imshow(rgb)
+        shown = axes.imshow(saliency, cmap=cmap, alpha=alpha, vmin=0.0, vmax=vmax)
+        axes.set_title(title, fontsize=8)
+    for axes in grid.ravel():
+        axes.set_axis_off()
+    if suptitle:
+        figure.suptitle(suptitle, fontsize=10)
+    figure.colorbar(shown, ax=grid.ravel().tolist(), fraction=0.02, pad=0.02)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", bbox_inches="tight")
+# ================================================================ end of ConVis pipeline figures

@@ -311,3 +311,47 @@ def group_boxes(table: pd.DataFrame, key: str = "image") -> dict[str, np.ndarray
     for k, box in zip(keys, coords):
         grouped.setdefault(k, []).append(box)
     return {k: np.stack(v) for k, v in grouped.items()}
+
+
+# ================================================================ WSOL image selection (issue 5 wiring)
+
+def cub_probe_ids(table: pd.DataFrame, root: str | os.PathLike) -> list[str]:
+    """Probe image ids of :func:`read_cub_boxes` rows: the path under ``root/images`` without
+    its suffix (``001.Black_footed_Albatross/Black_Footed_Albatross_0001_796111``), which is
+    the id an ``imagefolder`` probe set rooted at ``root/images`` gives the image."""
+    images = Path(root) / "images"
+    return [Path(p).relative_to(images).with_suffix("").as_posix() for p in table["path"]]
+
+
+def sample_ids(ids: Sequence[str], n: int | None, seed: int) -> list[str]:
+    """``n`` of ``ids`` drawn without replacement by a seeded generator, sorted; all when
+    ``n`` is None or not smaller. The draw depends only on the sorted ids, ``n`` and ``seed``."""
+    ids = sorted(set(map(str, ids)))
+    if n is None or n >= len(ids):
+        return ids
+    chosen = np.random.default_rng(seed).choice(len(ids), size=n, replace=False)
+    return [ids[i] for i in sorted(chosen)]
+
+
+def wsol_ground_truth(cub_root: str | os.PathLike | None = None, boxes_csv: str | os.PathLike | None = None,
+                      split: str = "test", n_images: int | None = None,
+                      seed: int = 0) -> dict[str, np.ndarray]:
+    """Ground-truth boxes ``[n, 4]`` of the WSOL images, keyed by probe image id, sorted by id.
+
+    From CUB-200-2011's files under ``cub_root`` (the ``split`` images; ids as
+    :func:`cub_probe_ids`) or from ``boxes_csv`` (:func:`read_box_csv`; its ``image``
+    column holds the probe ids). ``n_images`` of them are sampled with ``seed``
+    (:func:`sample_ids`); None keeps all.
+    """
+    if (cub_root is None) == (boxes_csv is None):
+        raise ValueError("give exactly one of cub_root and boxes_csv")
+    if cub_root is not None:
+        table = read_cub_boxes(cub_root, split)
+        table["image"] = cub_probe_ids(table, cub_root)
+    else:
+        table = read_box_csv(boxes_csv)
+    boxes = group_boxes(table)
+    if not boxes:
+        raise InputDataError(f"no ground-truth boxes in {cub_root or boxes_csv}")
+    return {image: boxes[image] for image in sample_ids(list(boxes), n_images, seed)}
+# ================================================================ end of WSOL image selection

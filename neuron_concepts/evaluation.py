@@ -125,3 +125,51 @@ def evaluation_texts(concept_texts) -> list[str]:
     texts += [s for synonyms in imagenet_class_synonyms() for s in synonyms]
     texts += [line.strip().lower() for line in imagenet_label_lines()]
     return sorted(set(texts) | {"none"})
+
+
+# ================================================================ ablation (issue 3)
+# The seed paper's Table 2 (Sannomiya & Hotta 2025): WWW with and without the Grad-CAM
+# crop and the t-vMF similarity, in the WWW evaluation style.
+
+ABLATION_KEYS = ["probe", "concepts", "gradcam", "tvmf"]
+ABLATION_METRICS = ["clip_cos", "mpnet_cos", "f1", "hit_rate", "n_neurons"]
+
+
+def ablation_table(evaluations: list[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per (probe set, concept set, Grad-CAM yes/no, t-vMF yes/no): WWW-style metrics x100.
+
+    ``evaluations`` pairs each per-neuron table (evaluate_final_layer) with labels that hold
+    at least probe, concepts, gradcam (bool) and tvmf (bool); other labels (method, view,
+    sim, models) are kept as columns after the metrics. Within a block the rows run as in
+    the paper: neither, Grad-CAM only, t-vMF only, both.
+    """
+    if not evaluations:
+        raise ValueError("no evaluations to build the ablation table from")
+    rows = [summary_row(per_neuron, "www", **labels) for labels, per_neuron in evaluations]
+    table = pd.DataFrame(rows).drop(columns="style")
+    missing = set(ABLATION_KEYS) - set(table.columns)
+    if missing:
+        raise ValueError(f"ablation labels lack {sorted(missing)}")
+    duplicated = table.duplicated(ABLATION_KEYS)
+    if duplicated.any():
+        raise ValueError("two evaluations share a cell of the ablation grid: "
+                         f"{table.loc[duplicated, ABLATION_KEYS].to_dict('records')}")
+    table = table.astype({"gradcam": bool, "tvmf": bool})
+    others = [c for c in table.columns if c not in ABLATION_KEYS + ABLATION_METRICS]
+    table = table[ABLATION_KEYS + ABLATION_METRICS + others]
+    return table.sort_values(["probe", "concepts", "tvmf", "gradcam"], kind="stable").reset_index(drop=True)
+
+
+def ablation_markdown(table: pd.DataFrame, title: str = "Ablation: Grad-CAM crop and t-vMF similarity",
+                      digits: int = 2) -> str:
+    """A Markdown rendering of :func:`ablation_table`, one section per (probe set, concept set)."""
+    parts = [f"# {title}\n"]
+    shown = ["gradcam", "tvmf"] + ABLATION_METRICS + [c for c in ("method",) if c in table]
+    for (probe, concepts), block in table.groupby(["probe", "concepts"], sort=False):
+        yes_no = {True: "yes", False: "no"}
+        block = block[shown].assign(gradcam=block["gradcam"].map(yes_no),
+                                    tvmf=block["tvmf"].map(yes_no))
+        parts.append(f"\n## probe set {probe}, concept set {concepts}\n\n")
+        parts.append(block.to_markdown(index=False, floatfmt=f".{digits}f") + "\n")
+    return "".join(parts)
+# ================================================================ end of ablation

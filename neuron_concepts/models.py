@@ -14,9 +14,10 @@ import contextlib
 import hashlib
 import logging
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 from torch import nn
@@ -75,22 +76,18 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def hub_offline(offline: bool = True) -> Iterator[None]:
-    """Keep Hugging Face hub clients from reaching the network inside the block."""
-    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    old = {k: os.environ.get(k) for k in keys}
-    if offline:
-        for k in keys:
-            os.environ[k] = "1"
+def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens: a quick check before a download.
+
+    Without it, hub clients retry for minutes before they give up on a closed network.
+    """
+    import socket
+
     try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _missing_weights(what: str, looked_in: Path, key: str, reason: str) -> WeightsError:
@@ -157,6 +154,10 @@ def fetch_target_weights(arch: str, weights: str, cache_dir: str | Path,
     if not download:
         raise _missing_weights(f"target model {arch} ({weights})", local.parent,
                                "target.weights", "downloads happen only in the download_weights rule")
+    host = "download.pytorch.org" if source == "torchvision" else "huggingface.co"
+    if not host_reachable(host):
+        raise _missing_weights(f"target model {arch} ({weights})", local.parent,
+                               "target.weights", f"no network: cannot reach {host}")
     local.parent.mkdir(parents=True, exist_ok=True)
     try:
         if source == "torchvision":
@@ -308,13 +309,39 @@ def fetch_clip_weights(model: str, pretrained: str, cache_dir: str | Path,
                           f"of {open_clip.list_pretrained_tags_by_model(model)}, a checkpoint "
                           "path, or 'random'")
     cache = Path(cache_dir) / "open_clip"
+    cached = _cached_clip_file(cfg, cache)
+    if cached is not None:
+        return cached
+    host = "huggingface.co" if cfg.get("hf_hub") else urllib.parse.urlparse(cfg.get("url", "")).hostname
+    if not download:
+        raise _missing_weights(f"CLIP {model} ({pretrained})", cache, key,
+                               "downloads happen only in the download_weights rule")
+    if host and not host_reachable(host):
+        raise _missing_weights(f"CLIP {model} ({pretrained})", cache, key, f"no network: cannot reach {host}")
     try:
-        with hub_offline(not download):
-            return Path(open_clip.download_pretrained(cfg, cache_dir=str(cache)))
+        return Path(open_clip.download_pretrained(cfg, cache_dir=str(cache)))
     except Exception as exc:
-        reason = ("downloads happen only in the download_weights rule" if not download
-                  else f"{type(exc).__name__}: {exc}")
-        raise _missing_weights(f"CLIP {model} ({pretrained})", cache, key, reason) from None
+        raise _missing_weights(f"CLIP {model} ({pretrained})", cache, key,
+                               f"{type(exc).__name__}: {exc}") from None
+
+
+def _cached_clip_file(cfg: dict, cache: Path) -> Path | None:
+    """The cached file of an open_clip pretrained config, looked up without any network call."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if cfg.get("hf_hub"):
+        # "org/model/file.bin" names one file; "org/model/" means open_clip's default names.
+        repo, filename = os.path.split(cfg["hf_hub"])
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for name in names:
+            found = try_to_load_from_cache(repo, name, cache_dir=str(cache))
+            if isinstance(found, str):
+                return Path(found)
+    if cfg.get("url"):
+        local = cache / Path(urllib.parse.urlparse(cfg["url"]).path).name
+        if local.exists():
+            return local
+    return None
 
 
 def load_clip(model: str, pretrained: str, cache_dir: str | Path = "resources/weights",
@@ -374,13 +401,29 @@ def load_sentence_model(name: str, cache_dir: str | Path = "resources/weights",
                                "sentence-transformers model")
         return SentenceTransformer(name, device=device)
     cache = Path(cache_dir) / "sentence_transformers"
+    snapshot = _cached_sentence_model(name, cache)
+    if snapshot is not None:
+        return SentenceTransformer(str(snapshot), device=device)
+    if not download:
+        raise _missing_weights(f"sentence model {name}", cache, "sentence_model",
+                               "downloads happen only in the download_weights rule")
+    if not host_reachable("huggingface.co"):
+        raise _missing_weights(f"sentence model {name}", cache, "sentence_model",
+                               "no network: cannot reach huggingface.co")
     try:
-        with hub_offline(not download):
-            return SentenceTransformer(name, cache_folder=str(cache), device=device)
+        return SentenceTransformer(name, cache_folder=str(cache), device=device)
     except Exception as exc:
-        reason = ("downloads happen only in the download_weights rule" if not download
-                  else f"{type(exc).__name__}: {exc}")
-        raise _missing_weights(f"sentence model {name}", cache, "sentence_model", reason) from None
+        raise _missing_weights(f"sentence model {name}", cache, "sentence_model",
+                               f"{type(exc).__name__}: {exc}") from None
+
+
+def _cached_sentence_model(name: str, cache: Path) -> Path | None:
+    """The snapshot folder of a hub sentence model in the cache, found without network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = name if "/" in name else f"sentence-transformers/{name}"
+    found = try_to_load_from_cache(repo, "modules.json", cache_dir=str(cache))
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def fetch_weights(spec: dict) -> Path | None:
@@ -399,7 +442,8 @@ def fetch_weights(spec: dict) -> Path | None:
     if kind == "sentence":
         if spec["name"] == RANDOM:
             return None
-        model = load_sentence_model(spec["name"], cache, download=True)
-        del model
-        return Path(spec["name"]) if Path(spec["name"]).exists() else Path(cache) / "sentence_transformers"
+        load_sentence_model(spec["name"], cache, download=True)
+        if Path(spec["name"]).exists():
+            return Path(spec["name"])
+        return _cached_sentence_model(spec["name"], Path(cache) / "sentence_transformers")
     raise ConfigError(f"unknown model kind {kind!r}")

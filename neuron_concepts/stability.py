@@ -11,7 +11,7 @@ its 5 best concepts at ``k`` are compared with those at the base ``k = 5``:
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from .errors import InputDataError
 from .io import atomic_path
 
+PANEL_TITLES = {"sim": "similarity", "probe": "probe set"}
 TABLE_COLUMNS = ["layer", "concepts", "sim", "k_from", "k_to", "stability_pct",
                  "top1_agreement_pct", "mean_jaccard", "n_neurons"]
 
@@ -110,18 +111,29 @@ def stability_rows(tops: Mapping[int, ArrayLike | pd.DataFrame], base_k: int = 5
     return pd.DataFrame(rows)
 
 
-def stability_table(groups: Mapping[tuple[str, str, str], Mapping[int, ArrayLike | pd.DataFrame]],
-                    base_k: int = 5, n: int = 5) -> pd.DataFrame:
+GROUP_LABELS = ("layer", "concepts", "sim")
+
+
+def stability_table(groups: Mapping[tuple, Mapping[int, ArrayLike | pd.DataFrame]],
+                    base_k: int = 5, n: int = 5,
+                    label_names: Sequence[str] = GROUP_LABELS) -> pd.DataFrame:
     """The stability table over ``{(layer, concepts, sim): {k: descriptions}}``.
 
     Columns ``layer, concepts, sim, k_from, k_to, stability_pct, top1_agreement_pct,
     mean_jaccard, n_neurons``; one row per group and ``k != base_k``, in the groups' order.
+    Groups keyed by other labels (the pipeline adds the probe set and the variant) name
+    them in ``label_names``, which then lead the columns instead.
     """
-    parts = [stability_rows(tops, base_k, n, layer=layer, concepts=concepts, sim=sim)
-             for (layer, concepts, sim), tops in groups.items()]
+    label_names = list(label_names)
+    columns = label_names + TABLE_COLUMNS[len(GROUP_LABELS):]
+    parts = []
+    for key, tops in groups.items():
+        if len(key) != len(label_names):
+            raise ValueError(f"group {key} does not match the labels {label_names}")
+        parts.append(stability_rows(tops, base_k, n, **dict(zip(label_names, key))))
     if not parts:
-        return pd.DataFrame(columns=TABLE_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[TABLE_COLUMNS]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
 
 
 def _as_top_array(value: ArrayLike | pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,17 +149,18 @@ def _as_top_array(value: ArrayLike | pd.DataFrame, n: int) -> tuple[np.ndarray, 
 def stability_figure(table: pd.DataFrame, path: str | os.PathLike,
                      value: str = "stability_pct") -> None:
     """Grouped bars of ``value`` per layer, one bar per ``k_from -> k_to``, one panel per
-    (concept set, similarity); written as PNG atomically."""
+    combination of the other labels (concept set, similarity, and any label columns before
+    ``k_from``); written as PNG atomically."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
-    panels = list(table.groupby(["concepts", "sim"], sort=False).groups)
+    panel_labels = [c for c in table.columns[:table.columns.get_loc("k_from")] if c != "layer"]
+    panels = list(table.groupby(panel_labels, sort=False))  # keys are tuples (a list of labels)
     width_in = max(5.0, 1.6 * table["layer"].nunique() + 3.0)
     fig = Figure(figsize=(width_in, 3.2 * max(1, len(panels))), layout="constrained")
     axes = fig.subplots(max(1, len(panels)), 1, squeeze=False)[:, 0]
     transitions = sorted(set(zip(table["k_from"], table["k_to"])))
     width = 0.8 / max(1, len(transitions))
-    for ax, (concepts, sim) in zip(axes, panels):
-        panel = table[(table["concepts"] == concepts) & (table["sim"] == sim)]
+    for ax, (panel_key, panel) in zip(axes, panels):
         layers = list(dict.fromkeys(panel["layer"]))
         x = np.arange(len(layers))
         for i, (k_from, k_to) in enumerate(transitions):
@@ -161,7 +174,8 @@ def stability_figure(table: pd.DataFrame, path: str | os.PathLike,
         ax.set_xlim(-0.7, max(len(layers), 2) - 0.3)  # a lone layer keeps narrow bars
         ax.set_ylim(0, 110 if value.endswith("_pct") else 1.1)
         ax.set_ylabel(value.replace("_pct", " (%)").replace("_", " "))
-        ax.set_title(f"concepts: {concepts}, similarity: {sim}")
+        ax.set_title(", ".join(f"{PANEL_TITLES.get(c, c)}: {v}"
+                               for c, v in zip(panel_labels, panel_key)))
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

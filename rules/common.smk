@@ -174,7 +174,7 @@ def evaluation_path(probe, method, concepts):
 
 def method_families():
     """Every described method, by family: the family decides the evaluation styles."""
-    return {"www": www_methods()}
+    return {"www": www_methods(), "clip-dissect": clip_dissect_methods()}
 
 
 EVALUATION_STYLES = {"www": ["www", "clip-dissect"], "clip-dissect": ["clip-dissect"]}
@@ -213,6 +213,206 @@ def concept_source(wildcards):
     """A concept file is an input of its concept set, so editing it reruns what depends on it."""
     spec = config["concept_sets"][wildcards.concepts]
     return [spec["path"]] if spec["type"] == "file" else []
+
+
+# ================================================================ CLIP-Dissect and stability
+# (issue 4) Method names, the stability study's descriptions and outputs, and their checks.
+
+
+def clip_dissect_sim_names(kinds):
+    """Similarity names as in paths (``cos``, ``tvmf-k16``) of the listed kinds."""
+    kappa = config.get("tvmf", {}).get("kappa", 16.0)
+    return [sim_name(kind, kappa) for kind in kinds]
+
+
+def clip_dissect_method(variant, view, sim, top_k):
+    """A CLIP-Dissect method name with its parameters, e.g. ``softwpmi-center-cos-k100``.
+
+    a, lam, p_start and p_end are params of the rule, not part of the name: changing them
+    reruns the descriptions in place (Snakemake's params trigger).
+    """
+    return f"{variant}-{view}-{sim}-k{top_k}"
+
+
+def clip_dissect_methods():
+    """Configured CLIP-Dissect methods: each variant at its top_k, over views and similarities."""
+    cd = config["methods"]["clip_dissect"]
+    return [clip_dissect_method(variant, view, sim, cd[variant]["top_k"])
+            for variant in cd["variants"] for view in view_names()
+            for sim in clip_dissect_sim_names(cd["similarities"])]
+
+
+def clip_dissect_score_params(variant):
+    """The variant's scoring parameters besides top_k (which comes from the path).
+
+    Only the variant's own values, so changing soft-WPMI's a leaves WPMI's descriptions be.
+    """
+    spec = config["methods"]["clip_dissect"][variant]
+    return dict(a=spec["a"], lam=spec["lam"], p_start=spec.get("p_start"),
+                p_end=spec.get("p_end"))
+
+
+STABILITY_VIEW = "center"  # the study's setting: CLIP sees the whole image
+
+
+def stability_descriptions():
+    """Labels and path of every description the stability table reads (one per k of a group)."""
+    st = config["stability"]
+    return [dict(probe=probe, variant=variant, layer=layer, concepts=concepts, sim=sim, k=k,
+                 path=description_path(probe, layer,
+                                       clip_dissect_method(variant, STABILITY_VIEW, sim, k),
+                                       concepts))
+            for probe in st["probe_sets"] or list(config["probe_sets"])
+            for variant in st["variants"]
+            for layer in st["layers"] or config["target"]["layers"]
+            for concepts in st["concept_sets"] or list(config["concept_sets"])
+            for sim in clip_dissect_sim_names(st["similarities"])
+            for k in st["ks"]]
+
+
+def stability_outputs():
+    """The stability table and figure, when the study is configured (stability.variants)."""
+    if not config["stability"]["variants"]:
+        return []
+    return ["results/tables/stability.csv", "results/tables/stability.md",
+            "results/figures/stability.png"]
+
+
+def check_clip_dissect_config():
+    """Cross-checks of methods.clip_dissect and stability the schema cannot express.
+
+    top_k against the number of probe images is checked by the description job, where the
+    probe set's size is first known.
+    """
+    cd, st = config["methods"]["clip_dissect"], config["stability"]
+    if not st["variants"]:
+        return
+    if st["base_k"] not in st["ks"]:
+        config_error(f"stability.base_k {st['base_k']} is not in stability.ks {st['ks']}; "
+                     f"add it there")
+    if st["n_best"] > cd["n_best"]:
+        config_error(f"stability.n_best {st['n_best']} exceeds methods.clip_dissect.n_best "
+                     f"{cd['n_best']}, the concepts kept per neuron; raise the latter")
+    for key, known in (("layers", config["target"]["layers"]),
+                       ("probe_sets", list(config["probe_sets"])),
+                       ("concept_sets", list(config["concept_sets"]))):
+        for name in st[key]:
+            if name not in known:
+                config_error(f"stability.{key} names {name!r}, which is not configured "
+                             f"(configured: {known})")
+
+
+check_clip_dissect_config()
+# ================================================================ end of CLIP-Dissect and stability
+
+
+# ================================================================ Grad-CAM view, ablation, figures
+# (issue 3) The WWW grid over views x similarities, the ablation table and the figures.
+
+WWW_METHOD = re.compile(r"www-(?P<view>center|gradcam-f[0-9.]+)-(?P<sim>cos|tvmf-k[0-9.]+)"
+                        r"-n\d+-a[0-9.]+")
+
+
+def www_grid():
+    """The configured WWW methods with their view and similarity, and the ablation's two
+    switches: whether a method uses the Grad-CAM crop and whether it uses t-vMF."""
+    cells = []
+    for method in www_methods():
+        match = WWW_METHOD.fullmatch(method)
+        cells.append(dict(method=method, view=match["view"], sim=match["sim"],
+                          gradcam=match["view"] != "center", tvmf=match["sim"] != "cos"))
+    return cells
+
+
+def ablation_grid_complete():
+    """Whether both views and both similarities are configured (the ablation's 2 x 2 grid)."""
+    cells = www_grid()
+    return {c["gradcam"] for c in cells} == {c["tvmf"] for c in cells} == {False, True}
+
+
+def ablation_evaluations():
+    """Labels and path of every evaluation the ablation table joins."""
+    if not ablation_grid_complete():
+        raise WorkflowError("the ablation table needs views: [center, gradcam] and "
+                            "methods.www.similarities: [cos, tvmf] in the config")
+    return [dict(probe=probe, concepts=concepts, gradcam=cell["gradcam"], tvmf=cell["tvmf"],
+                 method=cell["method"], view=cell["view"], sim=cell["sim"], target=TARGET,
+                 clip=CLIP["match"], eval_clip=CLIP["eval"], sentence=SENTENCE,
+                 path=evaluation_path(probe, cell["method"], concepts))
+            for probe in config["evaluation"]["probe_sets"]
+            for concepts in config["evaluation"]["concept_sets"]
+            for cell in www_grid()]
+
+
+def gradcam_boxes_path(probe):
+    """The crop boxes of a probe set at the configured crop fraction."""
+    return f"results/gradcam/{probe}/{TARGET}/boxes-f{config['gradcam']['crop_fraction']:g}.parquet"
+
+
+def view_wildcards(view, probe=None):
+    """Wildcards of a view as view_boxes() reads them."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(view=view, probe=probe or figure_settings()["probe"])
+
+
+def figure_settings():
+    """The figures' probe set, concept set, sample images, neurons, layers and image count.
+
+    Unset choices default to the first evaluated probe set and concept set (else the
+    first configured) and every target layer.
+    """
+    fig = config["figures"]
+    probes = config["evaluation"]["probe_sets"] or list(config["probe_sets"])
+    concept_sets = config["evaluation"]["concept_sets"] or list(config["concept_sets"])
+    return dict(probe=fig.get("probe_set") or probes[0],
+                concepts=fig.get("concept_set") or concept_sets[0],
+                sample_images=fig["sample_images"], neurons=fig["neurons"],
+                layers=fig["layers"] or config["target"]["layers"], n_images=fig["n_images"])
+
+
+def neuron_panel_inputs(wildcards):
+    """Manifest, the layer's activations and boxes per view, and the WWW descriptions."""
+    fig = figure_settings()
+    probe, views = fig["probe"], view_names()
+    return dict(
+        manifest=f"results/probe/{probe}/manifest.parquet",
+        activations=[f"results/activations/{probe}/{TARGET}/{view}/{wildcards.layer}.npz"
+                     for view in views],
+        boxes=[path for view in views for path in view_boxes(view_wildcards(view, probe))],
+        descriptions=[description_path(probe, wildcards.layer, cell["method"], fig["concepts"])
+                      for cell in www_grid()],
+    )
+
+
+def www_grid_outputs():
+    """The ablation table (when the 2 x 2 grid is configured and evaluated) and the figures."""
+    outputs = []
+    if (ablation_grid_complete() and config["evaluation"]["probe_sets"]
+            and config["evaluation"]["concept_sets"]):
+        outputs += ["results/tables/ablation.csv", "results/tables/ablation.md"]
+    if "gradcam" in config["views"]:
+        outputs.append("results/figures/crop_comparison.png")
+    outputs += [f"results/figures/neuron_panels/{layer}.png"
+                for layer in figure_settings()["layers"]]
+    return outputs
+
+
+def check_www_grid_config():
+    """Cross-checks of the figures' choices, which the schema cannot express."""
+    fig = config["figures"]
+    for key, known in (("probe_set", config["probe_sets"]), ("concept_set", config["concept_sets"])):
+        if fig.get(key) and fig[key] not in known:
+            config_error(f"figures.{key} names {fig[key]!r}, which is not configured "
+                         f"(configured: {sorted(known)})")
+    for layer in fig["layers"]:
+        if layer not in config["target"]["layers"]:
+            config_error(f"figures.layers names {layer!r}, which is not in target.layers "
+                         f"{config['target']['layers']}")
+
+
+check_www_grid_config()
+# ================================================================ end of Grad-CAM view, ablation, figures
 
 
 check_config()

@@ -96,3 +96,28 @@ def test_stability_figure_writes_a_png(tmp_path):
     path = tmp_path / "figures" / "stability.png"
     stability.stability_figure(table, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stability_table_with_more_labels_leads_with_them_and_keeps_the_numbers():
+    moved = BASE.copy()
+    moved[0, 4] = "zz"
+    tops = {5: BASE, 10: BASE, 16: moved}
+    plain = stability.stability_table({("layer3", "broden", "cos"): tops})
+    labelled = stability.stability_table({("demo", "softwpmi", "layer3", "broden", "cos"): tops},
+                                         label_names=["probe", "variant", "layer", "concepts",
+                                                      "sim"])
+    assert list(labelled.columns) == ["probe", "variant"] + stability.TABLE_COLUMNS
+    pd.testing.assert_frame_equal(labelled.drop(columns=["probe", "variant"]), plain)
+
+
+def test_stability_figure_has_one_panel_per_extra_label(tmp_path):
+    tops = {5: BASE, 10: BASE, 16: BASE[:, ::-1]}
+    table = stability.stability_table(
+        {("softwpmi", "layer3", "broden", "cos"): tops, ("wpmi", "layer3", "broden", "cos"): tops},
+        label_names=["variant", "layer", "concepts", "sim"])
+    path = tmp_path / "stability.png"
+    stability.stability_figure(table, path)
+    png = path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # Two panels (softwpmi, wpmi) of 3.2 inches each at 120 dpi: the IHDR height.
+    assert int.from_bytes(png[20:24], "big") == round(2 * 3.2 * 120)

@@ -1,0 +1,36 @@
+rule clip_dissect_descriptions:
+    """CLIP-Dissect concepts of every neuron of a layer: (soft-)WPMI over its top_k images.
+
+    The prior of the score runs over all neurons of the layer, so a job is one whole layer.
+    Concepts are matched as raw strings (the similarity artifact's ``raw`` matrix).
+    """
+    input:
+        activations="results/activations/{probe}/{target}/{view}/{layer}.npz",
+        similarity=lambda wc: f"results/similarity/{wc.probe}/{CLIP['match']}/{wc.view}/{wc.concepts}/{wc.sim}.npz",
+        concepts="results/concepts/{concepts}.parquet",
+    output:
+        "results/descriptions/{probe}/{target}/{layer}/{variant}-{view}-{sim}-k{k}/{concepts}.parquet",
+    params:
+        variant=lambda wc: wc.variant,
+        top_k=lambda wc: int(wc.k),
+        a=lambda wc: clip_dissect_score_params(wc.variant)["a"],
+        lam=lambda wc: clip_dissect_score_params(wc.variant)["lam"],
+        p_start=lambda wc: clip_dissect_score_params(wc.variant)["p_start"],
+        p_end=lambda wc: clip_dissect_score_params(wc.variant)["p_end"],
+        n_best=config["methods"]["clip_dissect"]["n_best"],
+        device=config["device"],
+    wildcard_constraints:
+        variant=r"softwpmi|wpmi",
+        view=r"center|gradcam-f[0-9.]+",
+        sim=r"cos|tvmf-k[0-9.]+",
+        k=r"\d+",
+    resources:
+        gpu=use_gpu(),
+        mem_mb=16000,
+        runtime=60,
+    log:
+        "logs/clip_dissect_descriptions/{probe}/{target}/{layer}/{variant}-{view}-{sim}-k{k}/{concepts}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/clip_dissect_descriptions.py"

@@ -1,0 +1,67 @@
+# The Grad-CAM view of the improved WWW (Sannomiya & Hotta 2025): CAMs once per probe set
+# and target, crop boxes per crop fraction, and the crop comparison figure.
+
+
+rule grad_cam:
+    """Grad-CAM of the predicted class on every whole probe image; independent of the crop."""
+    input:
+        manifest="results/probe/{probe}/manifest.parquet",
+        weights=lambda wc: weights_marker("target", wc.target),
+    output:
+        "results/gradcam/{probe}/{target}/cams.npz",
+    params:
+        target=target_spec(),
+        layer=config["gradcam"]["layer"],
+        batch_size=config["gradcam"]["batch_size"],
+        device=config["device"],
+    resources:
+        gpu=use_gpu(),
+        mem_mb=8000,
+        runtime=120,
+    log:
+        "logs/grad_cam/{probe}/{target}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/grad_cam.py"
+
+
+rule crop_boxes:
+    """Square boxes around each image's CAM peak at one crop fraction; no model, seconds."""
+    input:
+        manifest="results/probe/{probe}/manifest.parquet",
+        cams="results/gradcam/{probe}/{target}/cams.npz",
+    output:
+        "results/gradcam/{probe}/{target}/boxes-f{fraction}.parquet",
+    params:
+        crop_fraction=lambda wc: float(wc.fraction),
+    wildcard_constraints:
+        fraction=r"[0-9.]+",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/crop_boxes/{probe}/{target}/f{fraction}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/crop_boxes.py"
+
+
+rule crop_comparison_figure:
+    """Centre crop beside Grad-CAM crop with the CAM, for sample images (the seed's Figure 4)."""
+    input:
+        manifest=lambda wc: f"results/probe/{figure_settings()['probe']}/manifest.parquet",
+        cams=lambda wc: f"results/gradcam/{figure_settings()['probe']}/{TARGET}/cams.npz",
+        boxes=lambda wc: gradcam_boxes_path(figure_settings()["probe"]),
+    output:
+        "results/figures/crop_comparison.png",
+    params:
+        image_ids=lambda wc: figure_settings()["sample_images"],
+    localrule: True
+    log:
+        "logs/figures/crop_comparison.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/crop_comparison_figure.py"

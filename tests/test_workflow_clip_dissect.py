@@ -1,0 +1,164 @@
+"""CLIP-Dissect and the stability study run through Snakemake on the tiny workflow.
+
+One run (module fixture) of the tiny config with CLIP-Dissect and the stability study turned
+on for two layers; the tests read its artifacts and recompute them independently, and check
+what a parameter change reruns through Snakemake's own dry run.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import Workflow, copy_workflow, tiny_config
+from neuron_concepts import clip_dissect, io
+
+LAYERS = ["layer4", "fc"]
+SOFT = {"top_k": 10, "a": 10, "lam": 1, "p_start": 0.998, "p_end": 0.97}
+WPMI = {"top_k": 4, "a": 2, "lam": 0.6}
+KS = [5, 10, 16]  # the demo probe set has 22 images
+N_BEST = 5
+
+
+def clip_dissect_config() -> dict:
+    config = tiny_config()
+    config["target"]["layers"] = LAYERS
+    # One concept set keeps the run short; evaluation still reads the final layer.
+    config["concept_sets"] = {"words": config["concept_sets"]["words"]}
+    config["evaluation"]["concept_sets"] = ["words"]
+    config["methods"]["clip_dissect"] = {"variants": ["softwpmi", "wpmi"], "similarities": ["cos"],
+                                         "n_best": N_BEST, "softwpmi": dict(SOFT),
+                                         "wpmi": dict(WPMI)}
+    config["stability"] = {"variants": ["softwpmi"], "similarities": ["cos"], "ks": KS,
+                           "base_k": 5, "n_best": N_BEST}
+    return config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
+    root = tmp_path_factory.mktemp("clip_dissect")
+    copy_workflow(root)
+    flow = Workflow(root, clip_dissect_config())
+    flow.snakemake()
+    return flow
+
+
+@contextmanager
+def changed_config(flow: Workflow, change):
+    """The workflow with ``change(config)`` applied, restored afterwards."""
+    original = copy.deepcopy(flow.config)
+    change(flow.config)
+    flow.write_config()
+    try:
+        yield flow
+    finally:
+        flow.config = original
+        flow.write_config()
+
+
+def target_dir(flow: Workflow) -> str:
+    (target,) = [p.name for p in flow.path("results/activations/demo").iterdir()]
+    return target
+
+
+def clip_dir(flow: Workflow) -> str:
+    (clip,) = [p.name for p in flow.path("results/similarity/demo").iterdir()]
+    return clip
+
+
+def description(flow: Workflow, layer: str, method: str) -> pd.DataFrame:
+    return io.read_parquet(flow.path(
+        f"results/descriptions/demo/{target_dir(flow)}/{layer}/{method}/words.parquet"))
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_softwpmi_descriptions_equal_a_recomputation_from_the_artifacts(run, layer):
+    target, clip = target_dir(run), clip_dir(run)
+    acts = io.read_npz(run.path(f"results/activations/demo/{target}/center/{layer}.npz"))
+    raw = io.read_npz(run.path(f"results/similarity/demo/{clip}/center/words/cos.npz"))["raw"]
+    texts = io.read_concepts(run.path("results/concepts/words.parquet"))["text"].to_numpy()
+    for method, top_k in (("softwpmi-center-cos-k10", 10), ("softwpmi-center-cos-k16", 16)):
+        params = {**SOFT, "top_k": top_k}
+        scores = clip_dissect.soft_wpmi(raw, acts["activations"], **params)
+        best = np.argsort(-scores.astype(np.float64), axis=1, kind="stable")[:, :N_BEST]
+        table = description(run, layer, method).sort_values(["neuron", "rank"])
+        n_neurons = acts["activations"].shape[1]
+        assert table["neuron"].tolist() == np.repeat(np.arange(n_neurons), N_BEST).tolist()
+        assert table["concept_id"].to_numpy().reshape(n_neurons, N_BEST).tolist() == best.tolist()
+        assert table["concept"].tolist() == texts[best.ravel()].tolist()
+        np.testing.assert_allclose(table["score"].to_numpy(),
+                                   np.take_along_axis(scores, best, axis=1).ravel(), rtol=1e-6)
+        assert table["selected"].tolist() == (table["rank"] == 0).tolist()
+        assert not table["fallback"].any()
+
+
+def test_wpmi_descriptions_equal_a_recomputation_from_the_artifacts(run):
+    target, clip = target_dir(run), clip_dir(run)
+    acts = io.read_npz(run.path(f"results/activations/demo/{target}/center/fc.npz"))["activations"]
+    raw = io.read_npz(run.path(f"results/similarity/demo/{clip}/center/words/cos.npz"))["raw"]
+    scores = clip_dissect.wpmi(raw, acts, **WPMI)
+    table = description(run, "fc", "wpmi-center-cos-k4").sort_values(["neuron", "rank"])
+    best = np.argsort(-scores.astype(np.float64), axis=1, kind="stable")[:, :N_BEST]
+    assert table["concept_id"].to_numpy().reshape(best.shape).tolist() == best.tolist()
+
+
+def test_final_layer_is_evaluated_in_the_clip_dissect_style(run):
+    table = pd.read_csv(run.path("results/tables/concept_discovery.csv"))
+    cd = table[table["method"].str.contains("wpmi")]
+    assert sorted(cd["method"]) == ["softwpmi-center-cos-k10", "wpmi-center-cos-k4"]
+    assert set(cd["style"]) == {"clip-dissect"}
+    assert cd["clip_cos"].notna().all() and cd["mpnet_cos"].notna().all()
+
+
+def test_stability_table_equals_a_recomputation_from_the_descriptions(run):
+    table = pd.read_csv(run.path("results/tables/stability.csv"))
+    assert table[["layer", "k_from", "k_to"]].values.tolist() == [
+        [layer, 5, k] for layer in LAYERS for k in KS[1:]]
+    assert set(table["variant"]) == {"softwpmi"} and set(table["concepts"]) == {"words"}
+    for row in table.itertuples():
+        def top(k):
+            d = description(run, row.layer, f"softwpmi-center-cos-k{k}")
+            d = d[d["rank"] < N_BEST].sort_values(["neuron", "rank"])
+            return [list(g) for _, g in d.groupby("neuron")["concept"]]
+
+        base, other = top(row.k_from), top(row.k_to)
+        same_set = [set(a) == set(b) for a, b in zip(base, other)]
+        jaccard = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(base, other)]
+        assert row.n_neurons == len(base)
+        assert row.stability_pct == pytest.approx(100 * np.mean(same_set))
+        assert row.top1_agreement_pct == pytest.approx(
+            100 * np.mean([a[0] == b[0] for a, b in zip(base, other)]))
+        assert row.mean_jaccard == pytest.approx(np.mean(jaccard))
+    assert run.path("results/tables/stability.md").read_text().startswith("# Stability")
+    assert run.path("results/figures/stability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_softwpmi_a_change_reruns_only_its_descriptions_evaluation_and_tables(run):
+    assert run.planned_jobs() == {}
+
+    def change(config):
+        config["methods"]["clip_dissect"]["softwpmi"]["a"] = 5
+
+    with changed_config(run, change):
+        jobs = run.planned_jobs()
+    jobs.pop("all", None)
+    # soft-WPMI of both layers at k = 5, 10 (the method's own top_k), 16; WPMI stays.
+    assert jobs == {"clip_dissect_descriptions": 2 * len(KS), "evaluate_descriptions": 1,
+                    "concept_discovery_table": 1, "stability_table": 1}
+
+
+def test_top_k_above_the_probe_set_stops_with_the_config_key(run):
+    def change(config):
+        config["methods"]["clip_dissect"]["wpmi"]["top_k"] = 30
+
+    with changed_config(run, change):
+        result = run.snakemake("results/descriptions/demo/" + target_dir(run)
+                               + "/fc/wpmi-center-cos-k30/words.parquet", check=False)
+    assert result.returncode != 0
+    log = run.path(f"logs/clip_dissect_descriptions/demo/{target_dir(run)}/fc/"
+                   "wpmi-center-cos-k30/words.log").read_text()
+    assert "methods.clip_dissect.wpmi.top_k" in log and "at most 22" in log

@@ -1,0 +1,16 @@
+"""Grad-CAM of the target model's predicted class on every whole probe image."""
+from neuron_concepts import gradcam, io, models
+from neuron_concepts.logs import to_file
+
+with to_file(snakemake.log[0]) as log:
+    p = snakemake.params
+    manifest = io.read_parquet(snakemake.input.manifest)
+    device = models.resolve_device(p.device)
+    target = models.load_target(**p.target, device=device)
+    cams, predicted = gradcam.compute_cams(
+        target.module, models.get_layer(target.module, p.layer), manifest["path"],
+        input_size=target.input_size, mean=target.mean, std=target.std,
+        batch_size=p.batch_size, device=device)
+    log.info("Grad-CAM at %s of %s: %d images, CAMs of %dx%d", p.layer, target.tag,
+             len(cams), cams.shape[1], cams.shape[2])
+    gradcam.save_cams(snakemake.output[0], manifest["image_id"], cams, predicted)
