@@ -15,6 +15,10 @@ configfile: "config.yaml"
 validate(config, "config.schema.yaml")
 
 
+# snakemake --report results/report.html: the tables and figures of every method (issue 6)
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/weights.smk"
 include: "rules/probe.smk"
@@ -28,13 +32,14 @@ include: "rules/clip_dissect.smk"
 include: "rules/stability.smk"
 include: "rules/gradcam.smk"
 include: "rules/ablation.smk"
+include: "rules/convis.smk"  # ConVis (issue 5)
+include: "rules/provenance.smk"  # last: its inputs are every final output (issue 6)
 
 
 rule all:
+    # A method's outputs go into final_outputs() (rules/common.smk), not here, so that
+    # the provenance manifest covers them too.
     input:
-        all_descriptions(),
-        "results/tables/concept_discovery.csv",
-        "results/tables/concept_discovery.md",
-        stability_outputs(),
-        www_grid_outputs(),
+        final_outputs(),
+        rules.provenance.output,
     default_target: True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -354,4 +354,22 @@ def wsol_ground_truth(cub_root: str | os.PathLike | None = None, boxes_csv: str 
     if not boxes:
         raise InputDataError(f"no ground-truth boxes in {cub_root or boxes_csv}")
     return {image: boxes[image] for image in sample_ids(list(boxes), n_images, seed)}
+
+def wsol_evaluation(maps: Iterable[ArrayLike], gt_boxes: Iterable[ArrayLike],
+                    thresholds: ArrayLike = DEFAULT_THRESHOLDS,
+                    iou_threshold: float = 0.5) -> dict[str, float]:
+    """MaxBoxAcc (%) of a stream of maps, with the threshold that attains it and the image count.
+
+    Same numbers as :func:`max_box_acc`, but ``maps`` may be a generator: only the
+    ``[images, thresholds]`` hits are kept, so a thousand full-size maps never sit in memory.
+    Ties between thresholds go to the lowest.
+    """
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    hits = [box_hits(m, b, thresholds, iou_threshold) for m, b in zip(maps, gt_boxes, strict=True)]
+    if not hits:
+        raise ValueError("BoxAcc needs at least one image")
+    curve = 100.0 * np.stack(hits).mean(axis=0)
+    best = int(np.argmax(curve))
+    return {"n_images": len(hits), "max_box_acc": float(curve[best]),
+            "threshold": float(thresholds[best])}
 # ================================================================ end of WSOL image selection

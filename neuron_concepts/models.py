@@ -393,7 +393,8 @@ def load_sentence_model(name: str, cache_dir: str | Path = "resources/weights",
         torch.manual_seed(seed)
         word = st_models.Transformer(str(_bundled_minilm()))
         word.auto_model.apply(word.auto_model._init_weights)
-        pooling = st_models.Pooling(word.get_word_embedding_dimension(), "mean")
+        width = word.auto_model.config.hidden_size
+        pooling = st_models.Pooling(width, "mean")
         return SentenceTransformer(modules=[word, pooling, st_models.Normalize()], device=device)
     if looks_like_path(name) or Path(name).is_dir():
         if not Path(name).exists():

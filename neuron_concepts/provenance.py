@@ -267,6 +267,29 @@ def weights_identity(weights: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     return identities
 
 
+def weights_from_markers(models: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Entries for :func:`weights_identity` from the workflow's download markers.
+
+    Each model names ``name``, ``tag`` and ``marker``: the JSON file the download_weights
+    rule wrote (``{"path": ...}``: where the weights were put), or None for random weights.
+    """
+    entries = []
+    for model in models:
+        entry = {"name": model["name"], "tag": model["tag"]}
+        marker = model.get("marker")
+        if marker:
+            try:
+                path = json.loads(Path(marker).read_text())["path"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise WeightsError(f"download marker {marker} of {model['name']} is unreadable "
+                                   f"({exc}); delete it and rerun to fetch the weights again"
+                                   ) from exc
+            if path is not None:
+                entry["path"] = path
+        entries.append(entry)
+    return entries
+
+
 def _plain(value: Any) -> Any:
     """Config values as plain YAML types (Snakemake configs may hold Paths, tuples)."""
     return json.loads(json.dumps(value, default=str))

@@ -175,7 +175,8 @@ def stability_figure(table: pd.DataFrame, path: str | os.PathLike,
         ax.set_ylim(0, 110 if value.endswith("_pct") else 1.1)
         ax.set_ylabel(value.replace("_pct", " (%)").replace("_", " "))
         ax.set_title(", ".join(f"{PANEL_TITLES.get(c, c)}: {v}"
-                               for c, v in zip(panel_labels, panel_key)))
+                               for c, v in zip(panel_labels, panel_key)),
+                     fontsize="medium", wrap=True)  # wrap: many labels outgrow the axes
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -234,11 +234,17 @@ def clip_dissect_method(variant, view, sim, top_k):
     return f"{variant}-{view}-{sim}-k{top_k}"
 
 
+def clip_dissect_view_names():
+    """methods.clip_dissect.views as in paths; the center view needs no entry under views."""
+    names = {"center": "center", **dict(zip(config["views"], view_names()))}
+    return [names[view] for view in config["methods"]["clip_dissect"]["views"] if view in names]
+
+
 def clip_dissect_methods():
     """Configured CLIP-Dissect methods: each variant at its top_k, over views and similarities."""
     cd = config["methods"]["clip_dissect"]
     return [clip_dissect_method(variant, view, sim, cd[variant]["top_k"])
-            for variant in cd["variants"] for view in view_names()
+            for variant in cd["variants"] for view in clip_dissect_view_names()
             for sim in clip_dissect_sim_names(cd["similarities"])]
 
 
@@ -285,6 +291,10 @@ def check_clip_dissect_config():
     probe set's size is first known.
     """
     cd, st = config["methods"]["clip_dissect"], config["stability"]
+    for view in cd["views"]:
+        if view != "center" and view not in config["views"]:
+            config_error(f"methods.clip_dissect.views names {view!r}, which is not under views "
+                         f"{config['views']}; add it there (its crop parameters live there)")
     if not st["variants"]:
         return
     if st["base_k"] not in st["ks"]:
@@ -413,6 +423,229 @@ def check_www_grid_config():
 
 check_www_grid_config()
 # ================================================================ end of Grad-CAM view, ablation, figures
+
+
+# ================================================================ ConVis
+# (issue 5) Paths of the configured ConVis artifacts, the OOD/WSOL inputs, and their checks.
+# ConVis is off when the config has no ``convis`` section.
+
+CONVIS_NAME = r"[A-Za-z0-9_.]+"  # vocabulary (and probe set) names in ConVis paths
+CONVIS_SYNSET = r"[^/]+\.n\.[0-9]+"  # a WordNet noun synset name, e.g. hunting_dog.n.01
+
+
+def convis_config():
+    """The ``convis`` section, schema defaults filled in; empty when ConVis is off."""
+    return config.get("convis") or {}
+
+
+def convis_grid():
+    """The patch-grid folder, e.g. ``sizes64-128-stride16``: sizes (sorted) and stride."""
+    cv = convis_config()
+    return f"sizes{'-'.join(str(s) for s in sorted(cv['patch_sizes']))}-stride{cv['stride']}"
+
+
+def convis_dir(probe=None, vocab=None):
+    """Folder of a probe set's ConVis artifacts (default: convis.probe, convis.vocabulary)."""
+    cv = convis_config()
+    return (f"results/convis/{probe or cv['probe']}/{CLIP['match']}/"
+            f"{vocab or cv['vocabulary']}/{convis_grid()}")
+
+
+def convis_vocabulary_spec(name):
+    vocabularies = convis_config().get("vocabularies", {})
+    if name not in vocabularies:
+        raise WorkflowError(f"no ConVis vocabulary is named {name!r} (convis.vocabularies: "
+                            f"{sorted(vocabularies)})")
+    return vocabularies[name]
+
+
+def convis_words_file(wildcards):
+    """A vocabulary's word file is its input (editing it rebuilds it); none for ImageNet."""
+    path = convis_vocabulary_spec(wildcards.vocab).get("words_file")
+    return [path] if path else []
+
+
+def convis_vocabulary_files(vocab):
+    """The vocabulary table and the CLIP embeddings of its definitions (key ``raw``)."""
+    return dict(vocab=f"results/convis/vocab/{vocab}.parquet",
+                texts=f"results/text_emb/{CLIP['match']}/convis-{vocab}.npz")
+
+
+def convis_ood_inputs(wildcards):
+    ood = convis_config()["ood"]
+    inputs = dict(images=f"results/image_emb/{ood['probe']}/{CLIP['match']}/center.npz",
+                  manifest=f"results/probe/{ood['probe']}/manifest.parquet",
+                  **convis_vocabulary_files(ood.get("vocabulary") or convis_config()["vocabulary"]))
+    if ood.get("train_probe"):
+        inputs["train_images"] = f"results/image_emb/{ood['train_probe']}/{CLIP['match']}/center.npz"
+        inputs["train_manifest"] = f"results/probe/{ood['train_probe']}/manifest.parquet"
+    return inputs
+
+
+def convis_ood_pairs():
+    """The (s+, s-) pairs: configured, or the paper's six."""
+    from neuron_concepts.convis_eval import OOD_PAIRS
+
+    return [list(pair) for pair in (convis_config()["ood"].get("pairs") or OOD_PAIRS)]
+
+
+def convis_ood_labels():
+    ood = convis_config()["ood"]
+    return dict(probe=ood["probe"], train_probe=ood.get("train_probe"), clip=CLIP["match"],
+                vocabulary=ood.get("vocabulary") or convis_config()["vocabulary"])
+
+
+_CONVIS_WSOL_BOXES = {}
+
+
+def convis_wsol_boxes():
+    """Ground-truth boxes of the sampled WSOL images, keyed by probe image id (read once)."""
+    from neuron_concepts.convis_eval import wsol_ground_truth
+
+    if not _CONVIS_WSOL_BOXES:
+        ws = convis_config()["wsol"]
+        _CONVIS_WSOL_BOXES.update(wsol_ground_truth(
+            cub_root=ws.get("cub_root"), boxes_csv=ws.get("boxes_csv"), split=ws["cub_split"],
+            n_images=ws.get("n_images"), seed=ws["seed"]))
+    return _CONVIS_WSOL_BOXES
+
+
+def convis_wsol_inputs(wildcards):
+    ws = convis_config()["wsol"]
+    vocab = ws.get("vocabulary") or convis_config()["vocabulary"]
+    folder = convis_dir(ws["probe"], vocab)
+    if ws.get("cub_root"):
+        sources = [f"{ws['cub_root']}/{name}" for name in
+                   ("images.txt", "bounding_boxes.txt", "train_test_split.txt")]
+    else:
+        sources = [ws["boxes_csv"]]
+    return dict(volumes=[f"{folder}/ranks/{image}.npz" for image in convis_wsol_boxes()],
+                vocab=convis_vocabulary_files(vocab)["vocab"], boxes=sources)
+
+
+def convis_wsol_labels():
+    ws = convis_config()["wsol"]
+    return dict(probe=ws["probe"], clip=CLIP["match"],
+                vocabulary=ws.get("vocabulary") or convis_config()["vocabulary"],
+                grid=convis_grid(), seed=ws["seed"])
+
+
+def convis_outputs():
+    """Figures of the configured images and pairs, and the OOD/WSOL tables when configured."""
+    cv = convis_config()
+    if not cv:
+        return []
+    outputs = [f"results/figures/convis/{image}__top.png" for image in cv["images"]]
+    outputs += [f"results/figures/convis/{pair['image']}__{pair['synset']}.png" for pair in cv["pairs"]]
+    if cv.get("ood"):
+        outputs += ["results/tables/convis_ood.csv", "results/tables/convis_ood.md"]
+    if cv.get("wsol"):
+        outputs += ["results/tables/convis_wsol.csv", "results/tables/convis_wsol.md"]
+    return outputs
+
+
+def check_convis_config():
+    """Cross-references of the convis section the schema cannot express."""
+    cv = convis_config()
+    if not cv:
+        return
+    vocabularies = cv["vocabularies"]
+
+    def known(key, name, names, what):
+        if name not in names:
+            config_error(f"convis.{key} names {name!r}, which is not defined under {what} "
+                         f"(defined: {sorted(names)})")
+
+    known("probe", cv["probe"], config["probe_sets"], "probe_sets")
+    known("vocabulary", cv["vocabulary"], vocabularies, "convis.vocabularies")
+    for name, spec in vocabularies.items():
+        if spec.get("words_file") and not Path(spec["words_file"]).is_file():
+            config_error(f"convis.vocabularies.{name}.words_file: file {spec['words_file']} "
+                         "does not exist")
+    for key in ("ood", "wsol"):
+        section = cv.get(key)
+        if not section:
+            continue
+        known(f"{key}.probe", section["probe"], config["probe_sets"], "probe_sets")
+        if section.get("vocabulary"):
+            known(f"{key}.vocabulary", section["vocabulary"], vocabularies, "convis.vocabularies")
+    ood = cv.get("ood")
+    if ood and ood.get("train_probe"):
+        known("ood.train_probe", ood["train_probe"], config["probe_sets"], "probe_sets")
+    wsol = cv.get("wsol")
+    if wsol:
+        if bool(wsol.get("cub_root")) == bool(wsol.get("boxes_csv")):
+            config_error("convis.wsol needs exactly one of cub_root (a CUB-200-2011 folder) and "
+                         "boxes_csv (a CSV with header image,x0,y0,x1,y1)")
+        source = wsol.get("cub_root") or wsol.get("boxes_csv")
+        exists = Path(source).is_dir() if wsol.get("cub_root") else Path(source).is_file()
+        if not exists:
+            config_error(f"convis.wsol: {source} does not exist")
+
+
+check_convis_config()
+# ================================================================ end of ConVis
+
+
+# ================================================================ final outputs and provenance
+# (issue 6) What a complete run makes (rule all and the provenance rule), and run logs.
+
+
+def final_outputs():
+    """Every final artifact of the configured experiment: rule all's targets but provenance.
+
+    The provenance rule takes these as inputs, so it runs last and its manifest covers the
+    whole run. A method family adds its outputs here (a function that returns [] when the
+    family is not configured), never to rule all directly.
+    """
+    return [
+        *all_descriptions(),
+        "results/tables/concept_discovery.csv",
+        "results/tables/concept_discovery.md",
+        *stability_outputs(),
+        *www_grid_outputs(),
+        *convis_outputs(),
+    ]
+
+
+def provenance_models():
+    """Each model the run uses: role and name, weights tag, download marker (None: random).
+
+    The evaluation models count only when something is evaluated, so their weights are
+    not fetched just to be recorded.
+    """
+    models = [dict(name=f"target {config['target']['name']}", tag=target_spec()["weights"],
+                   marker=(weights_marker("target", TARGET) or [None])[0])]
+    roles = ("match", "eval") if all_evaluations() else ("match",)
+    for role in roles:
+        spec = clip_role_spec(role)
+        models.append(dict(name=f"clip.{role} {spec['model']}", tag=spec["pretrained"],
+                           marker=(weights_marker("clip", CLIP[role]) or [None])[0]))
+    if all_evaluations():
+        models.append(dict(name=f"sentence_model {config['sentence_model']}",
+                           tag=sentence_spec()["name"],
+                           marker=(weights_marker("sentence", SENTENCE) or [None])[0]))
+    return models
+
+
+def keep_run_log(log, folder, failed=False):
+    """Copy Snakemake's log of this run into ``folder`` (kept with the results it made).
+
+    Called by the onsuccess/onerror handlers; the file keeps Snakemake's timestamped name,
+    so every run that did something leaves its own log.
+    """
+    import shutil
+
+    if not log or not Path(log).is_file():
+        return
+    name = Path(log).name
+    if failed:
+        name = name.replace(".snakemake.log", ".failed.snakemake.log")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(log, Path(folder) / name)
+
+
+# ================================================================ end of final outputs and provenance
 
 
 check_config()

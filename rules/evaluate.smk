@@ -50,7 +50,8 @@ rule concept_discovery_table:
     input:
         all_evaluations(),
     output:
-        csv="results/tables/concept_discovery.csv",
+        csv=report("results/tables/concept_discovery.csv", caption="../report/concept_discovery.rst",
+                   category="Concept discovery", subcategory="Tables"),
         md="results/tables/concept_discovery.md",
     params:
         labels=[

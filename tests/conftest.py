@@ -26,14 +26,16 @@ class Workflow:
 
     @property
     def config_path(self) -> Path:
-        return self.root / "test-config.yaml"
+        # The copy's own config.yaml: a --configfile would be merged into the default
+        # config's dictionaries (its concept sets, its ConVis section) rather than replace it.
+        return self.root / "config.yaml"
 
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
 
     def snakemake(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run Snakemake with the test config; output (stdout + stderr) in ``.stdout``."""
-        command = [*SNAKEMAKE, "--cores", "2", "--configfile", str(self.config_path), *args]
+        command = [*SNAKEMAKE, "--cores", "2", *args]
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
         result.stdout = result.stdout + result.stderr
         if check and result.returncode != 0:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -151,8 +152,9 @@ ReturnToService=2
 # the real pipeline's requests (profiles/slurm: up to 8 CPUs, 32 GB) are schedulable on a
 # small test machine. Nothing is enforced (task/none), and the tests' jobs are tiny.
 SlurmdParameters=config_overrides
-# Finished jobs stay visible to squeue for 5 minutes: Snakemake polls with squeue.
-MinJobAge=300
+# Finished jobs stay visible to squeue and scontrol for an hour: Snakemake polls with
+# squeue, and the tests read each job's record after a whole workflow has run.
+MinJobAge=3600
 MailProg=/bin/true
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -302,6 +304,20 @@ PartitionName={PARTITION} Default=YES Nodes=ALL MaxTime=INFINITE State=UP
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def job_records(self, workdir: str | os.PathLike | None = None) -> list[dict[str, str]]:
+        """SLURM's record (``scontrol show job``) of every job it knows, as key -> value.
+
+        Finished jobs are kept for MinJobAge (an hour). With ``workdir``, only the jobs
+        submitted from that folder (their ``WorkDir``).
+        """
+        out = self.run("scontrol", "-o", "show", "job", timeout=30).stdout
+        records = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines()
+                   if line.startswith("JobId=")]
+        if workdir is not None:
+            records = [r for r in records
+                       if Path(r.get("WorkDir", "")).resolve() == Path(workdir).resolve()]
+        return records
 
     # ---------------------------------------------------------------- snakemake
     def run_snakemake(self, workdir: str | os.PathLike, *args: str, jobs: int = 2,

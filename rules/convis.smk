@@ -1,0 +1,212 @@
+# ConVis (Giulivi & Boracchi): saliency maps of WordNet synsets through CLIP ranks, and their
+# OOD and WSOL evaluations. Paths, config helpers and checks: the ConVis block of
+# rules/common.smk. Artifacts of a probe set live under
+#   results/convis/{probe}/{clip}/{vocab}/sizes{sizes}-stride{stride}/
+# (ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet), so a patch size,
+# stride, vocabulary or CLIP model of its own never overwrites another's.
+
+
+wildcard_constraints:
+    convis_grid=r"sizes\d+(-\d+)*-stride\d+",
+
+
+rule convis_vocabulary:
+    """A ConVis vocabulary: all noun synsets on the hypernym paths of its words' senses.
+
+    Also writes the definitions as a concept set (text = definition, synset = name, one row
+    per vocabulary row, not de-duplicated) for the text_embeddings rule, so row i of
+    results/text_emb/{clip}/convis-{vocab}.npz (key ``raw``) embeds synset i.
+    """
+    input:
+        convis_words_file,
+    output:
+        vocab="results/convis/vocab/{vocab}.parquet",
+        concepts="results/concepts/convis-{vocab}.parquet",
+    params:
+        words_file=lambda wc: convis_vocabulary_spec(wc.vocab).get("words_file"),
+    wildcard_constraints:
+        vocab=CONVIS_NAME,
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/convis_vocabulary/{vocab}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_vocabulary.py"
+
+
+rule convis_rank_volume:
+    """Rank counts of every vocabulary synset at every patch location of one image (uint16)."""
+    input:
+        manifest="results/probe/{probe}/manifest.parquet",
+        vocab="results/convis/vocab/{vocab}.parquet",
+        texts="results/text_emb/{clip}/convis-{vocab}.npz",
+        weights=lambda wc: weights_marker("clip", wc.clip),
+    output:
+        "results/convis/{probe}/{clip}/{vocab}/sizes{sizes}-stride{stride}/ranks/{image}.npz",
+    params:
+        clip=lambda wc: clip_spec(wc.clip),
+        sizes=lambda wc: [int(size) for size in wc.sizes.split("-")],
+        stride=lambda wc: int(wc.stride),
+        batch_size=config["batch_size"]["image"],
+        device=config["device"],
+    wildcard_constraints:
+        probe=CONVIS_NAME,
+        clip=r"[^/]+",
+        vocab=CONVIS_NAME,
+        sizes=r"\d+(-\d+)*",
+        stride=r"\d+",
+    resources:
+        gpu=use_gpu(),
+        mem_mb=8000,
+        runtime=60,
+    log:
+        "logs/convis_rank_volume/{probe}/{clip}/{vocab}/sizes{sizes}-stride{stride}/{image}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_rank_volume.py"
+
+
+rule convis_saliency:
+    """The ConVis map of one synset on one image, from the stored rank volume (no CLIP call)."""
+    input:
+        volume="results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
+        vocab="results/convis/vocab/{vocab}.parquet",
+    output:
+        "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/maps/{image}/{synset}.npz",
+    wildcard_constraints:
+        probe=CONVIS_NAME,
+        clip=r"[^/]+",
+        vocab=CONVIS_NAME,
+        synset=CONVIS_SYNSET,
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/convis_saliency/{probe}/{clip}/{vocab}/{convis_grid}/{image}/{synset}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_saliency.py"
+
+
+rule convis_top_synsets:
+    """The synsets an image scores highest on (their best patch location's rank)."""
+    input:
+        volume="results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
+        vocab="results/convis/vocab/{vocab}.parquet",
+    output:
+        "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/top/{image}.parquet",
+    params:
+        n=lambda wc: convis_config()["top_n"],
+    wildcard_constraints:
+        probe=CONVIS_NAME,
+        clip=r"[^/]+",
+        vocab=CONVIS_NAME,
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/convis_top_synsets/{probe}/{clip}/{vocab}/{convis_grid}/{image}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_top_synsets.py"
+
+
+rule convis_figure:
+    """PNG overlay of one configured (image, synset) pair's ConVis map."""
+    input:
+        saliency=lambda wc: f"{convis_dir()}/maps/{wc.image}/{wc.synset}.npz",
+        manifest=lambda wc: f"results/probe/{convis_config()['probe']}/manifest.parquet",
+    output:
+        "results/figures/convis/{image}__{synset}.png",
+    params:
+        image=lambda wc: wc.image,
+    wildcard_constraints:
+        synset=CONVIS_SYNSET,
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/convis_figure/{image}__{synset}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_figure.py"
+
+
+rule convis_top_figure:
+    """PNG grid of the maps of an image's top-scoring synsets."""
+    input:
+        volume=lambda wc: f"{convis_dir()}/ranks/{wc.image}.npz",
+        top=lambda wc: f"{convis_dir()}/top/{wc.image}.parquet",
+        vocab=lambda wc: f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
+        manifest=lambda wc: f"results/probe/{convis_config()['probe']}/manifest.parquet",
+    output:
+        "results/figures/convis/{image}__top.png",
+    params:
+        image=lambda wc: wc.image,
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        "logs/convis_top_figure/{image}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_top_figure.py"
+
+
+rule convis_ood:
+    """AUROC of ConVis OOD scores and its baselines for the configured (s+, s-) pairs."""
+    input:
+        unpack(convis_ood_inputs),
+    output:
+        csv="results/tables/convis_ood.csv",
+        md="results/tables/convis_ood.md",
+    params:
+        pairs=lambda wc: convis_ood_pairs(),
+        reduce=lambda wc: convis_config()["ood"]["reduce"],
+        labels=lambda wc: convis_ood_labels(),
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    log:
+        "logs/convis_ood.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_ood.py"
+
+
+rule convis_wsol:
+    """MaxBoxAcc of ConVis maps of one synset against ground-truth boxes (sampled images)."""
+    input:
+        unpack(convis_wsol_inputs),
+    output:
+        csv="results/tables/convis_wsol.csv",
+        md="results/tables/convis_wsol.md",
+    params:
+        images=lambda wc: list(convis_wsol_boxes()),
+        boxes=lambda wc: [boxes.tolist() for boxes in convis_wsol_boxes().values()],
+        synset=lambda wc: convis_config()["wsol"]["synset"],
+        labels=lambda wc: convis_wsol_labels(),
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    log:
+        "logs/convis_wsol.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/convis_wsol.py"
+
+
+rule convis:
+    """Every configured ConVis output: `snakemake convis` runs ConVis alone."""
+    input:
+        convis_outputs(),

@@ -1,0 +1,38 @@
+rule provenance:
+    """What made results/: the resolved config, package versions, weights and a manifest.
+
+    Its inputs are every final artifact (final_outputs(), what rule all asks for), so it
+    runs last and its manifest lists the SHA-256 of every file under results/. Check a
+    (regenerated) results tree against it with
+
+        python -m neuron_concepts.provenance verify results
+
+    which names each artifact that is missing, changed or not in the manifest.
+    """
+    input:
+        artifacts=final_outputs(),
+        weights=[model["marker"] for model in provenance_models() if model["marker"]],
+    output:
+        config="results/provenance/config.yaml",
+        environment="results/provenance/environment.yaml",
+        weights="results/provenance/weights.yaml",
+        manifest="results/provenance/manifest.tsv",
+    params:
+        config=config,
+        models=provenance_models(),
+        results=lambda wildcards, output: Path(output.manifest).parent.parent,  # results/
+    localrule: True
+    log:
+        "logs/provenance.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/provenance.py"
+
+
+onsuccess:
+    keep_run_log(log, "results/provenance/runs")
+
+
+onerror:
+    keep_run_log(log, "results/provenance/runs", failed=True)

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+
+from neuron_concepts import embeddings, models
+from neuron_concepts.errors import ConfigError, WeightsError
+
+
+def test_model_tags_name_the_weights():
+    assert models.model_tag("resnet50", "IMAGENET1K_V1") == "resnet50-IMAGENET1K_V1"
+    assert models.model_tag("resnet50", "random") == "resnet50-random"
+    assert models.model_tag("resnet50", "/ckpts/my_run.pth") == "resnet50-ckpt-my_run"
+    assert models.model_tag("ViT-B-32", "openai") == "ViT-B-32-openai"
+
+
+def test_random_target_is_seeded_and_exposes_layers():
+    a = models.load_target("resnet18", "random", seed=3)
+    b = models.load_target("resnet18", "random", seed=3)
+    assert a.tag == "resnet18-random" and a.input_size == 224
+    for (_, pa), (_, pb) in zip(a.module.state_dict().items(), b.module.state_dict().items()):
+        assert torch.equal(pa, pb)
+    assert isinstance(models.get_layer(a.module, "layer4.1.conv2"), torch.nn.Conv2d)
+    with pytest.raises(ConfigError, match="no layer 'layer9'"):
+        models.get_layer(a.module, "layer9")
+
+
+def test_local_checkpoint_round_trip(tmp_path):
+    source = models.load_target("resnet18", "random", seed=1)
+    path = tmp_path / "finetuned.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in source.module.state_dict().items()}}, path)
+    loaded = models.load_target("resnet18", str(path), seed=2)
+    assert loaded.tag == "resnet18-ckpt-finetuned"
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.allclose(loaded.module(x), source.module(x))
+
+
+def test_missing_weights_message_names_model_cache_and_key(tmp_path):
+    with pytest.raises(WeightsError) as err:
+        models.load_target("resnet18", "IMAGENET1K_V1", cache_dir=tmp_path)
+    message = str(err.value)
+    assert "resnet18 (IMAGENET1K_V1)" in message and str(tmp_path / "torchvision") in message
+    assert "target.weights" in message and "weights=random" in message
+    with pytest.raises(WeightsError, match="clip.eval.pretrained"):
+        models.load_clip("ViT-B-32", "openai", cache_dir=tmp_path, key="clip.eval.pretrained")
+
+
+def test_unknown_weights_tag_lists_the_choices():
+    with pytest.raises(ConfigError, match="IMAGENET1K_V1"):
+        models.load_target("resnet18", "IMAGENET9K", cache_dir="/nonexistent")
+
+
+def test_text_context_cut_gives_the_full_context_embeddings():
+    clip = models.load_clip("ViT-B-32", "random")
+    assert embeddings.supports_context_cut(clip.module)
+    texts = ["dog", "a photo of a very long and winding concept name", "red", ""] * 3
+    cut = embeddings.encode_texts(clip, texts, batch_size=5, progress=False)
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(clip.module.encode_text(clip.tokenizer(texts)).float(), dim=-1)
+    np.testing.assert_allclose(cut, full.numpy(), atol=1e-5)
+
+
+def test_image_embeddings_are_normalised_and_batch_independent():
+    clip = models.load_clip("ViT-B-32", "random")
+    images = torch.randn(5, 3, 224, 224)
+    one_batch = embeddings.encode_images(clip, [images], progress=False)
+    split = embeddings.encode_images(clip, [images[:2], images[2:]], progress=False)
+    np.testing.assert_allclose(np.linalg.norm(one_batch, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(one_batch, split, atol=1e-5)
+
+
+def test_random_sentence_model_runs_offline():
+    model = models.load_sentence_model("random")
+    emb = model.encode(["a dog", "a cat"], normalize_embeddings=True)
+    assert emb.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)

@@ -1,0 +1,78 @@
+"""The tiny workflow through ``--profile profiles/slurm`` on a real SLURM cluster.
+
+The cluster (tests/slurm_cluster.py) has one fake GPU. The config says ``device: auto``,
+so the model rules declare ``gpu=1`` as on a real GPU cluster (torch sees no CUDA here and
+runs them on the CPU). SLURM's own record of every job says what was requested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conftest import Workflow
+from neuron_concepts import provenance
+
+if TYPE_CHECKING:  # importing it here would bypass pytest's assertion rewriting
+    from slurm_cluster import SlurmCluster
+
+pytest_plugins = ["slurm_cluster"]
+
+# Rules of the tiny workflow that load a model: each of their jobs must get a GPU.
+MODEL_RULES = {"activations", "text_embeddings", "image_embeddings",
+               "evaluation_text_embeddings"}
+
+
+def planned_jobs(flow: Workflow) -> list[dict]:
+    """Each job a dry run plans: rule, whether it runs locally, and its GPUs (Snakemake's view)."""
+    out = flow.snakemake("-n").stdout
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out)[1:]:
+        head = re.match(r"(local)?rule (\w+):", block)
+        gpus = re.search(r"resources:.*\bgpu=(\d+)", block)
+        jobs.append(dict(rule=head.group(2), local=bool(head.group(1)),
+                         gpu=int(gpus.group(1)) if gpus else 0))
+    return jobs
+
+
+def requested_gpus(record: dict[str, str]) -> int:
+    """GPUs a job asked SLURM for (``--gpus`` or ``--gres``), from its scontrol record."""
+    tres = ",".join(record.get(key, "") for key in ("TresPerJob", "TresPerNode", "TresPerTask"))
+    found = re.search(r"gres[/:]gpu(?::[\w-]+)?:(\d+)", tres)
+    return int(found.group(1)) if found else 0
+
+
+def record_rule(record: dict[str, str]) -> str:
+    """The rule of a job submitted by the SLURM executor (``--comment rule_<name>_wildcards_...``)."""
+    return re.match(r"rule_(.+?)(?:_wildcards_|$)", record["Comment"]).group(1)
+
+
+@pytest.mark.slurm
+@pytest.mark.workflow
+def test_pipeline_on_slurm_asks_gpus_for_model_jobs_only_and_equals_a_local_run(
+        slurm_cluster: SlurmCluster, finished_workflow: Workflow, workflow: Workflow) -> None:
+    workflow.config["device"] = "auto"
+    workflow.write_config()
+    planned = planned_jobs(workflow)
+    gpu_rules = {job["rule"] for job in planned if job["gpu"]}
+    assert MODEL_RULES <= gpu_rules
+    assert not {job["rule"] for job in planned if not job["gpu"]} & gpu_rules
+
+    slurm_cluster.run_snakemake(workflow.root, "--profile", "profiles/slurm", jobs=2,
+                                partition=None)
+
+    records = slurm_cluster.job_records(workflow.root)
+    # Every job but the local ones (tables, figures, provenance, all) went through sbatch.
+    assert Counter(record_rule(r) for r in records) == \
+        Counter(job["rule"] for job in planned if not job["local"])
+    for record in records:
+        rule = record_rule(record)
+        assert record["JobState"] == "COMPLETED", (rule, record["JobState"])
+        assert requested_gpus(record) == (1 if rule in gpu_rules else 0), (rule, record)
+
+    # Same artifacts as the local run of the same tiny config (on the CPU there).
+    local = provenance.read_manifest(finished_workflow.path("results/provenance/manifest.tsv"))
+    assert provenance.verify_manifest(workflow.path("results"), local) == []

@@ -1,0 +1,26 @@
+"""Rank every ConVis vocabulary synset at every patch location of one probe image."""
+import numpy as np
+
+from neuron_concepts import convis, data, io, models
+from neuron_concepts.errors import InputDataError
+from neuron_concepts.logs import to_file
+
+with to_file(snakemake.log[0]) as log:
+    p, image_id = snakemake.params, snakemake.wildcards.image
+    manifest = io.read_parquet(snakemake.input.manifest).set_index("image_id")
+    if image_id not in manifest.index:
+        raise InputDataError(f"probe set {snakemake.wildcards.probe} has no image {image_id!r} "
+                             f"(convis images, pairs or WSOL boxes name it); it has "
+                             f"{list(manifest.index[:10])}{' ...' if len(manifest) > 10 else ''}")
+    vocab = io.read_parquet(snakemake.input.vocab)
+    texts = io.read_npz(snakemake.input.texts)
+    if len(texts["raw"]) != len(vocab):
+        raise InputDataError(f"{snakemake.input.texts} embeds {len(texts['raw'])} definitions but "
+                             f"the vocabulary has {len(vocab)} synsets: delete it and rerun")
+    clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
+    image = data.load_image(manifest.loc[image_id, "path"])
+    volume = convis.rank_volume(clip, image, texts["raw"], sizes=p.sizes, stride=p.stride,
+                                batch_size=p.batch_size)
+    log.info("%s: %d locations x %d synsets", image_id, *volume.rank_counts.shape)
+    io.write_npz(snakemake.output[0], **volume.to_arrays(),
+                 synsets=vocab["synset"].to_numpy(dtype=str))
