@@ -236,6 +236,15 @@ class ProbeImages(torch.utils.data.Dataset):
         return self.transform(image)
 
 
+def default_workers(device: torch.device | str) -> int:
+    """Loader processes: decoding overlaps the GPU's work; on the CPU they would compete with it."""
+    import os
+
+    if torch.device(device).type != "cuda":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
 def image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
                  boxes: pd.DataFrame | None = None, workers: int = 0) -> torch.utils.data.DataLoader:
     """Batches of a probe set in manifest order, optionally cropped to per-image boxes."""
@@ -245,4 +254,4 @@ def image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
         box_array = aligned[["x0", "y0", "x1", "y1"]].to_numpy()
     dataset = ProbeImages(list(manifest["path"]), transform, box_array)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                       num_workers=workers)
+                                       num_workers=workers, pin_memory=workers > 0)

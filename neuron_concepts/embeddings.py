@@ -82,6 +82,11 @@ def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
 
 
 def _text_width(clip: ClipModel) -> int:
+    projection = getattr(clip.module, "text_projection", None)
+    if isinstance(projection, torch.nn.Linear):
+        return projection.out_features
+    if isinstance(projection, torch.Tensor):
+        return int(projection.shape[1])
     probe = clip.tokenizer(["a"]).to(clip.device)
     with torch.inference_mode():
         return int(clip.module.encode_text(probe).shape[-1])

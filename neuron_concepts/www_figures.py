@@ -68,8 +68,8 @@ def crop_comparison_from_artifacts(manifest: pd.DataFrame, cams: Mapping[str, np
         gradcam.append([int(box[c]) for c in ("x0", "y0", "x1", "y1")])
         cam_maps.append(cams["cams"][row])
         note = ", zero CAM" if bool(box["cam_zero"]) else ""
-        titles.append(f"{entry['image_id']} (predicted: "
-                      f"{imagenet_class_name(int(cams['predicted'][row]))}{note})")
+        titles.append(f"{entry['image_id']}\npredicted: "
+                      f"{imagenet_class_name(int(cams['predicted'][row]))}{note}")
     return figures.crop_comparison_figure(images, center, gradcam, cam_maps, path, titles=titles,
                                           dpi=dpi)
 
@@ -125,7 +125,7 @@ def neuron_panel_from_artifacts(manifest: pd.DataFrame, activations: Mapping[str
     concepts: dict[str, dict[str, list[str]]] = {}
     for neuron in neurons:
         for view in views:
-            row = f"{neuron} ({view})"
+            row = f"{neuron}\n{view}"  # the panel's row label reads "neuron {row}"
             top = top_image_indices(activations[view][:, [int(neuron)]], n_images)[0]
             top_images[row] = view_crops(manifest, top, boxes.get(view))
             for (d_view, sim), table in descriptions.items():

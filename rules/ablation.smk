@@ -7,7 +7,8 @@ rule ablation_table:
     input:
         lambda wc: [cell["path"] for cell in ablation_evaluations()],
     output:
-        csv="results/tables/ablation.csv",
+        csv=report("results/tables/ablation.csv", caption="../report/ablation_table.rst",
+                   category="WWW: Grad-CAM view and t-vMF", subcategory="Tables"),
         md="results/tables/ablation.md",
     params:
         labels=lambda wc: [{k: v for k, v in cell.items() if k != "path"}
@@ -26,7 +27,9 @@ rule neuron_panel_figure:
     input:
         unpack(neuron_panel_inputs),
     output:
-        "results/figures/neuron_panels/{layer}.png",
+        report("results/figures/neuron_panels/{layer}.png", caption="../report/neuron_panels.rst",
+               category="WWW: Grad-CAM view and t-vMF", subcategory="Neuron panels",
+               labels={"layer": "{layer}"}),
     params:
         views=lambda wc: view_names(),
         boxed_views=lambda wc: [v for v in view_names() if view_boxes(view_wildcards(v))],

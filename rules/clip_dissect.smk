@@ -11,12 +11,10 @@ rule clip_dissect_descriptions:
     output:
         "results/descriptions/{probe}/{target}/{layer}/{variant}-{view}-{sim}-k{k}/{concepts}.parquet",
     params:
-        variant=lambda wc: wc.variant,
-        top_k=lambda wc: int(wc.k),
-        a=lambda wc: clip_dissect_score_params(wc.variant)["a"],
-        lam=lambda wc: clip_dissect_score_params(wc.variant)["lam"],
-        p_start=lambda wc: clip_dissect_score_params(wc.variant)["p_start"],
-        p_end=lambda wc: clip_dissect_score_params(wc.variant)["p_end"],
+        # One dict (variant, top_k, a, lam, p_start, p_end): Snakemake compares params as a
+        # set of values without their names, so a=10 -> 5 next to top_k=10, n_best=5 would
+        # go unseen as separate params; a dict's repr keeps the names.
+        scoring=lambda wc: clip_dissect_scoring(wc.variant, int(wc.k)),
         n_best=config["methods"]["clip_dissect"]["n_best"],
         device=config["device"],
     wildcard_constraints:

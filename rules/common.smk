@@ -1,4 +1,4 @@
-"""Helpers shared by every rule file: config checks, model names, paths and resources.
+"""Helpers shared by the rule files (config checks, model names, paths, resources).
 
 No rules here. Every value a rule's script reads reaches it through the rule's params or
 input, built by these functions, so Snakemake reruns exactly what a change invalidates.
@@ -248,14 +248,15 @@ def clip_dissect_methods():
             for sim in clip_dissect_sim_names(cd["similarities"])]
 
 
-def clip_dissect_score_params(variant):
-    """The variant's scoring parameters besides top_k (which comes from the path).
+def clip_dissect_scoring(variant, top_k):
+    """Arguments of neuron_concepts.clip_dissect.layer_scores for a variant at ``top_k``.
 
-    Only the variant's own values, so changing soft-WPMI's a leaves WPMI's descriptions be.
+    top_k comes from the path; the rest is the variant's own config, so changing
+    soft-WPMI's a leaves WPMI's descriptions be.
     """
     spec = config["methods"]["clip_dissect"][variant]
-    return dict(a=spec["a"], lam=spec["lam"], p_start=spec.get("p_start"),
-                p_end=spec.get("p_end"))
+    return dict(variant=variant, top_k=top_k, a=spec["a"], lam=spec["lam"],
+                p_start=spec.get("p_start"), p_end=spec.get("p_end"))
 
 
 STABILITY_VIEW = "center"  # the study's setting: CLIP sees the whole image
@@ -629,20 +630,22 @@ def provenance_models():
 
 
 def keep_run_log(log, folder, failed=False):
-    """Copy Snakemake's log of this run into ``folder`` (kept with the results it made).
+    """Copy Snakemake's log(s) of this run into ``folder`` (kept with the results it made).
 
-    Called by the onsuccess/onerror handlers; the file keeps Snakemake's timestamped name,
-    so every run that did something leaves its own log.
+    Called by the onsuccess/onerror handlers with Snakemake's log file (a path, a list of
+    paths, or None when logging to a file is off). A copy keeps Snakemake's timestamped
+    name, so every run that did something leaves its own log.
     """
     import shutil
 
-    if not log or not Path(log).is_file():
-        return
-    name = Path(log).name
-    if failed:
-        name = name.replace(".snakemake.log", ".failed.snakemake.log")
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(log, Path(folder) / name)
+    for path in [log] if isinstance(log, (str, Path)) else (log or []):
+        if not Path(path).is_file():
+            continue
+        name = Path(path).name
+        if failed:
+            name = name.replace(".snakemake.log", ".failed.snakemake.log")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(folder) / name)
 
 
 # ================================================================ end of final outputs and provenance

@@ -123,7 +123,9 @@ rule convis_figure:
         saliency=lambda wc: f"{convis_dir()}/maps/{wc.image}/{wc.synset}.npz",
         manifest=lambda wc: f"results/probe/{convis_config()['probe']}/manifest.parquet",
     output:
-        "results/figures/convis/{image}__{synset}.png",
+        report("results/figures/convis/{image}__{synset}.png", caption="../report/convis_map.rst",
+               category="ConVis", subcategory="Saliency maps",
+               labels={"image": "{image}", "synset": "{synset}"}),
     params:
         image=lambda wc: wc.image,
     wildcard_constraints:
@@ -147,7 +149,8 @@ rule convis_top_figure:
         vocab=lambda wc: f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
         manifest=lambda wc: f"results/probe/{convis_config()['probe']}/manifest.parquet",
     output:
-        "results/figures/convis/{image}__top.png",
+        report("results/figures/convis/{image}__top.png", caption="../report/convis_top.rst",
+               category="ConVis", subcategory="Top synsets", labels={"image": "{image}"}),
     params:
         image=lambda wc: wc.image,
     resources:
@@ -166,7 +169,8 @@ rule convis_ood:
     input:
         unpack(convis_ood_inputs),
     output:
-        csv="results/tables/convis_ood.csv",
+        csv=report("results/tables/convis_ood.csv", caption="../report/convis_ood.rst",
+                   category="ConVis", subcategory="Tables"),
         md="results/tables/convis_ood.md",
     params:
         pairs=lambda wc: convis_ood_pairs(),
@@ -188,7 +192,8 @@ rule convis_wsol:
     input:
         unpack(convis_wsol_inputs),
     output:
-        csv="results/tables/convis_wsol.csv",
+        csv=report("results/tables/convis_wsol.csv", caption="../report/convis_wsol.rst",
+                   category="ConVis", subcategory="Tables"),
         md="results/tables/convis_wsol.md",
     params:
         images=lambda wc: list(convis_wsol_boxes()),

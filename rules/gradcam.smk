@@ -55,7 +55,8 @@ rule crop_comparison_figure:
         cams=lambda wc: f"results/gradcam/{figure_settings()['probe']}/{TARGET}/cams.npz",
         boxes=lambda wc: gradcam_boxes_path(figure_settings()["probe"]),
     output:
-        "results/figures/crop_comparison.png",
+        report("results/figures/crop_comparison.png", caption="../report/crop_comparison.rst",
+               category="WWW: Grad-CAM view and t-vMF", subcategory="Figures"),
     params:
         image_ids=lambda wc: figure_settings()["sample_images"],
     localrule: True

@@ -7,14 +7,16 @@ rule stability_table:
     input:
         descriptions=[d["path"] for d in stability_descriptions()],
     output:
-        csv="results/tables/stability.csv",
+        csv=report("results/tables/stability.csv", caption="../report/stability_table.rst",
+                   category="CLIP-Dissect stability", subcategory="Tables"),
         md="results/tables/stability.md",
-        figure="results/figures/stability.png",
+        figure=report("results/figures/stability.png", caption="../report/stability_figure.rst",
+                      category="CLIP-Dissect stability", subcategory="Figures"),
     params:
         labels=[{key: value for key, value in d.items() if key != "path"}
                 for d in stability_descriptions()],
-        base_k=config["stability"]["base_k"],
-        n_best=config["stability"]["n_best"],
+        # One dict: Snakemake compares params as a set of values without their names.
+        study=dict(base_k=config["stability"]["base_k"], n_best=config["stability"]["n_best"]),
     localrule: True
     log:
         "logs/stability_table.log",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,24 @@ def test_cli_verify_exits_nonzero_with_readable_list(results: Path) -> None:
     bad = subprocess.run(cmd, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "  missing: descriptions/www.parquet" in bad.stdout
+
+
+def test_weights_from_markers_reads_the_downloaded_path(tmp_path: Path) -> None:
+    """A marker's path is hashed; random weights (no marker) stay random; a bad marker is named."""
+    weights_file = tmp_path / "resnet.pth"
+    weights_file.write_bytes(b"weights")
+    marker = tmp_path / "markers" / "target" / "resnet50-IMAGENET1K_V1.json"
+    io.write_text(marker, json.dumps({"spec": {}, "path": str(weights_file), "sha256": None}))
+    entries = provenance.weights_from_markers([
+        {"name": "target resnet50", "tag": "IMAGENET1K_V1", "marker": str(marker)},
+        {"name": "clip.match ViT-B-32", "tag": "random", "marker": None}])
+    assert entries == [{"name": "target resnet50", "tag": "IMAGENET1K_V1",
+                        "path": str(weights_file)},
+                       {"name": "clip.match ViT-B-32", "tag": "random"}]
+    target, clip = provenance.weights_identity(entries)
+    assert target["sha256"] == hashlib.sha256(b"weights").hexdigest() and target["size"] == 7
+    assert clip["sha256"] == "random"
+
+    marker.write_text("{not json")
+    with pytest.raises(WeightsError, match=str(marker)):
+        provenance.weights_from_markers([{"name": "t", "tag": "x", "marker": str(marker)}])

@@ -12,8 +12,9 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
-from conftest import Workflow
+from conftest import REPO, Workflow, copy_workflow
 from neuron_concepts import provenance
 
 if TYPE_CHECKING:  # importing it here would bypass pytest's assertion rewriting
@@ -48,6 +49,25 @@ def requested_gpus(record: dict[str, str]) -> int:
 def record_rule(record: dict[str, str]) -> str:
     """The rule of a job submitted by the SLURM executor (``--comment rule_<name>_wildcards_...``)."""
     return re.match(r"rule_(.+?)(?:_wildcards_|$)", record["Comment"]).group(1)
+
+
+def test_slurm_profile_sets_resources_of_every_gpu_rule_and_only_of_real_rules(
+        tmp_path) -> None:
+    """profiles/slurm names only existing rules, and every rule that asks for a GPU.
+
+    The default experiment (config.yaml, every method on) with ``device: auto``, planned
+    with random weights: Snakemake's dry run says which rules ask for a GPU.
+    """
+    copy_workflow(tmp_path)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    flow = Workflow(tmp_path, {**config, "weights": "random", "device": "auto"})
+    rules = set(flow.snakemake("--list-rules").stdout.split())
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    configured = set(profile["set-resources"])
+    assert configured <= rules, f"not rules: {configured - rules}"
+    gpu_rules = {job["rule"] for job in planned_jobs(flow) if job["gpu"]}
+    assert MODEL_RULES <= gpu_rules
+    assert gpu_rules <= configured, f"GPU rules without resources: {gpu_rules - configured}"
 
 
 @pytest.mark.slurm

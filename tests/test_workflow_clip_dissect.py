@@ -13,7 +13,6 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import Workflow, copy_workflow, tiny_config
 from neuron_concepts import clip_dissect, io
@@ -46,11 +45,7 @@ def clip_dissect_config() -> dict:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
     root = tmp_path_factory.mktemp("clip_dissect")
     copy_workflow(root)
-    config = clip_dissect_config()
-    # --configfile merges into config.yaml (keeping its concept sets): make the test config
-    # the workflow's default too, so only the words concept set is described.
-    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    flow = Workflow(root, config)
+    flow = Workflow(root, clip_dissect_config())
     flow.snakemake(*TARGETS)
     return flow
 
@@ -153,7 +148,9 @@ def test_softwpmi_a_change_reruns_only_its_descriptions_evaluation_and_tables(ru
 
     with changed_config(run, change):
         jobs = run.planned_jobs(*TARGETS)
-    # soft-WPMI of both layers at k = 5, 10 (the method's own top_k), 16; WPMI stays.
+    # soft-WPMI of both layers at k = 5, 10 (the method's own top_k), 16; WPMI stays. At
+    # k = 10 the old a equals top_k and the new a equals n_best: params compared as a bag of
+    # values (Snakemake's way) would miss this change, so the rule passes them as one dict.
     assert jobs == {"clip_dissect_descriptions": 2 * len(KS), "evaluate_descriptions": 1,
                     "concept_discovery_table": 1, "stability_table": 1}
 

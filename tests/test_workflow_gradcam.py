@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from conftest import Workflow, copy_workflow, tiny_config
@@ -51,6 +52,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
     root = tmp_path_factory.mktemp("gradcam")
     copy_workflow(root)
     flow = Workflow(root, gradcam_config())
+    # Snakemake merges --configfile into config.yaml, so the demo's concept sets (and any
+    # other dict entry) would leak into the run: make the test config the base config too.
+    flow.path("config.yaml").write_text(yaml.safe_dump(flow.config, sort_keys=False))
     flow.snakemake()
     return flow
 

@@ -9,7 +9,8 @@ with to_file(snakemake.log[0]):
     device = models.resolve_device(p.device)
     target = models.load_target(**p.target, device=device)
     layers = {name: models.get_layer(target.module, name) for name in p.layers}
-    loader = data.image_loader(manifest, target.preprocess, p.batch_size, boxes)
+    loader = data.image_loader(manifest, target.preprocess, p.batch_size, boxes,
+                               workers=data.default_workers(device))
     acts = activations.layer_activations(target.module, layers, loader, device, p.reduction,
                                          total=len(loader))
     for name, path in zip(p.layers, snakemake.output):

@@ -7,6 +7,7 @@ with to_file(snakemake.log[0]):
     manifest = io.read_parquet(snakemake.input.manifest)
     boxes = io.read_parquet(snakemake.input.boxes[0]) if snakemake.input.boxes else None
     clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
-    loader = data.image_loader(manifest, clip.preprocess, p.batch_size, boxes)
+    loader = data.image_loader(manifest, clip.preprocess, p.batch_size, boxes,
+                               workers=data.default_workers(clip.device))
     emb = embeddings.encode_images(clip, loader, total=len(loader))
     io.write_embeddings(snakemake.output[0], emb, ids=manifest["image_id"].to_numpy(dtype=str))

@@ -9,8 +9,9 @@ with to_file(snakemake.log[0]):
     for labels, path in zip(p.labels, snakemake.input.descriptions):
         key = tuple(labels[name] for name in label_names)
         groups.setdefault(key, {})[labels["k"]] = io.read_parquet(path)
-    table = stability.stability_table(groups, p.base_k, p.n_best, label_names)
+    table = stability.stability_table(groups, p.study["base_k"], p.study["n_best"],
+                                      label_names)
     io.write_text(snakemake.output.csv, table.to_csv(index=False))
-    io.write_text(snakemake.output.md, evaluation.table_markdown(
-        table, f"Stability of the top-{p.n_best} concepts over the number of activating images"))
+    title = f"Stability of the top-{p.study['n_best']} concepts over the activating images"
+    io.write_text(snakemake.output.md, evaluation.table_markdown(table, title))
     stability.stability_figure(table, snakemake.output.figure)

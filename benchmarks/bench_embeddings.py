@@ -1,0 +1,116 @@
+"""Throughput of the text- and image-embedding stages next to the raw model forward.
+
+    python benchmarks/bench_embeddings.py [--clip ViT-B-32] [--texts 2048] [--images 96]
+
+Text stage: ``embeddings.encode_texts`` on concept names (tokenise, sort by length, cut the
+context, encode, normalise) against the raw ``encode_text`` forward of the same batches,
+both with the full 77-token context and with the context cut by hand. Image stage: the
+pipeline's loader (decode, preprocess) and ``embeddings.encode_images`` on the demo
+photographs against the raw ``encode_image`` forward of preprocessed tensors, same batch
+size. Random weights: throughput does not depend on them. Prints items/s and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+
+import torch
+
+from neuron_concepts import concepts, data, embeddings, models
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, repeats: int = 1) -> float:
+    """Best wall time of ``repeats`` runs of ``fn`` (after one warm-up call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_text(clip: models.ClipModel, n_texts: int, batch_size: int, repeats: int) -> None:
+    texts = list(concepts.imagenet_concepts()["text"][:n_texts])
+    texts = (texts * (n_texts // len(texts) + 1))[:n_texts]
+    tokens = clip.tokenizer(texts)
+    order = torch.argsort((tokens != 0).sum(1), stable=True)
+    batches = [tokens[order[i:i + batch_size]].to(clip.device) for i in range(0, n_texts, batch_size)]
+
+    @torch.inference_mode()
+    def raw_full():
+        for batch in batches:
+            clip.module.encode_text(batch)
+
+    @torch.inference_mode()
+    def raw_cut():
+        for batch in batches:
+            embeddings._encode_tokens_cut(clip.module, batch)
+
+    def stage():
+        embeddings.encode_texts(clip, texts, batch_size, progress=False)
+
+    t_full, t_cut, t_stage = timed(raw_full, repeats), timed(raw_cut, repeats), timed(stage, repeats)
+    print(f"text  raw encode_text, 77-token context : {n_texts / t_full:9.1f} texts/s")
+    print(f"text  raw encode_text, cut context      : {n_texts / t_cut:9.1f} texts/s")
+    print(f"text  stage encode_texts                : {n_texts / t_stage:9.1f} texts/s "
+          f"(overhead vs raw cut forward {100 * (t_stage / t_cut - 1):+.1f}%)")
+
+
+def bench_images(clip: models.ClipModel, n_images: int, batch_size: int, repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        manifest, _ = data.build_manifest(data.materialise_demo(folder))
+        manifest = manifest.sample(n=n_images, replace=True, random_state=0).reset_index(drop=True)
+        workers = data.default_workers(clip.device)
+        loader = data.image_loader(manifest, clip.preprocess, batch_size, workers=workers)
+        tensors = [batch for batch in loader]
+
+        @torch.inference_mode()
+        def raw():
+            for batch in tensors:
+                clip.module.encode_image(batch.to(clip.device))
+
+        def stage():
+            embeddings.encode_images(clip, data.image_loader(manifest, clip.preprocess, batch_size,
+                                                             workers=workers), progress=False)
+
+        t_raw, t_stage = timed(raw, repeats), timed(stage, repeats)
+    print(f"image raw encode_image, batch {batch_size:<4}      : {n_images / t_raw:9.1f} images/s")
+    print(f"image stage (load, preprocess, encode)  : {n_images / t_stage:9.1f} images/s "
+          f"(overhead vs raw forward {100 * (t_stage / t_raw - 1):+.1f}%, {workers} loader workers)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", default="ViT-B-32")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--text-batch", type=int, default=256)
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--image-batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    device = models.resolve_device(args.device)
+    clip = models.load_clip(args.clip, "random", device=device)
+    print(f"{args.clip} (random weights) on {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    bench_text(clip, args.texts, args.text_batch, args.repeats)
+    bench_images(clip, args.images, args.image_batch, args.repeats)
+    print(f"peak host memory (RSS): {peak_rss_mib():.0f} MiB")
+    if device.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
