@@ -511,8 +511,9 @@ def overlay_grid(image, maps: Sequence[np.ndarray], titles: Sequence[str],
                  cmap: str = "jet", suptitle: str | None = None) -> None:
     """Write a PNG grid of saliency ``maps`` (each ``[H, W]``) over the same ``image`` (PIL).
 
-    One panel per map, titled by ``titles``, all on one colour scale ``[0, max]`` so panels
-    compare; a shared colour bar. The pipeline's figure of an image's top-scoring synsets.
+    One panel per map, titled by ``titles``. Each panel spans its own map's range (maps of
+    broad synsets sit close to 1 everywhere, so a shared scale would hide where they peak);
+    the titles carry the scores. The pipeline's figure of an image's top-scoring synsets.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -533,17 +534,14 @@ def overlay_grid(image, maps: Sequence[np.ndarray], titles: Sequence[str],
     figure = Figure(figsize=(panel * columns + 0.8, (panel * height / width + 0.5) * rows + 0.4), dpi=100)
     FigureCanvasAgg(figure)
     grid = figure.subplots(rows, columns, squeeze=False)
-    vmax = max(float(np.max(m)) for m in maps) or 1.0
-    shown = None
     for axes, saliency, title in zip(grid.ravel(), maps, titles):
         axes.imshow(rgb)
-        shown = axes.imshow(saliency, cmap=cmap, alpha=alpha, vmin=0.0, vmax=vmax)
+        axes.imshow(saliency, cmap=cmap, alpha=alpha)  # its own min..max
         axes.set_title(title, fontsize=8)
     for axes in grid.ravel():
         axes.set_axis_off()
-    if suptitle:
-        figure.suptitle(suptitle, fontsize=10)
-    figure.colorbar(shown, ax=grid.ravel().tolist(), fraction=0.02, pad=0.02)
+    figure.suptitle(f"{suptitle + chr(10) if suptitle else ''}each map on its own scale, "
+                    f"low (blue) to high (red)", fontsize=9)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")
 # ================================================================ end of ConVis pipeline figures

@@ -126,8 +126,6 @@ rule convis_figure:
         report("results/figures/convis/{image}__{synset}.png", caption="../report/convis_map.rst",
                category="ConVis", subcategory="Saliency maps",
                labels={"image": "{image}", "synset": "{synset}"}),
-    params:
-        image=lambda wc: wc.image,
     wildcard_constraints:
         synset=CONVIS_SYNSET,
     resources:
@@ -151,8 +149,6 @@ rule convis_top_figure:
     output:
         report("results/figures/convis/{image}__top.png", caption="../report/convis_top.rst",
                category="ConVis", subcategory="Top synsets", labels={"image": "{image}"}),
-    params:
-        image=lambda wc: wc.image,
     resources:
         mem_mb=4000,
         runtime=10,

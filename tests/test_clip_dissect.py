@@ -182,3 +182,18 @@ def test_top_k_above_the_probe_set_names_the_config_key():
     clip_dissect.check_top_k(22, 22, "methods.clip_dissect.softwpmi.top_k")
     with pytest.raises(ConfigError, match=r"methods\.clip_dissect\.softwpmi\.top_k.*at most 22"):
         clip_dissect.check_top_k(100, 22, "methods.clip_dissect.softwpmi.top_k")
+
+
+def test_layer_scores_dispatches_on_the_variant_name():
+    rng = np.random.default_rng(3)
+    sim = rng.uniform(-0.2, 0.4, size=(30, 7)).astype(np.float32)
+    acts = rng.normal(size=(30, 4)).astype(np.float32)
+    np.testing.assert_array_equal(
+        clip_dissect.layer_scores("softwpmi", sim, acts, top_k=6, a=10, lam=1, p_start=0.99,
+                                  p_end=0.9),
+        clip_dissect.soft_wpmi(sim, acts, top_k=6, a=10, lam=1, p_start=0.99, p_end=0.9))
+    np.testing.assert_array_equal(
+        clip_dissect.layer_scores("wpmi", sim, acts, top_k=5, a=2, lam=0.6),
+        clip_dissect.wpmi(sim, acts, top_k=5, a=2, lam=0.6))
+    with pytest.raises(ValueError, match="unknown CLIP-Dissect variant"):
+        clip_dissect.layer_scores("pmi", sim, acts, top_k=5, a=2, lam=0.6)

@@ -166,3 +166,16 @@ def test_top_k_above_the_probe_set_stops_with_the_config_key(run):
     log = run.path(f"logs/clip_dissect_descriptions/demo/{target_dir(run)}/fc/"
                    "wpmi-center-cos-k30/words.log").read_text()
     assert "methods.clip_dissect.wpmi.top_k" in log and "at most 22" in log
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("base_k", 7, "stability.base_k 7 is not in stability.ks"),
+    ("n_best", 12, "stability.n_best 12 exceeds methods.clip_dissect.n_best"),
+])
+def test_inconsistent_stability_config_stops_before_any_job(workflow, key, value, message):
+    workflow.config = clip_dissect_config()
+    workflow.config["stability"][key] = value
+    workflow.write_config()
+    result = workflow.snakemake("-n", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout

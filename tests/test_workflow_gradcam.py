@@ -204,8 +204,10 @@ def test_kappa_change_reruns_only_similarity_descriptions_and_evaluations(run):
     assert jobs["similarity"] == 2                       # both views, t-vMF only
     assert jobs["www_descriptions"] == 2 * len(LAYERS)   # both views, every layer
     assert jobs["evaluate_descriptions"] == 2
+    # Besides: the tables and figures that join them, and the record of the run's config.
     assert set(jobs) <= {"similarity", "www_descriptions", "evaluate_descriptions",
-                         "concept_discovery_table", "ablation_table", "neuron_panel_figure", "all"}
+                         "concept_discovery_table", "ablation_table", "neuron_panel_figure",
+                         "provenance", "all"}
 
 
 def test_crop_fraction_change_reruns_the_gradcam_view_but_not_grad_cam_or_center(run):

@@ -3,7 +3,7 @@ from neuron_concepts import convis, data, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    image_id = snakemake.params.image
+    image_id = snakemake.wildcards.image
     manifest = io.read_parquet(snakemake.input.manifest).set_index("image_id")
     saliency = io.read_npz(snakemake.input.saliency)
     convis.overlay_figure(data.load_image(manifest.loc[image_id, "path"]), saliency["saliency"],
