@@ -27,16 +27,24 @@ MODEL_RULES = {"activations", "text_embeddings", "image_embeddings",
                "evaluation_text_embeddings"}
 
 
-def planned_jobs(flow: Workflow) -> list[dict]:
-    """Each job a dry run plans: rule, whether it runs locally, and its GPUs (Snakemake's view)."""
-    out = flow.snakemake("-n").stdout
+def job_blocks(log: str) -> list[dict]:
+    """Each job Snakemake's output announces: rule, local or not, and its GPUs.
+
+    A dry run says which rules ask for GPUs; the output of a real run says, in addition,
+    which jobs ran on the machine of Snakemake itself (``localrule``).
+    """
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out)[1:]:
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log)[1:]:
         head = re.match(r"(local)?rule (\w+):", block)
         gpus = re.search(r"resources:.*\bgpu=(\d+)", block)
         jobs.append(dict(rule=head.group(2), local=bool(head.group(1)),
                          gpu=int(gpus.group(1)) if gpus else 0))
     return jobs
+
+
+def planned_jobs(flow: Workflow) -> list[dict]:
+    """Each job a dry run plans (Snakemake's view of its resources)."""
+    return job_blocks(flow.snakemake("-n").stdout)
 
 
 def requested_gpus(record: dict[str, str]) -> int:
@@ -81,13 +89,18 @@ def test_pipeline_on_slurm_asks_gpus_for_model_jobs_only_and_equals_a_local_run(
     assert MODEL_RULES <= gpu_rules
     assert not {job["rule"] for job in planned if not job["gpu"]} & gpu_rules
 
-    slurm_cluster.run_snakemake(workflow.root, "--profile", "profiles/slurm", jobs=2,
-                                partition=None)
+    run = slurm_cluster.run_snakemake(workflow.root, "--profile", "profiles/slurm", jobs=2,
+                                      partition=None)
 
+    ran = job_blocks(run.stdout + run.stderr)
+    assert Counter(job["rule"] for job in ran) == Counter(job["rule"] for job in planned)
+    local = {job["rule"] for job in ran if job["local"]}
+    assert {"all", "provenance", "concept_discovery_table"} <= local
+    assert not local & gpu_rules
     records = slurm_cluster.job_records(workflow.root)
     # Every job but the local ones (tables, figures, provenance, all) went through sbatch.
     assert Counter(record_rule(r) for r in records) == \
-        Counter(job["rule"] for job in planned if not job["local"])
+        Counter(job["rule"] for job in ran if not job["local"])
     for record in records:
         rule = record_rule(record)
         assert record["JobState"] == "COMPLETED", (rule, record["JobState"])
