@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,18 @@ class Workflow:
 
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+
+    @contextlib.contextmanager
+    def changed_config(self, change):
+        """The workflow with ``change(config)`` applied to its config file, restored afterwards."""
+        original = copy.deepcopy(self.config)
+        change(self.config)
+        self.write_config()
+        try:
+            yield self
+        finally:
+            self.config = original
+            self.write_config()
 
     def snakemake(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run Snakemake with the test config; output (stdout + stderr) in ``.stdout``."""

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from neuron_concepts import concepts, evaluation, io, metrics, www
 from neuron_concepts.activations import top_image_indices
@@ -128,15 +126,9 @@ def edited(path: Path, text: str):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def _planned_with(flow, change) -> dict[str, int]:
-    config = copy.deepcopy(flow.config)
-    change(config)
-    with edited(flow.config_path, yaml.safe_dump(config, sort_keys=False)):
-        return flow.planned_jobs()
-
-
 def test_alpha_change_reruns_only_selection_evaluation_and_tables(finished_workflow):
-    jobs = _planned_with(finished_workflow, lambda c: c["methods"]["www"].update(alpha=0.9))
+    with finished_workflow.changed_config(lambda c: c["methods"]["www"].update(alpha=0.9)):
+        jobs = finished_workflow.planned_jobs()
     assert jobs.get("www_descriptions") == 3 * 2  # three layers, two concept sets
     assert jobs.get("evaluate_descriptions") == 2
     assert jobs.get("concept_discovery_table") == 1
@@ -215,9 +207,9 @@ def test_empty_concept_file_names_the_file(workflow):
 def test_missing_weights_offline_names_model_cache_and_fix(workflow):
     workflow.config["weights"] = "pretrained"
     workflow.write_config()
-    marker = f"resources/weights/markers/target/resnet18-IMAGENET1K_V1.json"
+    marker = "resources/weights/markers/target/resnet18-IMAGENET1K_V1.json"
     result = workflow.snakemake(marker, check=False)
     assert result.returncode != 0
-    log = workflow.path(f"logs/download_weights/resources/weights/target/resnet18-IMAGENET1K_V1.log").read_text()
+    log = workflow.path("logs/download_weights/resources/weights/target/resnet18-IMAGENET1K_V1.log").read_text()
     assert "target model resnet18 (IMAGENET1K_V1)" in log
     assert "resources/weights/torchvision" in log and "target.weights" in log

@@ -7,8 +7,6 @@ what a parameter change reruns through Snakemake's own dry run.
 
 from __future__ import annotations
 
-import copy
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -48,19 +46,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
     flow = Workflow(root, clip_dissect_config())
     flow.snakemake(*TARGETS)
     return flow
-
-
-@contextmanager
-def changed_config(flow: Workflow, change):
-    """The workflow with ``change(config)`` applied, restored afterwards."""
-    original = copy.deepcopy(flow.config)
-    change(flow.config)
-    flow.write_config()
-    try:
-        yield flow
-    finally:
-        flow.config = original
-        flow.write_config()
 
 
 def target_dir(flow: Workflow) -> str:
@@ -146,7 +131,7 @@ def test_softwpmi_a_change_reruns_only_its_descriptions_evaluation_and_tables(ru
     def change(config):
         config["methods"]["clip_dissect"]["softwpmi"]["a"] = 5
 
-    with changed_config(run, change):
+    with run.changed_config(change):
         jobs = run.planned_jobs(*TARGETS)
     # soft-WPMI of both layers at k = 5, 10 (the method's own top_k), 16; WPMI stays. At
     # k = 10 the old a equals top_k and the new a equals n_best: params compared as a bag of
@@ -159,7 +144,7 @@ def test_top_k_above_the_probe_set_stops_with_the_config_key(run):
     def change(config):
         config["methods"]["clip_dissect"]["wpmi"]["top_k"] = 30
 
-    with changed_config(run, change):
+    with run.changed_config(change):
         result = run.snakemake("results/descriptions/demo/" + target_dir(run)
                                + "/fc/wpmi-center-cos-k30/words.parquet", check=False)
     assert result.returncode != 0

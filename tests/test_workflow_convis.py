@@ -8,8 +8,6 @@ ones before it (or from an independent CLIP call) and compare.
 
 from __future__ import annotations
 
-import copy
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -92,19 +90,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
     flow = Workflow(root, convis_config())
     flow.snakemake("convis")
     return flow
-
-
-@contextmanager
-def changed_config(flow: Workflow, change):
-    """The workflow with ``change(config)`` applied, restored afterwards."""
-    original = copy.deepcopy(flow.config)
-    change(flow.config)
-    flow.write_config()
-    try:
-        yield flow
-    finally:
-        flow.config = original
-        flow.write_config()
 
 
 def folder(probe: str = "demo") -> str:
@@ -313,7 +298,7 @@ def test_wsol_table_equals_max_box_acc_of_the_sampled_images(run):
 
 
 def test_a_stride_change_reruns_rank_volumes_but_not_the_vocabulary(run):
-    with changed_config(run, lambda c: c["convis"].update(stride=16)):
+    with run.changed_config(lambda c: c["convis"].update(stride=16)):
         jobs = run.planned_jobs("convis")
     assert jobs["convis_rank_volume"] == 1 + WSOL_N
     assert "convis_vocabulary" not in jobs and "text_embeddings" not in jobs
@@ -327,7 +312,7 @@ def test_a_box_csv_selects_sampled_images_of_any_probe_set(run):
 
     def use_csv(config):
         config["convis"]["wsol"] = {"probe": "demo", "boxes_csv": "boxes.csv", "n_images": 2, "seed": 1}
-    with changed_config(run, use_csv):
+    with run.changed_config(use_csv):
         out = run.snakemake("-n", "-p", "results/tables/convis_wsol.csv").stdout
     planned = {line.split("ranks/")[1].split(".npz")[0] for line in out.splitlines()
                if "output:" in line and "/ranks/" in line}
@@ -337,7 +322,7 @@ def test_a_box_csv_selects_sampled_images_of_any_probe_set(run):
 def test_wsol_with_two_box_sources_is_a_configuration_error(run):
     def both(config):
         config["convis"]["wsol"]["boxes_csv"] = "cub/images.txt"
-    with changed_config(run, both):
+    with run.changed_config(both):
         result = run.snakemake("-n", "convis", check=False)
     assert result.returncode != 0
     assert "convis.wsol needs exactly one of cub_root" in result.stdout

@@ -8,8 +8,6 @@ change of kappa, crop fraction or Grad-CAM layer reruns through Snakemake's own 
 
 from __future__ import annotations
 
-import copy
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,7 @@ import yaml
 from PIL import Image
 
 from conftest import Workflow, copy_workflow, tiny_config
-from neuron_concepts import data, embeddings, gradcam, io, models
+from neuron_concepts import embeddings, gradcam, io, models
 
 pytestmark = pytest.mark.workflow
 
@@ -57,19 +55,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
     flow.path("config.yaml").write_text(yaml.safe_dump(flow.config, sort_keys=False))
     flow.snakemake()
     return flow
-
-
-@contextmanager
-def changed_config(flow: Workflow, change):
-    """The workflow with ``change(config)`` applied, restored afterwards."""
-    original = copy.deepcopy(flow.config)
-    change(flow.config)
-    flow.write_config()
-    try:
-        yield flow
-    finally:
-        flow.config = original
-        flow.write_config()
 
 
 def manifest(flow: Workflow) -> pd.DataFrame:
@@ -199,7 +184,7 @@ def test_figures_are_nonblank_pngs(run, name):
 
 
 def test_kappa_change_reruns_only_similarity_descriptions_and_evaluations(run):
-    with changed_config(run, lambda c: c["tvmf"].update(kappa=8)):
+    with run.changed_config(lambda c: c["tvmf"].update(kappa=8)):
         jobs = run.planned_jobs()
     assert jobs["similarity"] == 2                       # both views, t-vMF only
     assert jobs["www_descriptions"] == 2 * len(LAYERS)   # both views, every layer
@@ -211,7 +196,7 @@ def test_kappa_change_reruns_only_similarity_descriptions_and_evaluations(run):
 
 
 def test_crop_fraction_change_reruns_the_gradcam_view_but_not_grad_cam_or_center(run):
-    with changed_config(run, lambda c: c["gradcam"].update(crop_fraction=0.4)):
+    with run.changed_config(lambda c: c["gradcam"].update(crop_fraction=0.4)):
         jobs = run.planned_jobs()
     # One job each: the Grad-CAM view only, never the center view.
     assert jobs["crop_boxes"] == jobs["activations"] == jobs["image_embeddings"] == 1
@@ -221,7 +206,7 @@ def test_crop_fraction_change_reruns_the_gradcam_view_but_not_grad_cam_or_center
 
 
 def test_gradcam_layer_change_reruns_grad_cam_but_not_the_center_view(run):
-    with changed_config(run, lambda c: c["gradcam"].update(layer="layer3")):
+    with run.changed_config(lambda c: c["gradcam"].update(layer="layer3")):
         jobs = run.planned_jobs()
     assert jobs["grad_cam"] == jobs["crop_boxes"] == jobs["activations"] == 1
     assert "text_embeddings" not in jobs

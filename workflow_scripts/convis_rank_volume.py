@@ -1,5 +1,4 @@
 """Rank every ConVis vocabulary synset at every patch location of one probe image."""
-import numpy as np
 
 from neuron_concepts import convis, data, io, models
 from neuron_concepts.errors import InputDataError
