@@ -158,6 +158,7 @@ def test_editing_a_workflow_script_reruns_that_rules_jobs(finished_workflow):
 
 def test_invalid_config_key_fails_before_any_job(workflow):
     workflow.config["target"]["layer"] = ["layer4"]  # a typo of "layers"
+    workflow.write_config()
     result = workflow.snakemake("-n", check=False)
     assert result.returncode != 0
     assert "'layer' was unexpected" in result.stdout
