@@ -68,11 +68,12 @@ def bench_text(clip: models.ClipModel, n_texts: int, batch_size: int, repeats: i
           f"(overhead vs raw cut forward {100 * (t_stage / t_cut - 1):+.1f}%)")
 
 
-def bench_images(clip: models.ClipModel, n_images: int, batch_size: int, repeats: int) -> None:
+def bench_images(clip: models.ClipModel, n_images: int, batch_size: int, repeats: int,
+                 workers: int | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         manifest, _ = data.build_manifest(data.materialise_demo(folder))
         manifest = manifest.sample(n=n_images, replace=True, random_state=0).reset_index(drop=True)
-        workers = data.default_workers(clip.device)
+        workers = data.default_workers(clip.device) if workers is None else workers
         loader = data.image_loader(manifest, clip.preprocess, batch_size, workers=workers)
         tensors = [batch for batch in loader]
 
@@ -100,13 +101,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--image-batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="image loader processes (default: the pipeline's choice for the device)")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
     clip = models.load_clip(args.clip, "random", device=device)
     print(f"{args.clip} (random weights) on {device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     bench_text(clip, args.texts, args.text_batch, args.repeats)
-    bench_images(clip, args.images, args.image_batch, args.repeats)
+    bench_images(clip, args.images, args.image_batch, args.repeats, args.workers)
     print(f"peak host memory (RSS): {peak_rss_mib():.0f} MiB")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
