@@ -192,7 +192,7 @@ def test_rank_volume_equals_ranks_of_independently_embedded_patches(run):
     """Patches cut and preprocessed by PIL + CLIP's own transform, one CLIP call, numpy ranks."""
     vol, synsets = volume(run), synset_emb(run)
     manifest = io.read_parquet(run.path("results/probe/demo/manifest.parquet")).set_index("image_id")
-    image = data.load_image(manifest.loc[IMAGE, "path"])
+    image = data.load_image(run.path(manifest.loc[IMAGE, "path"]))  # paths are relative to the workflow
     clip = load_clip(run)
     locations = [0, len(vol.boxes) // 2, len(vol.boxes) - 1]
     crops = [image.crop(tuple(int(v) for v in vol.boxes[loc, k]))

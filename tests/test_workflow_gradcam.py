@@ -81,7 +81,7 @@ def crops_of(flow: Workflow, rows: list[int]) -> list[Image.Image]:
     out = []
     for row in rows:
         x0, y0, x1, y1 = box_table.loc[table["image_id"][row], ["x0", "y0", "x1", "y1"]]
-        out.append(Image.open(table["path"][row]).convert("RGB").crop((x0, y0, x1, y1)))
+        out.append(Image.open(flow.path(table["path"][row])).convert("RGB").crop((x0, y0, x1, y1)))
     return out
 
 
@@ -94,7 +94,7 @@ def test_cams_equal_grad_cam_of_the_target_on_whole_images(run):
     assert list(saved["image_id"]) == list(table["image_id"])
     target = load_target(run)
     transform = gradcam.whole_image_transform(target.input_size, target.mean, target.std)
-    batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in table["path"][:3]])
+    batch = torch.stack([transform(Image.open(run.path(p)).convert("RGB")) for p in table["path"][:3]])
     expected, predicted = gradcam.grad_cam(target.module, target.module.layer4, batch)
     np.testing.assert_allclose(saved["cams"][:3], expected.numpy(), atol=1e-4)
     assert saved["predicted"][:3].tolist() == predicted.tolist()
