@@ -1,13 +1,16 @@
 """Throughput and peak memory of the ConVis rank-volume stage next to the raw CLIP forward.
 
-For one image: the patches of the ConVis grid (sides 64 and 128 at stride 16 by default)
-are cut, resized and embedded; the raw forward embeds the same, already preprocessed,
-patch batch with ``encode_image`` alone. The difference is what cropping, resizing and
-ranking against the vocabulary cost. Random CLIP weights and random synset embeddings:
-the cost does not depend on their values.
+For one image: the patches of the ConVis grid (sides 64 and 128 sharing a top-left corner,
+stride 16; by default the paper's valid locations, every patch inside the image; with
+``--padding noise`` the official code's grid over every location whose large patch reaches
+into the noise-padded image) are cut, resized and embedded; the raw forward embeds the same,
+already preprocessed, patch batch with ``encode_image`` alone. The difference is what
+padding, cropping, resizing and ranking against the vocabulary cost. Random CLIP weights and random
+synset embeddings: the cost does not depend on their values.
 
     .venv/bin/python benchmarks/bench_convis.py                  # 224 x 224, ViT-B-32, CPU
     .venv/bin/python benchmarks/bench_convis.py --height 375 --width 500 --device cuda
+    .venv/bin/python benchmarks/bench_convis.py --height 375 --width 500 --resize 224 --padding noise  # official
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=224)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(convis.DEFAULT_SIZES))
     parser.add_argument("--stride", type=int, default=convis.DEFAULT_STRIDE)
+    parser.add_argument("--resize", type=int, default=None,
+                        help="map the centre crop resized to this side (the official 224); default native")
+    parser.add_argument("--padding", choices=convis.PADDINGS, default=convis.DEFAULT_PADDING,
+                        help="none: the paper's valid locations (default); noise: the official padded grid")
     parser.add_argument("--synsets", type=int, default=1860, help="vocabulary size (ImageNet closure: 1860)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
@@ -114,22 +121,28 @@ def main() -> None:
     dim = clip.module.visual.output_dim
     synsets = torch.nn.functional.normalize(torch.randn(args.synsets, dim, generator=torch.Generator().manual_seed(0)), dim=1)
 
-    boxes = convis.patch_grid(args.height, args.width, args.sizes, args.stride)
+    framed = convis.frame_image(image, args.resize)
+    boxes = convis.patch_grid(framed.height, framed.width, args.sizes, args.stride, args.padding)
     n_locations, n_sizes = boxes.shape[:2]
     n_patches = n_locations * n_sizes
-    print(f"{args.model} on {device} ({torch.get_num_threads()} threads), image {args.height}x{args.width}, "
-          f"sizes {tuple(args.sizes)} stride {args.stride}: {n_locations} locations x {n_sizes} = {n_patches} patches, "
+    print(f"{args.model} on {device} ({torch.get_num_threads()} threads), image {args.height}x{args.width}"
+          f"{f' as a {args.resize}-px centre crop' if args.resize else ''}, sizes {tuple(args.sizes)} "
+          f"stride {args.stride} padding {args.padding}: {n_locations} locations x {n_sizes} = {n_patches} patches, "
           f"{args.synsets} synsets, batch {args.batch_size}")
-    for h, w in [(375, 500), (500, 500)]:
-        grid = convis.patch_grid(h, w, args.sizes, args.stride)
+    for h, w in [(224, 224), (375, 500), (500, 500)]:
+        grid = convis.patch_grid(h, w, args.sizes, args.stride, args.padding)
         print(f"  (for scale: a {h}x{w} image has {grid.shape[0]} locations, {grid.shape[0] * grid.shape[1]} patches)")
 
     # The same patch batch, preprocessed once, for the raw forward.
     spec = convis.clip_input_spec(clip)
-    pixels = convis.image_pixels(image).to(device)
+    pixels = convis.image_pixels(framed)
+    pad = max(args.sizes) if args.padding == "noise" else 0  # boxes in canvas coordinates
+    if pad:
+        pixels = convis.noise_padded(pixels, pad)
+    pixels = pixels.to(device)
     with torch.inference_mode():
-        crop_s = timed(lambda: [convis.crop_batch(pixels, boxes[:, k], spec) for k in range(n_sizes)], device)
-        batch = torch.cat([convis.crop_batch(pixels, boxes[:, k], spec) for k in range(n_sizes)])
+        crop_s = timed(lambda: [convis.crop_batch(pixels, boxes[:, k] + pad, spec) for k in range(n_sizes)], device)
+        batch = torch.cat([convis.crop_batch(pixels, boxes[:, k] + pad, spec) for k in range(n_sizes)])
         clip.module.encode_image(batch[:8])  # warm-up
 
         def raw_forward() -> None:
@@ -143,7 +156,8 @@ def main() -> None:
 
     def stage() -> None:
         nonlocal volume
-        volume = convis.rank_volume(clip, image, synsets, args.sizes, args.stride, args.batch_size)
+        volume = convis.rank_volume(clip, image, synsets, args.sizes, args.stride, args.batch_size,
+                                    resize=args.resize, padding=args.padding)
 
     with Peak(device) as stage_peak:
         stage_s = timed(stage, device)

@@ -1,9 +1,10 @@
 """CLIP-Dissect (Oikarinen & Weng, ICLR 2023): WPMI and soft-WPMI concept scores.
 
-Inputs are the image-concept similarity matrix ``P`` (``[N, C]``, cosine or t-vMF, as the
-similarity stage stores it, usually float16) and the activations of one layer
-(``[N, K]``). With ``Q = softmax(a * P)`` over concepts per image and ``x_r`` the ``r``-th
-top image of neuron ``k``:
+Inputs are the image-concept cosine matrix (``[N, C]``, as the similarity stage stores it)
+and the activations of one layer (``[N, K]``). ``P`` is the configured similarity of the
+cosines (the cosine itself, or t-vMF applied here in float32 to the rows in use). With
+``Q = softmax(a * P)`` over concepts per image and ``x_r`` the ``r``-th top image of neuron
+``k``:
 
 - soft-WPMI: ``log p(t_m | B_k) = sum_r log((1 - p_r) + p_r * Q[x_r, m] + 1e-7)``,
   ``p_r = p_start - (r / top_k) * (p_start - p_end)``;
@@ -32,6 +33,7 @@ from numpy.typing import ArrayLike
 from . import www
 from .activations import top_image_indices
 from .errors import ConfigError, InputDataError
+from .similarity import similarity_fn
 
 # Elements of float32 in one chunk buffer ([neurons * top_k, C] or [images, C]).
 # 2**22 floats = 16 MiB on the CPU keeps the buffer in a small fraction of the result;
@@ -61,30 +63,34 @@ def rank_probabilities(top_k: int, p_start: float = 0.998, p_end: float = 0.97) 
 def soft_wpmi(clip_sim: ArrayLike | torch.Tensor, activations: ArrayLike | torch.Tensor,
               top_k: int = 100, a: float = 10.0, lam: float = 1.0, p_start: float = 0.998,
               p_end: float = 0.97, device: str | torch.device | None = None,
-              neuron_chunk: int | None = None,
-              sim_rows: ArrayLike | None = None) -> np.ndarray:
+              neuron_chunk: int | None = None, sim_rows: ArrayLike | None = None,
+              sim: str = "cos", kappa: float = 16.0) -> np.ndarray:
     """soft-WPMI scores of every concept for every neuron: float32 ``[K, C]``.
 
-    ``clip_sim`` is ``[N, C]`` (numpy or torch, float16/32), ``activations`` ``[N, K]``.
+    ``clip_sim`` is ``[N, C]`` cosines (numpy or torch, float16/32), ``activations``
+    ``[N, K]``. ``sim`` (``cos``, or ``tvmf`` with ``kappa``) is applied to the cosines, in
+    float32, before the softmax.
     ``device`` picks where the arithmetic runs (``None``: the device of a torch
     ``clip_sim``, else the CPU). ``neuron_chunk`` neurons are scored per step (``None``:
     as many as fit a fixed buffer). ``sim_rows`` gives the image index of each row of
     ``clip_sim`` when it holds only some images (it must hold every top image).
     """
     probs = rank_probabilities(top_k, p_start, p_end)
-    return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows)
+    return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows,
+                       similarity_fn(sim, kappa))
 
 
 def wpmi(clip_sim: ArrayLike | torch.Tensor, activations: ArrayLike | torch.Tensor,
          top_k: int = 28, a: float = 2.0, lam: float = 0.6,
          device: str | torch.device | None = None, neuron_chunk: int | None = None,
-         sim_rows: ArrayLike | None = None) -> np.ndarray:
+         sim_rows: ArrayLike | None = None, sim: str = "cos", kappa: float = 16.0) -> np.ndarray:
     """WPMI scores of every concept for every neuron: float32 ``[K, C]``.
 
     Arguments as in :func:`soft_wpmi`; each of the ``top_k`` top images counts fully.
     """
     probs = np.ones(top_k, dtype=np.float64)
-    return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows)
+    return _pmi_scores(clip_sim, activations, probs, a, lam, device, neuron_chunk, sim_rows,
+                       similarity_fn(sim, kappa))
 
 
 VARIANTS = ("softwpmi", "wpmi")
@@ -93,22 +99,24 @@ VARIANTS = ("softwpmi", "wpmi")
 def layer_scores(variant: str, clip_sim: ArrayLike | torch.Tensor,
                  activations: ArrayLike | torch.Tensor, top_k: int, a: float, lam: float,
                  p_start: float | None = None, p_end: float | None = None,
-                 device: str | torch.device | None = None) -> np.ndarray:
+                 device: str | torch.device | None = None, sim: str = "cos",
+                 kappa: float = 16.0) -> np.ndarray:
     """Scores ``[K, C]`` of a whole layer by the variant named as in the config and paths.
 
     ``softwpmi`` uses ``p_start`` and ``p_end``; ``wpmi`` has no such parameters and
-    ignores them.
+    ignores them. ``sim`` and ``kappa``: the similarity applied to the cosines.
     """
     if variant == "softwpmi":
         return soft_wpmi(clip_sim, activations, top_k=top_k, a=a, lam=lam, p_start=p_start,
-                         p_end=p_end, device=device)
+                         p_end=p_end, device=device, sim=sim, kappa=kappa)
     if variant == "wpmi":
-        return wpmi(clip_sim, activations, top_k=top_k, a=a, lam=lam, device=device)
+        return wpmi(clip_sim, activations, top_k=top_k, a=a, lam=lam, device=device, sim=sim,
+                    kappa=kappa)
     raise ValueError(f"unknown CLIP-Dissect variant {variant!r}: use one of {VARIANTS}")
 
 
 def _pmi_scores(clip_sim, activations, rank_probs: np.ndarray, a: float, lam: float,
-                device, neuron_chunk: int | None, sim_rows) -> np.ndarray:
+                device, neuron_chunk: int | None, sim_rows, sim_fn) -> np.ndarray:
     """Shared body of WPMI and soft-WPMI: conditional log-likelihood minus ``lam`` x prior."""
     if not (math.isfinite(a) and math.isfinite(lam)):
         raise ValueError(f"CLIP-Dissect a and lambda must be finite, got a={a}, lam={lam}")
@@ -118,20 +126,22 @@ def _pmi_scores(clip_sim, activations, rank_probs: np.ndarray, a: float, lam: fl
     top = top_image_indices(activations, len(rank_probs))  # [K, top_k], ties -> lower index
     rows = _rows_of_images(top, n_images, sim.shape[0], sim_rows)
     store, positions = _place_rows(sim, rows, device)
-    log_norm = _row_log_normalisers(store, np.unique(positions), a)
-    cond = concept_log_likelihood(store, positions, log_norm, rank_probs, a, neuron_chunk)
+    log_norm = _row_log_normalisers(store, np.unique(positions), a, sim_fn)
+    cond = concept_log_likelihood(store, positions, log_norm, rank_probs, a, neuron_chunk,
+                                  sim_fn)
     cond.sub_(lam * log_prior(cond))
     return cond.cpu().numpy()
 
 
 def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
                            rank_probs: np.ndarray, a: float,
-                           neuron_chunk: int | None = None) -> torch.Tensor:
+                           neuron_chunk: int | None = None, sim_fn=None) -> torch.Tensor:
     """``log p(t_m | B_k)`` for every neuron and concept: float32 ``[K, C]`` on ``store``'s device.
 
-    ``store`` holds similarity rows, ``positions[k, r]`` is the row of neuron ``k``'s
+    ``store`` holds cosine rows, ``positions[k, r]`` is the row of neuron ``k``'s
     ``r``-th top image and ``log_norm[row]`` that row's ``logsumexp(a * P)``. ``Q`` is
     rebuilt per chunk of neurons as ``exp(a * P - log_norm)``, so no ``Q`` matrix is kept.
+    ``P = sim_fn(cos)`` in float32 (``None``: the cosine).
     """
     device = store.device
     n_neurons, top_k = positions.shape
@@ -149,7 +159,7 @@ def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm:
     for start in range(0, n_neurons, neuron_chunk):
         idx = pos[start:start + neuron_chunk].reshape(-1)
         n = idx.numel() // top_k
-        block = store.index_select(0, idx).to(torch.float32)      # [n * top_k, C]
+        block = _similarity_rows(store, idx, sim_fn)              # [n * top_k, C]
         block.mul_(a).sub_(log_norm.index_select(0, idx)[:, None]).exp_()  # Q rows
         block = block.view(n, top_k, n_concepts)
         block.mul_(probs[None, :, None]).add_(offsets[None, :, None]).log_()
@@ -252,7 +262,14 @@ def _same_device(wanted: torch.device, actual: torch.device) -> bool:
     return torch.empty(0, device=wanted).device == actual
 
 
-def _row_log_normalisers(store: torch.Tensor, needed: np.ndarray, a: float) -> torch.Tensor:
+def _similarity_rows(store: torch.Tensor, index: torch.Tensor, sim_fn) -> torch.Tensor:
+    """``P`` of the indexed rows in float32: a new block, the stored cosines untouched."""
+    block = store.index_select(0, index).to(torch.float32)
+    return block if sim_fn is None else sim_fn(block)
+
+
+def _row_log_normalisers(store: torch.Tensor, needed: np.ndarray, a: float,
+                         sim_fn=None) -> torch.Tensor:
     """``logsumexp_m(a * P[row, m])`` for the ``needed`` rows (others stay 0): float32 ``[rows]``."""
     log_norm = torch.zeros(store.shape[0], dtype=torch.float32, device=store.device)
     budget = GPU_BLOCK_ELEMENTS if store.device.type != "cpu" else CPU_BLOCK_ELEMENTS
@@ -260,7 +277,7 @@ def _row_log_normalisers(store: torch.Tensor, needed: np.ndarray, a: float) -> t
     needed_t = torch.as_tensor(needed, dtype=torch.int64, device=store.device)
     for start in range(0, needed.size, step):
         index = needed_t[start:start + step]
-        block = store.index_select(0, index).to(torch.float32).mul_(a)
+        block = _similarity_rows(store, index, sim_fn).mul_(a)
         log_norm[index] = torch.logsumexp(block, dim=1)
     return log_norm
 

@@ -8,12 +8,25 @@ of its WordNet definition. For an image embedding ``x``:
   the lower rank);
 - ``max_rank_sim(x, s)`` = the largest ``rank_sim(x, s')`` over ``s`` and its hyponyms in ``T``.
 
-Saliency: the image is covered by square patches of two sides (64 and 128 px) on a grid of
-stride 16. Each grid location holds one patch of each side, **concentric** (same centre),
-and its embedding ``e_ij`` is the mean of the patches' embeddings. The rank of every synset
-at every location is computed once (:func:`rank_volume`); the map of any synset is then a
-max over its members' columns and a coverage-normalised average (:func:`saliency_map`),
-with no further CLIP call.
+Saliency (the paper's Algorithm 1): at every location ``(i, j)`` of a grid of stride 16, a
+64-px patch ``S`` and a 128-px patch ``L`` share the top-left corner ``(i, j)``; the
+location's embedding is ``e_ij = (E_I(S) + E_I(L)) / 2`` and its score
+``r_ij = max_rank_sim(e_ij, s)``. A pixel's value is the mean of ``r`` over the patches that
+contain it. Two grids (``padding``):
+
+- ``"none"`` (default, the paper): every valid location, corners ``0, stride, 2 stride, ...``
+  up to ``side - largest`` and that last corner itself when the stride does not land on it
+  (the last row and column), so every patch lies inside the image, which must be at least
+  as large as the largest patch;
+- ``"noise"`` (the official code, generate_heatmap.py ``grid_heatmap``/``pad_opt_image``):
+  the image padded by the largest patch with uniform noise on every side, and every
+  location whose large patch reaches into the image; at stride 16, 2.5 to 4.5 times the
+  CLIP work at native resolution (9 times at 224 px), and many patches mostly noise.
+
+(The official loop ranks ``S`` and ``L`` on their own and adds both ranks; here, as in the
+paper's formula, their embeddings are averaged.) The rank of every synset at every location
+is computed once (:func:`rank_volume`); the map of any synset is then a max over its
+members' columns and a coverage average (:func:`saliency_map`), with no further CLIP call.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
+from PIL import Image
 
 from .embeddings import encode_image_batch
 from .errors import InputDataError
@@ -36,6 +50,8 @@ from .wordnet import ensure_wordnet
 
 DEFAULT_SIZES = (64, 128)
 DEFAULT_STRIDE = 16
+DEFAULT_PADDING = "none"
+PADDINGS = ("none", "noise")  # the paper's valid locations; the official noise-padded grid
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -217,16 +233,22 @@ def _as_ranks(ranks: ArrayLike | torch.Tensor) -> np.ndarray:
     return ranks.astype(np.float64)
 
 
-def top_synsets(ranks: ArrayLike | torch.Tensor, vocab: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+def top_synsets(ranks: ArrayLike | torch.Tensor, vocab: pd.DataFrame, n: int = 10,
+                locations: ArrayLike | None = None) -> pd.DataFrame:
     """The ``n`` synsets an image scores highest on, by their own ``rank_sim``.
 
     ``ranks``: ``[S]`` of one image embedding, or ``[L, S]`` of its patch locations (then
     a synset's score is its best location: it is visible somewhere in the image). Integer
-    rank counts are accepted. The synset's own rank is used, not ``max_rank_sim``, which
+    rank counts are accepted. ``locations``: a bool ``[L]`` mask of the locations to
+    consider (e.g. :meth:`RankVolume.inside`, so on a ``noise`` grid patches half made of
+    padding do not name the image; on the default grid every location is inside); all when
+    None or when it selects none. The synset's own rank is used, not ``max_rank_sim``, which
     is largest at the root of the hierarchy for every image. Ties keep vocabulary order.
     """
     scores = _as_ranks(ranks)
     if scores.ndim == 2:
+        if locations is not None and np.asarray(locations, dtype=bool).any():
+            scores = scores[np.asarray(locations, dtype=bool)]
         scores = scores.max(axis=0)
     if len(scores) != len(vocab):
         raise ValueError(f"ranks cover {len(scores)} synsets but the vocabulary has {len(vocab)}")
@@ -239,39 +261,94 @@ def top_synsets(ranks: ArrayLike | torch.Tensor, vocab: pd.DataFrame, n: int = 1
 
 # ----------------------------------------------------------------------------- patches
 
-def _starts(length: int, size: int, stride: int) -> np.ndarray:
-    """Start offsets of windows of ``size`` at ``stride`` along ``length``, the last flush
-    with the far edge (a shorter final step) so every pixel is covered."""
-    if size > length:
-        raise ValueError(f"a {size}-px patch does not fit in an image side of {length} px: "
-                         "use smaller patch sizes or a larger image")
-    starts = list(range(0, length - size + 1, stride))
-    if starts[-1] != length - size:
-        starts.append(length - size)
-    return np.array(starts, dtype=np.int64)
+def check_padding(padding: str) -> str:
+    """``padding`` itself when it names a grid (:data:`PADDINGS`); a ValueError otherwise."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS} (convis.padding), got {padding!r}")
+    return padding
+
+
+def check_fits(height: int, width: int, largest: int) -> None:
+    """An :class:`InputDataError` when an image is smaller than the largest patch.
+
+    The default grid (``padding="none"``) holds only patches inside the image, so an image
+    side shorter than the largest patch leaves no location at all.
+    """
+    if min(height, width) < largest:
+        raise InputDataError(
+            f"image of {width} x {height} px (width x height) is smaller than the largest patch "
+            f"({largest} px), so no {largest}-px patch fits inside it (convis.padding: none): "
+            f"set convis.resize to a side of at least {largest}, use convis.patch_sizes of at "
+            f"most {min(height, width)} px, or set convis.padding: noise (the official code's "
+            "noise-padded grid)")
+
+
+def grid_starts(length: int, largest: int, stride: int, padding: str = DEFAULT_PADDING) -> np.ndarray:
+    """Top-left offsets of the grid along one image side of ``length`` px: int64 ``[n]``.
+
+    ``padding="none"`` (the paper's Algorithm 1): every offset whose ``largest``-px patch
+    lies inside the side, ``0, stride, 2 stride, ...`` up to ``length - largest``, plus
+    ``length - largest`` itself when the stride does not land on it (the last row or
+    column); e.g. ``length=100, largest=64, stride=16``: 0, 16, 32, 36. A side shorter than
+    ``largest`` is an :class:`InputDataError`.
+
+    ``padding="noise"`` (the official code): the image is padded by ``largest`` px on every
+    side and the grid slides from the padded corner at ``stride`` (generate_heatmap.py,
+    ``grid_heatmap``), so the offsets in image coordinates are ``-largest + k * stride``.
+    Kept: every offset whose ``largest``-px patch reaches into the image (``-largest <
+    start < length``), the last row and column included; the others see only padding.
+    """
+    check_padding(padding)
+    if stride < 1 or largest < 1:
+        raise ValueError(f"patch size {largest} and stride {stride} must be positive")
+    if stride > largest:
+        raise ValueError(f"stride {stride} exceeds the largest patch ({largest} px), which would "
+                         "leave pixels no patch covers: use a stride of at most the largest patch")
+    if padding == "noise":
+        return np.arange(-largest + stride, length, stride, dtype=np.int64)
+    if length < largest:
+        raise InputDataError(f"an image side of {length} px is shorter than the largest patch "
+                             f"({largest} px): no patch fits inside it (convis.padding: none)")
+    last = length - largest
+    starts = np.arange(0, last + 1, stride, dtype=np.int64)
+    # The last row/column: without it the far edge would be covered by fewer patches, or none.
+    return starts if starts[-1] == last else np.append(starts, last)
 
 
 def patch_grid(height: int, width: int, sizes: Sequence[int] = DEFAULT_SIZES,
-               stride: int = DEFAULT_STRIDE) -> np.ndarray:
+               stride: int = DEFAULT_STRIDE, padding: str = DEFAULT_PADDING) -> np.ndarray:
     """Patch boxes of every grid location: int64 ``[L, len(sizes), 4]`` as ``(x0, y0, x1, y1)``.
 
-    Boxes are half-open pixel ranges (``x0 <= x < x1``). The largest patch slides over the
-    image at ``stride`` (plus one last position flush with the right/bottom edge, so the
-    grid covers every pixel); the other sizes sit **concentric** in it (same centre up to
-    a pixel), so the patches of a location describe the same point at two scales.
-    Locations are in row-major order (y, then x).
+    Boxes are half-open pixel ranges (``x0 <= x < x1``) in image coordinates. Every patch of
+    a location shares its top-left corner ``(x0, y0)`` = ``(i, j)``, so the small patch is
+    the top-left part of the large one (the paper's ``S(i, j)`` and ``L(i, j)``). Corners
+    come from :func:`grid_starts` along both sides: with ``padding="none"`` every box lies
+    inside the image (an image smaller than the largest patch is an
+    :class:`InputDataError`, :func:`check_fits`); with ``"noise"`` boxes may reach past any
+    image edge (by less than the largest side) and :func:`rank_volume` fills the outside
+    with noise. Locations are in row-major order (y, then x).
     """
-    if stride < 1 or min(sizes) < 1:
-        raise ValueError(f"patch sizes {tuple(sizes)} and stride {stride} must be positive")
+    check_padding(padding)
+    if min(sizes) < 1:
+        raise ValueError(f"patch sizes {tuple(sizes)} must be positive")
     largest = max(sizes)
-    ys = _starts(height, largest, stride)
-    xs = _starts(width, largest, stride)
+    if padding == "none":
+        check_fits(height, width, largest)
+    ys = grid_starts(height, largest, stride, padding)
+    xs = grid_starts(width, largest, stride, padding)
     y0, x0 = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
     boxes = np.empty((len(y0), len(sizes), 4), dtype=np.int64)
     for k, size in enumerate(sizes):
-        offset = (largest - size) // 2
-        boxes[:, k] = np.stack([x0 + offset, y0 + offset, x0 + offset + size, y0 + offset + size], 1)
+        boxes[:, k] = np.stack([x0, y0, x0 + size, y0 + size], 1)
     return boxes
+
+
+def inside_locations(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Whether every patch of a location lies inside an image of ``shape`` = (H, W): bool ``[L]``."""
+    boxes = np.asarray(boxes).reshape(len(boxes), -1, 4)
+    height, width = shape
+    return ((boxes[..., 0] >= 0) & (boxes[..., 1] >= 0)
+            & (boxes[..., 2] <= width) & (boxes[..., 3] <= height)).all(axis=1)
 
 
 def coverage_average(values: ArrayLike, boxes: np.ndarray, shape: tuple[int, int],
@@ -279,17 +356,22 @@ def coverage_average(values: ArrayLike, boxes: np.ndarray, shape: tuple[int, int
     """Per pixel, the mean of ``values`` over exactly the patches that cover it: float32 ``[H, W]``.
 
     ``values[l]`` belongs to location ``l``, whose patches are ``boxes[l]`` (``[L, K, 4]``,
-    or ``[L, 4]`` for one patch per location). Every patch counts once, so a pixel inside
-    both patches of a location counts that location twice. Built from 2-D difference arrays
-    (a summed-area table), no loop over pixels. Integer values (rank counts) are summed
-    exactly in int64, so equal inputs give exactly equal pixels; floats leave ~1e-16
-    residues. The means are divided by ``divisor`` (``S``, to turn counts into ranks) before
-    the float32 cast. Pixels no patch covers are 0.
+    or ``[L, 4]`` for one patch per location; parts outside the image are ignored). Every
+    patch counts once, so a pixel inside both patches of a location counts that location
+    twice: the official code adds the score over the large patch and again over the small
+    one (generate_heatmap.py, ``grid_heatmap``). Built from 2-D difference arrays (a
+    summed-area table), no loop over pixels. Integer values (rank counts) are summed exactly
+    in int64, so equal inputs give exactly equal pixels; floats leave ~1e-16 residues. The
+    means are divided by ``divisor`` (``S``, to turn counts into ranks) before the float32
+    cast. Pixels no patch covers are 0.
     """
     height, width = shape
     boxes = np.asarray(boxes, dtype=np.int64)
     per_location = boxes.shape[1] if boxes.ndim == 3 else 1
     flat = boxes.reshape(-1, 4)
+    # Clip to the image: a patch's score lands only on the pixels of the image it holds.
+    flat = np.stack([flat[:, 0].clip(0, width), flat[:, 1].clip(0, height),
+                     flat[:, 2].clip(0, width), flat[:, 3].clip(0, height)], axis=1)
     values = np.asarray(values).ravel()
     exact = np.issubdtype(values.dtype, np.integer) or values.dtype == bool
     weights = np.repeat(values.astype(np.int64 if exact else np.float64), per_location)
@@ -332,15 +414,30 @@ class RankVolume:
 
     ``rank_counts``: ``[L, S]`` unsigned ints, ``|{s' : z < z(e_l, s)}|`` (exact; the rank
     is ``count / S``; uint16 is the size of float16 without its rounding). ``boxes``:
-    ``[L, K, 4]`` from :func:`patch_grid`. ``shape``: image (height, width).
-    ``location_emb``: float16 ``[L, D]`` normalised ``e_l``, to re-rank against another
-    vocabulary without CLIP.
+    ``[L, K, 4]`` from :func:`patch_grid`. ``shape``: (height, width) of the image the grid
+    covers, which is the map's shape. ``location_emb``: float16 ``[L, D]`` normalised
+    ``e_l``, to re-rank against another vocabulary without CLIP. ``source_shape``: (height,
+    width) of the original image; ``resize``: the side of the centre crop the grid covers
+    (:func:`frame_image`), None when it covers the original image. ``padding``: the grid
+    (:func:`grid_starts`), ``"none"`` or ``"noise"``; None = read from the boxes (a noise
+    grid always has boxes outside the image), which is also how volumes written before
+    the field existed are read.
     """
 
     rank_counts: np.ndarray
     boxes: np.ndarray
     shape: tuple[int, int]
     location_emb: np.ndarray
+    source_shape: tuple[int, int] | None = None
+    resize: int | None = None
+    padding: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source_shape is None:
+            self.source_shape = tuple(self.shape)
+        if self.padding is None:
+            self.padding = "none" if self.inside().all() else "noise"
+        check_padding(self.padding)
 
     @property
     def ranks(self) -> np.ndarray:
@@ -351,16 +448,75 @@ class RankVolume:
         """:func:`saliency_map` of the synset whose rows are ``members``."""
         return saliency_map(self.rank_counts, self.boxes, members, self.shape)
 
+    def inside(self) -> np.ndarray:
+        """:func:`inside_locations`: the locations whose patches hold no padding (all of
+        them with ``padding="none"``)."""
+        return inside_locations(self.boxes, self.shape)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Arrays for :func:`neuron_concepts.io.write_npz`."""
+        """Arrays for :func:`neuron_concepts.io.write_npz` (``resize`` 0 = none)."""
         return {"rank_counts": self.rank_counts, "boxes": self.boxes,
-                "shape": np.asarray(self.shape, dtype=np.int64), "location_emb": self.location_emb}
+                "shape": np.asarray(self.shape, dtype=np.int64), "location_emb": self.location_emb,
+                "source_shape": np.asarray(self.source_shape, dtype=np.int64),
+                "resize": np.asarray(self.resize or 0, dtype=np.int64),
+                "padding": np.asarray(self.padding, dtype=str)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "RankVolume":
         """Inverse of :meth:`to_arrays` (e.g. on :func:`neuron_concepts.io.read_npz` output)."""
-        return cls(rank_counts=arrays["rank_counts"], boxes=arrays["boxes"],
-                   shape=tuple(int(v) for v in arrays["shape"]), location_emb=arrays["location_emb"])
+        shape = tuple(int(v) for v in arrays["shape"])
+        source = arrays.get("source_shape")
+        resize = int(arrays["resize"]) if "resize" in arrays else 0
+        # No "padding" array (volumes written before it): __post_init__ reads it from the boxes.
+        padding = str(arrays["padding"]) if "padding" in arrays else None
+        return cls(rank_counts=arrays["rank_counts"], boxes=arrays["boxes"], shape=shape,
+                   location_emb=arrays["location_emb"],
+                   source_shape=shape if source is None else tuple(int(v) for v in source),
+                   resize=resize or None, padding=padding)
+
+
+# ----------------------------------------------------------------------------- image frame
+
+def center_square(width: int, height: int) -> tuple[int, int, int, int]:
+    """The centred square crop ``(x0, y0, x1, y1)`` of a ``width x height`` image.
+
+    The longer side loses ``floor(excess / 2)`` px before and ``ceil(excess / 2)`` after, as
+    the official ``pil_centercrop`` does (generate_heatmap.py).
+    """
+    excess_x, excess_y = max(width - height, 0), max(height - width, 0)
+    return (excess_x // 2, excess_y // 2, width - (excess_x + 1) // 2, height - (excess_y + 1) // 2)
+
+
+def frame_image(image, resize: int | None = None):
+    """The image (PIL, RGB) that the grid covers: ``image`` itself, or with ``resize`` its
+    centred square crop resized to ``resize x resize`` (PIL bicubic).
+
+    The official code maps a centre crop at 224 px (generate_heatmap.py, ``load_opt_image``:
+    ``pil_centercrop`` then ``resize((224, 224))``, whose default filter is bicubic since
+    Pillow 7); ``resize=None`` keeps the native resolution.
+    """
+    image = image.convert("RGB")
+    if not resize:
+        return image
+    if resize < 1:
+        raise ValueError(f"resize must be a positive side in pixels or None, got {resize}")
+    crop = image.crop(center_square(image.width, image.height))
+    return crop.resize((resize, resize), resample=Image.Resampling.BICUBIC)
+
+
+def noise_padded(pixels: torch.Tensor, pad: int, seed: int = 0) -> torch.Tensor:
+    """A uint8 ``[3, H, W]`` image inside a ``pad``-px border of uniform noise: ``[3, H + 2 pad, W + 2 pad]``.
+
+    The official code pastes the image into a canvas of ``np.random.randint(0, 255)`` noise
+    (values 0..254; generate_heatmap.py, ``pad_opt_image``), so what a patch holds outside
+    the image is noise. Seeded, drawn on the CPU, so a volume is reproducible on any device.
+    """
+    channels, height, width = pixels.shape
+    noise = np.random.default_rng(seed).integers(0, 255, size=(height + 2 * pad, width + 2 * pad, channels),
+                                                 dtype=np.uint8)
+    canvas = torch.from_numpy(noise).permute(2, 0, 1).contiguous().to(pixels.device)
+    canvas[:, pad:pad + height, pad:pad + width] = pixels
+    return canvas
 
 
 @dataclass(frozen=True)
@@ -439,19 +595,37 @@ def image_pixels(image) -> torch.Tensor:
 @torch.inference_mode()
 def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
                 sizes: Sequence[int] = DEFAULT_SIZES, stride: int = DEFAULT_STRIDE,
-                batch_size: int = 64) -> RankVolume:
+                batch_size: int = 64, resize: int | None = None, seed: int = 0,
+                padding: str = DEFAULT_PADDING) -> RankVolume:
     """Ranks of every synset at every patch location of ``image`` (PIL): a :class:`RankVolume`.
 
     ``clip``: a loaded CLIP (``.module``, ``.preprocess``, ``.device``). ``synset_emb``:
-    ``[S, D]`` text embeddings of the vocabulary's definitions. Patches are cut from the
-    image on the device, resized to CLIP's input size, embedded ``batch_size`` at a time
-    (both sizes of a location in the same batch), averaged per location and ranked
-    against all synsets; only the ``[L, S]`` counts and ``[L, D]`` embeddings are kept.
+    ``[S, D]`` text embeddings of the vocabulary's definitions. The grid covers
+    :func:`frame_image` of ``image`` (native resolution, or its centre crop at ``resize``
+    px). ``padding="none"`` (the paper): valid locations only, patches cut from the image
+    itself; an image smaller than the largest patch is an :class:`InputDataError`.
+    ``"noise"`` (the official code): the image on a canvas of noise drawn from ``seed``
+    (:func:`noise_padded`; ``seed`` matters only here). Patches are cut on the device,
+    resized to CLIP's input size and embedded ``batch_size`` at a time (all sizes of a
+    location in the same batch). A location's embedding is the mean of its patches'
+    normalised embeddings, as the contract's ``e_ij = (E_I(S) + E_I(L)) / 2`` with the
+    official ``E_I``, which normalises (generate_heatmap.py ``load_clip_mask_filtered``);
+    ranks do not depend on the mean's length. (The official loop itself ranks each patch on
+    its own and adds both ranks.) Only the ``[L, S]`` counts and the renormalised ``[L, D]``
+    embeddings are kept.
     """
+    check_padding(padding)
     device = torch.device(clip.device)
-    pixels = image_pixels(image).to(device)
+    source = image.convert("RGB")
+    framed = frame_image(source, resize)
+    pixels = image_pixels(framed)
     height, width = pixels.shape[1:]
-    boxes = patch_grid(height, width, sizes, stride)
+    boxes = patch_grid(height, width, sizes, stride, padding)
+    if padding == "noise":
+        pad = max(sizes)  # every box lies within pad px of the image (grid_starts)
+        canvas = noise_padded(pixels, pad, seed).to(device)
+    else:
+        pad, canvas = 0, pixels.to(device)  # every box lies inside the image
     spec = clip_input_spec(clip)
     synsets = normalize(_on_device(synset_emb, device))
     n_locations, n_sizes = boxes.shape[:2]
@@ -460,15 +634,16 @@ def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
     location_emb = None
     per_batch = max(1, batch_size // n_sizes)
     for start in range(0, n_locations, per_batch):
-        chunk = boxes[start:start + per_batch]
-        batch = torch.cat([crop_batch(pixels, chunk[:, k], spec) for k in range(n_sizes)])
+        chunk = boxes[start:start + per_batch] + pad  # canvas coordinates
+        batch = torch.cat([crop_batch(canvas, chunk[:, k], spec) for k in range(n_sizes)])
         emb = encode_image_batch(clip, batch).view(n_sizes, len(chunk), -1).mean(dim=0)
         if location_emb is None:
             location_emb = np.empty((n_locations, emb.shape[1]), dtype=np.float16)
         counts[start:start + len(chunk)] = rank_counts(emb, synsets).cpu().numpy()
         location_emb[start:start + len(chunk)] = normalize(emb).cpu().numpy()
     return RankVolume(rank_counts=counts, boxes=boxes, shape=(int(height), int(width)),
-                      location_emb=location_emb)
+                      location_emb=location_emb, source_shape=(source.height, source.width),
+                      resize=resize or None, padding=padding)
 
 
 # ----------------------------------------------------------------------------- figures

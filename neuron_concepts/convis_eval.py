@@ -6,11 +6,14 @@ ImageNet classes under ``s+`` from classes under ``s-``. Two baselines: the cosi
 definition of ``s+`` alone ("definition"), and CLIP image-image similarity to training images
 of the in-distribution classes ("image").
 
-WSOL: MaxBoxAcc (Choe et al., CVPR 2020) of saliency maps against ground-truth boxes.
+WSOL: MaxBoxAcc (Choe et al., CVPR 2020) of saliency maps against ground-truth boxes, as
+the official code computes it (wsol_evaluation.py of loris2222/Concept-Visualization).
 
-Boxes are ``(x0, y0, x1, y1)`` in continuous pixel coordinates of the original image:
-pixel ``(row, col)`` covers ``[col, col + 1) x [row, row + 1)``, so a box's area is
-``(x1 - x0) * (y1 - y0)`` and a component spanning columns ``c0..c1`` has ``x1 = c1 + 1``.
+Boxes are ``(x0, y0, x1, y1)`` with area ``(x1 - x0) * (y1 - y0)``. Ground-truth boxes are
+CUB's ``(x, y, x + width, y + height)`` in pixels of the image the map covers. A predicted
+box, like the official one (``np_bbox2`` then ``bbox_from_map``), has its corners at the
+first and last row and column index of the component: a component spanning columns
+``c0..c1`` has ``x0 = c0, x1 = c1`` (one pixel narrower than its pixels' extent).
 """
 
 from __future__ import annotations
@@ -171,27 +174,58 @@ def ood_evaluation(image_emb: ArrayLike, image_wnids: Sequence[str], synset_emb:
 # ----------------------------------------------------------------------------- WSOL
 
 def normalize_map(saliency: ArrayLike) -> np.ndarray:
-    """Min-max normalise a map to [0, 1] (float64), as WSOL evaluation does per image.
+    """Min-max normalise a map to [0, 1] (float64), as the official maps are (generate_heatmap.py).
 
-    A constant map becomes all zeros: at ``tau = 0`` its box is the whole image.
+    A constant map becomes all ones: the official division by zero gives NaN, which every
+    threshold keeps as foreground, so its box is the whole image at every threshold.
     """
     m = np.asarray(saliency, dtype=np.float64)
     low, high = m.min(), m.max()
-    return (m - low) / (high - low) if high > low else np.zeros_like(m)
+    return (m - low) / (high - low) if high > low else np.ones_like(m)
 
 
 def largest_component_box(mask: np.ndarray) -> np.ndarray | None:
-    """Box ``(x0, y0, x1, y1)`` of the largest 4-connected component of ``mask``, or None.
+    """Box ``(c0, r0, c1, r1)`` of the largest 4-connected component of ``mask``, or None.
 
-    Diagonal neighbours are separate components. Equal sizes: the component whose first
-    pixel comes first in row-major order wins.
+    The official ``getLargestCC`` labels with skimage's ``connectivity=1`` (4-connected:
+    diagonal neighbours are separate components). The corners are the first and last
+    column and row index of the component, as official ``np_bbox2``/``bbox_from_map``.
+    Equal sizes: the component whose first pixel comes first in row-major order wins.
     """
     labels, n = ndimage.label(mask, structure=FOUR_CONNECTED)
     if n == 0:
         return None
     largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
     rows, cols = ndimage.find_objects(labels)[largest - 1]
-    return np.array([cols.start, rows.start, cols.stop, rows.stop], dtype=np.float64)
+    return np.array([cols.start, rows.start, cols.stop - 1, rows.stop - 1], dtype=np.float64)
+
+
+def boxes_in_frame(boxes: ArrayLike, source_shape: tuple[int, int], resize: int | None) -> np.ndarray:
+    """Ground-truth boxes ``[n, 4]`` of an original image in the frame its map covers.
+
+    ``resize=None``: the map covers the original image, boxes unchanged. Otherwise the map
+    covers the centred square crop resized to ``resize`` px (:func:`convis.frame_image`),
+    and each box is moved as the official ``correct_bbox`` does (wsol_evaluation.py): shift
+    by the crop offset, cut to the square, scale by ``resize / side`` and truncate x, y,
+    width and height to integers each.
+    """
+    boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+    if not resize:
+        return boxes
+    height, width = source_shape
+    side = min(height, width)
+    x_shift, y_shift = max(width - height, 0) // 2, max(height - width, 0) // 2
+    out = np.empty_like(boxes)
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        corner = []
+        for start, extent in ((x0 - x_shift, x1 - x0), (y0 - y_shift, y1 - y0)):
+            extent = extent + min(start, 0)  # what the crop cut off before the square
+            start = max(start, 0)
+            extent = min(side - start, extent)  # ... and after it
+            corner.append((int(start * resize / side), int(extent * resize / side)))
+        (x, w), (y, h) = corner
+        out[k] = (x, y, x + w, y + h)
+    return out
 
 
 def box_iou(box: ArrayLike, others: ArrayLike) -> np.ndarray:
@@ -209,8 +243,10 @@ def box_hits(saliency: ArrayLike, gt_boxes: ArrayLike, thresholds: ArrayLike = D
              iou_threshold: float = 0.5) -> np.ndarray:
     """Per threshold, whether the box of the largest component of ``map >= tau`` hits: bool ``[T]``.
 
-    The map is min-max normalised first; a hit is IoU >= ``iou_threshold`` with the best of
-    the image's ground-truth boxes ``[n, 4]``.
+    The map is min-max normalised first (:func:`normalize_map`); a hit is IoU >=
+    ``iou_threshold`` with the best of the image's ground-truth boxes ``[n, 4]`` (CUB has
+    one). ``>=`` is the contract (Choe et al.); the official loop counts ``IoU > 0.5``
+    (wsol_evaluation.py), which differs only where an IoU is exactly the threshold.
     """
     m = normalize_map(saliency)
     gt = np.atleast_2d(np.asarray(gt_boxes, dtype=np.float64))
@@ -226,8 +262,8 @@ def box_accuracy_curve(maps: Sequence[ArrayLike], gt_boxes: Sequence[ArrayLike],
                        iou_threshold: float = 0.5) -> np.ndarray:
     """BoxAcc (%) at every threshold over a set of images: float64 ``[T]``.
 
-    ``maps[i]``: image i's saliency at its original size (boxes are in its pixels);
-    ``gt_boxes[i]``: its ground-truth boxes ``[n_i, 4]``.
+    ``maps[i]``: image i's saliency; ``gt_boxes[i]``: its ground-truth boxes ``[n_i, 4]`` in
+    the map's pixels (:func:`boxes_in_frame`).
     """
     if len(maps) != len(gt_boxes):
         raise ValueError(f"{len(maps)} maps but {len(gt_boxes)} lists of ground-truth boxes")
@@ -366,6 +402,24 @@ def wsol_evaluation(maps: Iterable[ArrayLike], gt_boxes: Iterable[ArrayLike],
     """
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
     hits = [box_hits(m, b, thresholds, iou_threshold) for m, b in zip(maps, gt_boxes, strict=True)]
+    return _best_threshold(hits, thresholds)
+
+
+def wsol_of_volumes(volumes: Iterable, gt_boxes: Iterable[ArrayLike], members: ArrayLike,
+                    thresholds: ArrayLike = DEFAULT_THRESHOLDS,
+                    iou_threshold: float = 0.5) -> dict[str, float]:
+    """:func:`wsol_evaluation` of one synset's maps (rows ``members``) from a stream of
+    :class:`convis.RankVolume`, each image's original-pixel ``gt_boxes`` moved into the frame
+    its map covers (:func:`boxes_in_frame`). One volume and one map in memory at a time."""
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    hits = [box_hits(volume.saliency(members), boxes_in_frame(boxes, volume.source_shape, volume.resize),
+                     thresholds, iou_threshold)
+            for volume, boxes in zip(volumes, gt_boxes, strict=True)]
+    return _best_threshold(hits, thresholds)
+
+
+def _best_threshold(hits: list[np.ndarray], thresholds: np.ndarray) -> dict[str, float]:
+    """MaxBoxAcc, its (lowest) threshold and the image count from per-image hits ``[T]``."""
     if not hits:
         raise ValueError("BoxAcc needs at least one image")
     curve = 100.0 * np.stack(hits).mean(axis=0)

@@ -54,14 +54,39 @@ DEMO_IMAGES: list[tuple[str, str, str | None]] = [
 ]
 
 
+# The official ImageNet-1k label lines (CLIP-Dissect's data/imagenet_labels.txt, the file
+# WWW's metric reads as --gt) differ from timm's imagenet_synset_to_lemma.txt in exactly
+# these lines: timm names both cranes "crane", the official file tells them apart. Checked
+# line by line against Trustworthy-ML-Lab/CLIP-dissect data/imagenet_labels.txt (c1565e1).
+IMAGENET_LABEL_OVERRIDES: dict[str, str] = {
+    "n02012849": "crane, bird",     # class 134
+    "n03126707": "crane, machine",  # class 517
+}
+
+
 @lru_cache(maxsize=1)
 def imagenet_lemmas() -> dict[str, str]:
-    """ImageNet wnid -> lemma line ("tabby, tabby cat"), from the files that ship in timm."""
+    """ImageNet wnid -> official label line ("tabby, tabby cat", "crane, bird").
+
+    timm's ``imagenet_synset_to_lemma.txt`` (all 21k synsets) with
+    :data:`IMAGENET_LABEL_OVERRIDES` applied, so every 1k class has its official line.
+    """
     import timm
 
     info = Path(timm.__file__).parent / "data" / "_info"
     lines = (info / "imagenet_synset_to_lemma.txt").read_text().splitlines()
-    return dict(line.split("\t", 1) for line in lines if "\t" in line)
+    lemmas = dict(line.split("\t", 1) for line in lines if "\t" in line)
+    return {**lemmas, **IMAGENET_LABEL_OVERRIDES}
+
+
+def imagenet_label_lines() -> list[str]:
+    """The 1,000 official ImageNet label lines in class order ("tench, Tinca tinca", ...).
+
+    The ground truth of every evaluation, the probe manifests' ``label_name`` and the
+    ``imagenet`` / ``imagenet_labels`` concept sets all come from here.
+    """
+    lemmas = imagenet_lemmas()
+    return [lemmas[wnid] for wnid in imagenet_wnids()]
 
 
 @lru_cache(maxsize=1)

@@ -60,12 +60,22 @@ def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
                  template: str | None = None, progress: bool = True) -> np.ndarray:
     """CLIP text embeddings of ``texts`` (``template.format(text)`` when given): float32 ``[C, D]``.
 
-    Texts are sorted by token length before batching so each batch is cut short; the
-    result comes back in the input order.
+    Each distinct (templated) text is embedded once and its row repeated for every copy:
+    concept sets keep duplicates (WWW's WordNet list has 82,115 entries, 67,893 distinct),
+    and copies must get the very same vector. Texts are sorted by token length before
+    batching so each batch is cut short; the result comes back in the input order.
     """
     texts = [template.format(t) if template else t for t in texts]
     if not texts:
         raise ValueError("no texts to embed")
+    row_of: dict[str, int] = {}
+    rows = np.array([row_of.setdefault(t, len(row_of)) for t in texts], dtype=np.int64)
+    distinct = _encode_distinct(clip, list(row_of), batch_size, progress)
+    return distinct[rows]
+
+
+def _encode_distinct(clip: ClipModel, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+    """:func:`encode_texts` on texts that are all different (no template, no expansion)."""
     tokens = clip.tokenizer(texts)
     lengths = (tokens != 0).sum(1)
     order = torch.argsort(lengths, stable=True)

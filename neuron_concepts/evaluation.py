@@ -6,7 +6,10 @@ for the same predictions:
 - WWW style: the selected concepts against the class's synonyms (Hit Rate, F1, and CLIP
   and mpnet cosine averaged over (prediction, synonym) pairs).
 - CLIP-Dissect style: the top-1 concept against the whole label line as one string (CLIP
-  and mpnet cosine), and top-1 / top-5 accuracy when the concepts are the ImageNet labels.
+  and mpnet cosine), and top-1 / top-5 accuracy when the concept set is the 1,000 whole
+  label lines (type ``imagenet_labels``, CLIP-Dissect's Table 3: a hit is the neuron's own
+  class index among its best concepts). Ours, for the ``imagenet`` type (the split
+  synonyms): top-1 / top-5 synonym accuracy, a hit being a concept among the synonyms.
 """
 
 from __future__ import annotations
@@ -35,14 +38,34 @@ def ranked_predictions(descriptions: pd.DataFrame, n_neurons: int, n: int) -> li
     return [list(grouped.get(k, [])) for k in range(n_neurons)]
 
 
+def ranked_concept_ids(descriptions: pd.DataFrame, n_neurons: int, n: int) -> list[list[int]]:
+    """Each neuron's ``n`` best concept ids (rows of its concept set) in rank order."""
+    best = descriptions[descriptions["rank"] < n].sort_values(["neuron", "rank"])
+    grouped = best.groupby("neuron")["concept_id"].apply(list)
+    return [[int(i) for i in grouped.get(k, [])] for k in range(n_neurons)]
+
+
+def class_index_hits(concept_ids: list[list[int]]) -> np.ndarray:
+    """1.0 where neuron k's concept ids hold k (its own class), else 0.0: CLIP-Dissect's accuracy
+    on the ``imagenet_labels`` concept set, whose concept id is the class index."""
+    return np.array([float(k in ids) for k, ids in enumerate(concept_ids)])
+
+
+# Which top-1 / top-5 accuracy a concept-set type allows (others: none, NaN columns).
+ACCURACY_MODES = {"imagenet_labels": "class_index", "imagenet": "synonym"}
+
+
 def evaluate_final_layer(descriptions: pd.DataFrame, synonyms: list[list[str]],
                          label_lines: list[str], clip_embed: Embedder,
-                         sentence_embed: Embedder, imagenet_concepts: bool) -> pd.DataFrame:
+                         sentence_embed: Embedder, concept_type: str | None) -> pd.DataFrame:
     """Per-neuron metrics of a final layer's descriptions, both styles, as fractions (0..1).
 
     Neuron k's ground truth is ImageNet class k: ``synonyms[k]`` and ``label_lines[k]``.
-    Top-1 / top-5 accuracy are NaN unless ``imagenet_concepts`` (the concept set is the
-    ImageNet labels), where a hit is a concept among the class's synonyms.
+    ``concept_type`` is the type of the concept set described with (config
+    ``concept_sets.<name>.type``) and decides the accuracy columns, NaN where they do not
+    apply: ``cd_top1_acc`` / ``cd_top5_acc`` (``imagenet_labels``: class k's id among the
+    top 1 / top 5 concepts, CLIP-Dissect's Table 3) and ``cd_top1_synonym_acc`` /
+    ``cd_top5_synonym_acc`` (``imagenet``, ours: a top concept among the class's synonyms).
     """
     n = len(synonyms)
     described = int(descriptions["neuron"].max()) + 1 if len(descriptions) else 0
@@ -64,12 +87,16 @@ def evaluate_final_layer(descriptions: pd.DataFrame, synonyms: list[list[str]],
         "cd_clip_cos": metrics.cosine_per_neuron(top1, lines, clip_embed),
         "cd_mpnet_cos": metrics.cosine_per_neuron(top1, lines, sentence_embed),
     })
-    if imagenet_concepts:
-        table["cd_top1_acc"] = metrics.hits_per_neuron(top1, synonyms)
-        table["cd_top5_acc"] = metrics.hits_per_neuron(top5, synonyms)
-    else:
-        table["cd_top1_acc"] = np.nan
-        table["cd_top5_acc"] = np.nan
+    for column in ("cd_top1_acc", "cd_top5_acc", "cd_top1_synonym_acc", "cd_top5_synonym_acc"):
+        table[column] = np.nan
+    mode = ACCURACY_MODES.get(concept_type or "")
+    if mode == "class_index":
+        ids = ranked_concept_ids(descriptions, n, 5)
+        table["cd_top1_acc"] = class_index_hits([i[:1] for i in ids])
+        table["cd_top5_acc"] = class_index_hits(ids)
+    elif mode == "synonym":
+        table["cd_top1_synonym_acc"] = metrics.hits_per_neuron(top1, synonyms)
+        table["cd_top5_synonym_acc"] = metrics.hits_per_neuron(top5, synonyms)
     return table
 
 
@@ -77,7 +104,9 @@ TABLE_COLUMNS = {
     "www": {"clip_cos": "www_clip_cos", "mpnet_cos": "www_mpnet_cos", "f1": "www_f1",
             "hit_rate": "www_hit"},
     "clip-dissect": {"clip_cos": "cd_clip_cos", "mpnet_cos": "cd_mpnet_cos",
-                     "top1_acc": "cd_top1_acc", "top5_acc": "cd_top5_acc"},
+                     "top1_acc": "cd_top1_acc", "top5_acc": "cd_top5_acc",
+                     "top1_synonym_acc": "cd_top1_synonym_acc",
+                     "top5_synonym_acc": "cd_top5_synonym_acc"},
 }
 
 

@@ -2,8 +2,11 @@
 
 Predictions and ground truth are lists (one per neuron) of lists of strings. Scores are
 per neuron first (the ``*_per_neuron`` functions, kept in the evaluation artifact) and
-the public metrics are their means in percent. Strings are compared lower-cased and
-stripped; a neuron with no prediction counts as predicting ``"none"``.
+the public metrics are their means in percent. They follow WWW's official
+``utils/metric_utils.py`` (ailab-kyunghee/WWW): strings are compared lower-cased (and
+stripped); a neuron with no prediction counts as predicting ``["none"]``; predictions
+are lists, not sets, so a concept selected twice (a concept set with duplicates) counts
+twice in precision and in the cosine means.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ Labels = Sequence[Sequence[str]]
 
 
 def _clean(labels: Sequence[str]) -> list[str]:
+    """Lower-cased, stripped strings in order, duplicates kept; ``["none"]`` when none is left."""
     cleaned = [str(s).strip().lower() for s in labels]
     return [s for s in cleaned if s] or ["none"]
 
@@ -32,19 +36,28 @@ def hits_per_neuron(predictions: Labels, ground_truth: Labels) -> np.ndarray:
                      for p, g in zip(predictions, ground_truth)])
 
 
-def f1_per_neuron(predictions: Labels, ground_truth: Labels) -> np.ndarray:
-    """F1 of each neuron's prediction set against its synonym set (0 when nothing matches)."""
+def precision_recall_per_neuron(predictions: Labels, ground_truth: Labels) -> tuple[np.ndarray, np.ndarray]:
+    """WWW's precision and recall of each neuron (``compute_pr``).
+
+    ``P = |set(G) & set(Pr)| / len(Pr)`` and ``R = |set(G) & set(Pr)| / len(G)``: the
+    matches are counted once, the denominators are list lengths with duplicates, so
+    selecting "crane" twice against {crane, bird} gives P = 1/2, not 1.
+    """
     _check_lengths(predictions, ground_truth)
-    out = []
+    precision, recall = [], []
     for p, g in zip(predictions, ground_truth):
-        pred, truth = set(_clean(p)), set(_clean(g))
-        common = len(pred & truth)
-        if common == 0:
-            out.append(0.0)
-            continue
-        precision, recall = common / len(pred), common / len(truth)
-        out.append(2 * precision * recall / (precision + recall))
-    return np.array(out)
+        pred, truth = _clean(p), _clean(g)
+        common = len(set(pred) & set(truth))
+        precision.append(common / len(pred))
+        recall.append(common / len(truth))
+    return np.array(precision), np.array(recall)
+
+
+def f1_per_neuron(predictions: Labels, ground_truth: Labels) -> np.ndarray:
+    """WWW's F1 of each neuron, ``2PR / (P + R)`` (0 when both are 0); see :func:`precision_recall_per_neuron`."""
+    precision, recall = precision_recall_per_neuron(predictions, ground_truth)
+    total = precision + recall
+    return np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
 
 
 def hit_rate(predictions: Labels, ground_truth: Labels) -> float:
@@ -53,7 +66,7 @@ def hit_rate(predictions: Labels, ground_truth: Labels) -> float:
 
 
 def f1_score(predictions: Labels, ground_truth: Labels) -> float:
-    """Mean per-neuron F1 between prediction and synonym sets, in percent."""
+    """Mean per-neuron WWW F1 (predictions as a list, duplicates kept), in percent."""
     return float(100 * f1_per_neuron(predictions, ground_truth).mean())
 
 
@@ -61,9 +74,12 @@ def cosine_per_neuron(predictions: Labels, ground_truth: Labels,
                       embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
     """Per neuron, the mean cosine over all (prediction, synonym) pairs of text embeddings.
 
-    ``embed`` maps a list of strings to embeddings ``[n, D]``; every distinct string is
-    embedded once. The mean over all pairs equals the mean over predictions of each
-    prediction's mean cosine to the synonyms, so this serves the CLIP and mpnet metrics.
+    As WWW's ``compute_sim`` / ``similarities``: every prediction in the list, duplicates
+    included, pairs with every synonym, and cosines above 1 (rounding) count as 1. The mean
+    over all pairs equals the mean over predictions of each prediction's mean cosine to the
+    synonyms (every prediction has the same synonyms), so this serves the CLIP and the
+    mpnet metric. ``embed`` maps a list of strings to embeddings ``[n, D]``; each distinct
+    string is embedded once.
     """
     _check_lengths(predictions, ground_truth)
     cleaned_p = [_clean(p) for p in predictions]
@@ -73,7 +89,7 @@ def cosine_per_neuron(predictions: Labels, ground_truth: Labels,
     emb = np.asarray(embed(vocab), dtype=np.float64)
     emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     return np.array([
-        (emb[[index[s] for s in p]] @ emb[[index[s] for s in g]].T).mean()
+        np.minimum(emb[[index[s] for s in p]] @ emb[[index[s] for s in g]].T, 1.0).mean()
         for p, g in zip(cleaned_p, cleaned_g)])
 
 

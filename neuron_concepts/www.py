@@ -2,8 +2,14 @@
 
 For neuron k with top images o = 1..n, ``S_j = mean_o [sim(v_o, t_j) - sim(v_o, t_tem)]``;
 concepts with ``S_j >= alpha * max_j S_j`` are selected. :func:`concept_scores` scores one
-neuron from embeddings; :func:`layer_scores` scores every neuron of a layer at once from a
-precomputed similarity matrix, as the pipeline does.
+neuron from embeddings; :func:`layer_scores` scores every neuron of a layer at once from the
+stored cosine matrix, as the pipeline does, applying t-vMF there in float32.
+
+Where this differs from the official code on purpose (METHODS.md, tests/reference/): the
+threshold admits ``S_j >= delta`` (the official ``concept_matching.py`` uses ``>``), and a
+neuron whose best score is not positive gets its argmax, flagged ``fallback`` (the official
+code selects nothing). Scores are means over the top images; the official code sums them,
+which scales every score of a neuron alike and selects the same concepts.
 """
 
 from __future__ import annotations
@@ -14,7 +20,13 @@ import torch
 from numpy.typing import ArrayLike
 
 from .activations import top_image_indices
-from .similarity import as_tensor, cosine, similarity_fn
+from .errors import InputDataError
+from .similarity import as_tensor, cosine, gather_rows, similarity_fn
+
+# Elements of float32 in one chunk of gathered rows ([neurons * n, C]); t-vMF makes a few
+# temporaries of that size. 2**22 floats = 16 MiB on the CPU; a GPU takes larger blocks.
+CPU_BLOCK_ELEMENTS = 2 ** 22
+GPU_BLOCK_ELEMENTS = 2 ** 26
 
 
 def concept_scores(image_emb: ArrayLike, concept_emb: ArrayLike, template_emb: ArrayLike,
@@ -44,27 +56,47 @@ def select_concepts(scores: ArrayLike, alpha: float = 0.95) -> list[int]:
     return [int(i) for i in chosen[np.argsort(-scores[chosen], kind="stable")]]
 
 
-def layer_scores(similarity: ArrayLike, template_similarity: ArrayLike, activations: ArrayLike,
-                 n_images: int, device: str | torch.device = "cpu",
-                 neuron_chunk: int = 512) -> np.ndarray:
-    """WWW scores ``[K, C]`` of every neuron of a layer.
+def layer_scores(similarity: ArrayLike | torch.Tensor,
+                 template_similarity: ArrayLike | torch.Tensor, activations: ArrayLike,
+                 n_images: int, device: str | torch.device = "cpu", sim: str = "cos",
+                 kappa: float = 16.0, neuron_chunk: int | None = None) -> np.ndarray:
+    """WWW scores ``[K, C]`` (float32) of every neuron of a layer from stored cosines.
 
-    ``similarity`` ``[N, C]`` holds ``sim(v_i, t_j)`` and ``template_similarity`` ``[N]``
-    ``sim(v_i, t_tem)``, already passed through the similarity function (so cosine and t-vMF
-    share this code). Each neuron's score is a mean of rows over its top images: a sparse
-    selection matrix times the dense similarity, in chunks of neurons.
+    ``similarity`` ``[N, C]`` holds ``cos(v_i, t_j)`` and ``template_similarity`` ``[N]``
+    ``cos(v_i, t_tem)``, in any float dtype. The similarity ``sim`` (``cos``, or ``tvmf``
+    with ``kappa``) is applied here, in float32, to the rows of each neuron's top images:
+    ``S_j = mean_o [f(cos(v_o, t_j)) - f(cos(v_o, t_tem))]``. Rows are gathered for one chunk
+    of neurons at a time and converted only then, so no float32 copy of the whole matrix
+    exists (``neuron_chunk``: neurons per step; ``None`` fits a fixed buffer).
     """
-    top = top_image_indices(activations, n_images)  # [K, n]
-    sims = as_tensor(similarity).to(device)
-    base = as_tensor(template_similarity).reshape(-1).to(device)
-    n_total = sims.shape[0]
-    out = np.empty((top.shape[0], sims.shape[1]), dtype=np.float32)
-    for start in range(0, top.shape[0], neuron_chunk):
-        rows = torch.as_tensor(top[start:start + neuron_chunk], device=device)
-        k = rows.shape[0]
-        select = torch.zeros((k, n_total), device=device)
-        select.scatter_(1, rows, 1.0 / n_images)
-        out[start:start + k] = (select @ sims - (select @ base)[:, None]).cpu().numpy()
+    f = similarity_fn(sim, kappa)
+    top = top_image_indices(activations, n_images)  # [K, n], ties -> lower image index
+    n_rows, n_acts = np.shape(similarity)[0], np.shape(activations)[0]
+    base = as_tensor(template_similarity).reshape(-1)
+    if not n_rows == base.shape[0] == n_acts:
+        raise InputDataError(
+            f"the similarity matrix has {n_rows} image rows, the template similarities "
+            f"{base.shape[0]} and the activations {n_acts}: all three must come from the "
+            f"same probe set and view")
+    store, positions = gather_rows(similarity, top, device)
+    base = f(base.to(store.device))  # [N] float32: small, converted whole
+    n_neurons, n = top.shape
+    n_concepts = store.shape[1]
+    if neuron_chunk is None:
+        budget = GPU_BLOCK_ELEMENTS if store.device.type != "cpu" else CPU_BLOCK_ELEMENTS
+        neuron_chunk = max(1, budget // (n * n_concepts))
+    if neuron_chunk < 1:
+        raise ValueError(f"neuron_chunk must be >= 1, got {neuron_chunk}")
+    pos = torch.as_tensor(positions, dtype=torch.int64, device=store.device)
+    top_t = torch.as_tensor(top, dtype=torch.int64, device=store.device)
+    out = np.empty((n_neurons, n_concepts), dtype=np.float32)
+    for start in range(0, n_neurons, neuron_chunk):
+        idx = pos[start:start + neuron_chunk].reshape(-1)
+        k = idx.numel() // n
+        # index_select makes a new block: the stored matrix is never converted or changed.
+        rows = f(store.index_select(0, idx).to(torch.float32)).view(k, n, n_concepts)
+        scores = rows.mean(dim=1).sub_(base[top_t[start:start + k]].mean(dim=1)[:, None])
+        out[start:start + k] = scores.cpu().numpy()
     return out
 
 

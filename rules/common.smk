@@ -65,7 +65,11 @@ def target_spec():
 
 
 def clip_role_spec(role):
-    """Arguments of neuron_concepts.models.load_clip for a CLIP role (``match`` or ``eval``)."""
+    """Arguments of neuron_concepts.models.load_clip for a CLIP role.
+
+    Roles: ``match`` (WWW's matching, ConVis), ``dissect`` (CLIP-Dissect's own model) and
+    ``eval`` (the CLIP cos metric).
+    """
     spec = config["clip"][role]
     return dict(model=spec["model"], pretrained=effective_weights(spec["pretrained"]),
                 model_config=spec.get("model_config"), cache_dir=config["weights_cache"],
@@ -79,8 +83,10 @@ def sentence_spec():
 
 
 TARGET = model_tag(config["target"]["name"], target_spec()["weights"])
+CLIP_ROLES = ("match", "dissect", "eval")
+# Role -> model tag in paths. Roles that name the same model share its artifacts.
 CLIP = {role: model_tag(config["clip"][role]["model"], clip_role_spec(role)["pretrained"])
-        for role in ("match", "eval")}
+        for role in CLIP_ROLES}
 SENTENCE = (RANDOM if sentence_spec()["name"] == RANDOM
             else re.sub(r"[^A-Za-z0-9_.-]+", "--", Path(config["sentence_model"]).name
                         if looks_like_path(config["sentence_model"]) else config["sentence_model"]))
@@ -92,6 +98,27 @@ def clip_spec(tag):
         if role_tag == tag:
             return clip_role_spec(role)
     raise WorkflowError(f"no configured CLIP model is named {tag!r} (configured: {CLIP})")
+
+
+# The similarity matrices each role reads: WWW's prompts and base template, CLIP-Dissect's
+# raw strings. A model's similarity file holds those of every role that names it.
+ROLE_MATRICES = {"match": ["prompt", "base"], "dissect": ["raw"]}
+
+
+def similarity_matrices(tag):
+    """Keys of the similarity artifact of the CLIP model ``tag`` (rule similarity)."""
+    keys = [key for role, matrices in ROLE_MATRICES.items() if CLIP[role] == tag
+            for key in matrices]
+    if not keys:
+        raise WorkflowError(f"no similarity is computed with CLIP model {tag!r}: only "
+                            f"clip.match ({CLIP['match']}) and clip.dissect "
+                            f"({CLIP['dissect']}) are matched with concepts")
+    return keys
+
+
+def method_clip(family):
+    """Tag of the CLIP model a method family matches with (the tables' ``clip`` label)."""
+    return CLIP["dissect"] if family == "clip-dissect" else CLIP["match"]
 
 
 def evaluation_model_kind(tag):
@@ -248,15 +275,16 @@ def clip_dissect_methods():
             for sim in clip_dissect_sim_names(cd["similarities"])]
 
 
-def clip_dissect_scoring(variant, top_k):
+def clip_dissect_scoring(variant, top_k, sim):
     """Arguments of neuron_concepts.clip_dissect.layer_scores for a variant at ``top_k``.
 
-    top_k comes from the path; the rest is the variant's own config, so changing
-    soft-WPMI's a leaves WPMI's descriptions be.
+    top_k and the similarity (``cos``, ``tvmf-k16``) come from the path; the rest is the
+    variant's own config, so changing soft-WPMI's a leaves WPMI's descriptions be.
     """
     spec = config["methods"]["clip_dissect"][variant]
+    kind, kappa = parse_sim(sim)
     return dict(variant=variant, top_k=top_k, a=spec["a"], lam=spec["lam"],
-                p_start=spec.get("p_start"), p_end=spec.get("p_end"))
+                p_start=spec.get("p_start"), p_end=spec.get("p_end"), sim=kind, kappa=kappa)
 
 
 STABILITY_VIEW = "center"  # the study's setting: CLIP sees the whole image
@@ -439,10 +467,33 @@ def convis_config():
     return config.get("convis") or {}
 
 
+CONVIS_GRID = r"anchored\d+(-\d+)*-stride\d+(-noise)?(-r\d+)?"  # convis_grid() names
+
+
 def convis_grid():
-    """The patch-grid folder, e.g. ``sizes64-128-stride16``: sizes (sorted) and stride."""
+    """The patch-grid folder: ``anchored64-128-stride16`` (sizes sorted, sharing a top-left
+    corner; stride) for the paper's valid-location grid, plus ``-noise`` for the official
+    code's noise-padded grid (convis.padding: noise), then ``-r224`` when the grid covers a
+    centre crop resized to 224 px. The geometry is in the name, so volumes of another
+    geometry are never reused."""
     cv = convis_config()
-    return f"sizes{'-'.join(str(s) for s in sorted(cv['patch_sizes']))}-stride{cv['stride']}"
+    noise = "-noise" if cv.get("padding", "none") == "noise" else ""
+    resize = f"-r{cv['resize']}" if cv.get("resize") else ""
+    return (f"anchored{'-'.join(str(s) for s in sorted(cv['patch_sizes']))}"
+            f"-stride{cv['stride']}{noise}{resize}")
+
+
+def convis_grid_spec(name):
+    """Patch sizes, stride, padding ("none" or "noise") and resize (None: native) named by
+    a :func:`convis_grid` folder."""
+    match = re.fullmatch(r"anchored(?P<sizes>\d+(?:-\d+)*)-stride(?P<stride>\d+)"
+                         r"(?P<noise>-noise)?(?:-r(?P<resize>\d+))?", name)
+    if match is None:
+        raise WorkflowError(f"{name!r} is no ConVis grid folder (e.g. anchored64-128-stride16, "
+                            "...-noise, ...-r224)")
+    return dict(sizes=[int(size) for size in match["sizes"].split("-")], stride=int(match["stride"]),
+                padding="noise" if match["noise"] else "none",
+                resize=int(match["resize"]) if match["resize"] else None)
 
 
 def convis_dir(probe=None, vocab=None):
@@ -559,6 +610,9 @@ def check_convis_config():
 
     known("probe", cv["probe"], config["probe_sets"], "probe_sets")
     known("vocabulary", cv["vocabulary"], vocabularies, "convis.vocabularies")
+    if cv["stride"] > max(cv["patch_sizes"]):
+        config_error(f"convis.stride {cv['stride']} exceeds the largest of convis.patch_sizes "
+                     f"{cv['patch_sizes']}, which would leave pixels no patch covers: lower the stride")
     for name, spec in vocabularies.items():
         if spec.get("words_file") and not Path(spec["words_file"]).is_file():
             config_error(f"convis.vocabularies.{name}.words_file: file {spec['words_file']} "
@@ -617,7 +671,11 @@ def provenance_models():
     """
     models = [dict(name=f"target {config['target']['name']}", tag=target_spec()["weights"],
                    marker=(weights_marker("target", TARGET) or [None])[0])]
-    roles = ("match", "eval") if all_evaluations() else ("match",)
+    roles = ["match"]
+    if clip_dissect_methods() or stability_outputs():
+        roles.append("dissect")
+    if all_evaluations():
+        roles.append("eval")
     for role in roles:
         spec = clip_role_spec(role)
         models.append(dict(name=f"clip.{role} {spec['model']}", tag=spec["pretrained"],

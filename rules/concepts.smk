@@ -1,5 +1,5 @@
 rule concept_set:
-    """Normalise a concept set: stripped, blank lines dropped, de-duplicated in order."""
+    """Normalise a concept set: stripped, blank lines dropped, in order (duplicates kept unless deduplicate)."""
     input:
         concept_source,
     output:

@@ -1,13 +1,15 @@
 # ConVis (Giulivi & Boracchi): saliency maps of WordNet synsets through CLIP ranks, and their
 # OOD and WSOL evaluations. Paths, config helpers and checks: the ConVis block of
 # rules/common.smk. Artifacts of a probe set live under
-#   results/convis/{probe}/{clip}/{vocab}/sizes{sizes}-stride{stride}/
-# (ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet), so a patch size,
-# stride, vocabulary or CLIP model of its own never overwrites another's.
+#   results/convis/{probe}/{clip}/{vocab}/{convis_grid}/
+# with convis_grid e.g. anchored64-128-stride16 (the paper's valid-location grid; ...-noise for
+# the official code's noise-padded grid, ...-r224 for a 224-px centre crop):
+# ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet. A geometry, vocabulary
+# or CLIP model of its own never overwrites or reuses another's.
 
 
 wildcard_constraints:
-    convis_grid=r"sizes\d+(-\d+)*-stride\d+",
+    convis_grid=CONVIS_GRID,
 
 
 rule convis_vocabulary:
@@ -45,25 +47,24 @@ rule convis_rank_volume:
         texts="results/text_emb/{clip}/convis-{vocab}.npz",
         weights=lambda wc: weights_marker("clip", wc.clip),
     output:
-        "results/convis/{probe}/{clip}/{vocab}/sizes{sizes}-stride{stride}/ranks/{image}.npz",
+        "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
     params:
         clip=lambda wc: clip_spec(wc.clip),
-        sizes=lambda wc: [int(size) for size in wc.sizes.split("-")],
-        stride=lambda wc: int(wc.stride),
+        grid=lambda wc: convis_grid_spec(wc.convis_grid),  # sizes, stride, padding, resize
+        # the padding noise's seed: none without noise, so a seed change reruns only noise grids
+        seed=lambda wc: config["seed"] if convis_grid_spec(wc.convis_grid)["padding"] == "noise" else None,
         batch_size=config["batch_size"]["image"],
         device=config["device"],
     wildcard_constraints:
         probe=CONVIS_NAME,
         clip=r"[^/]+",
         vocab=CONVIS_NAME,
-        sizes=r"\d+(-\d+)*",
-        stride=r"\d+",
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
         runtime=60,
     log:
-        "logs/convis_rank_volume/{probe}/{clip}/{vocab}/sizes{sizes}-stride{stride}/{image}.log",
+        "logs/convis_rank_volume/{probe}/{clip}/{vocab}/{convis_grid}/{image}.log",
     conda:
         "../envs/torch.yaml"
     script:

@@ -33,7 +33,8 @@ rule evaluate_descriptions:
     output:
         "results/eval/{probe}/{target}/{layer}/{method}/{concepts}.parquet",
     params:
-        imagenet_concepts=lambda wc: config["concept_sets"][wc.concepts]["type"] == "imagenet",
+        # decides the top-1 / top-5 accuracy columns (imagenet_labels: class index; imagenet: synonyms)
+        concept_type=lambda wc: config["concept_sets"][wc.concepts]["type"],
     resources:
         mem_mb=4000,
         runtime=30,
@@ -56,7 +57,7 @@ rule concept_discovery_table:
     params:
         labels=[
             dict(probe=probe, method=method, concepts=concepts, family=family,
-                 target=TARGET, clip=CLIP["match"], eval_clip=CLIP["eval"], sentence=SENTENCE)
+                 target=TARGET, clip=method_clip(family), eval_clip=CLIP["eval"], sentence=SENTENCE)
             for probe in config["evaluation"]["probe_sets"]
             for family, methods in method_families().items()
             for method in methods

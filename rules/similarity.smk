@@ -1,21 +1,24 @@
 rule similarity:
-    """Image-concept similarities [N, C] (float16): WWW prompts, base template and raw strings."""
+    """Image-concept cosines [N, C] of one CLIP model: WWW prompts and base template, raw strings.
+
+    Cosines only: t-vMF is applied in float32 where scores are computed (www, CLIP-Dissect),
+    so no artifact holds its values and changing kappa reruns no similarity job. The file
+    holds the matrices of the roles that use this model (similarity_matrices).
+    """
     input:
         images="results/image_emb/{probe}/{clip}/{view}.npz",
         texts="results/text_emb/{clip}/{concepts}.npz",
     output:
-        "results/similarity/{probe}/{clip}/{view}/{concepts}/{sim}.npz",
+        "results/similarity/{probe}/{clip}/{view}/{concepts}/cos.npz",
     params:
-        sim=lambda wc: parse_sim(wc.sim),
+        matrices=lambda wc: similarity_matrices(wc.clip),
         device=config["device"],
-    wildcard_constraints:
-        sim=r"cos|tvmf-k[0-9.]+",
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
         runtime=60,
     log:
-        "logs/similarity/{probe}/{clip}/{view}/{concepts}/{sim}.log",
+        "logs/similarity/{probe}/{clip}/{view}/{concepts}/cos.log",
     conda:
         "../envs/torch.yaml"
     script:

@@ -197,3 +197,20 @@ def test_layer_scores_dispatches_on_the_variant_name():
         clip_dissect.wpmi(sim, acts, top_k=5, a=2, lam=0.6))
     with pytest.raises(ValueError, match="unknown CLIP-Dissect variant"):
         clip_dissect.layer_scores("pmi", sim, acts, top_k=5, a=2, lam=0.6)
+
+
+@pytest.mark.parametrize("method", ["soft_wpmi", "wpmi"])
+def test_tvmf_is_applied_to_the_cosines_before_the_softmax(method):
+    sim, acts = random_inputs(11)
+    cos16 = sim.astype(np.float16)  # as the similarity artifact may store cosines
+    tvmf16 = ((1 + cos16.astype(np.float64)) / (1 + 16 * (1 - cos16.astype(np.float64))) - 1)
+    top_k = 8
+    probs = soft_probs(top_k) if method == "soft_wpmi" else [1.0] * top_k
+    a, lam = (10, 1) if method == "soft_wpmi" else (2, 0.6)
+    got = getattr(clip_dissect, method)(cos16, acts, top_k=top_k, a=a, lam=lam, sim="tvmf",
+                                        kappa=16)
+    assert_scores_close(got, reference_scores(tvmf16, acts, top_k, a, lam, probs))
+    np.testing.assert_array_equal(
+        clip_dissect.layer_scores(method.replace("_", ""), cos16, acts, top_k=top_k, a=a,
+                                  lam=lam, p_start=0.998, p_end=0.97, sim="tvmf", kappa=16),
+        got)

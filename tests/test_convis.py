@@ -126,29 +126,112 @@ def test_top_synsets_ranks_by_own_rank_and_best_location():
 
 # ----------------------------------------------------------------------------- patches
 
-def test_patch_grid_is_concentric_and_ends_flush_with_the_image():
+def test_valid_grid_starts_at_zero_and_includes_the_last_row_and_column():
+    assert convis.grid_starts(100, 64, 16).tolist() == [0, 16, 32, 36]  # 36 = 100 - 64
+    assert convis.grid_starts(96, 64, 16).tolist() == [0, 16, 32]  # the stride lands on 32
+    assert convis.grid_starts(64, 64, 16).tolist() == [0]
+    assert convis.grid_starts(451, 128, 32).tolist() == list(range(0, 321, 32)) + [323]
+
+
+def test_patch_grid_anchors_every_size_at_one_top_left_corner():
     boxes = convis.patch_grid(4, 11, sizes=(2, 4), stride=3)
-    # largest (4 px) starts along x: 0, 3, 6 and a last one flush at 7; along y only 0
+    # valid corners: x 0, 3, 6 and the last column 7 = 11 - 4; y 0 = 4 - 4
     assert boxes.shape == (4, 2, 4)
     assert boxes[:, 1].tolist() == [[0, 0, 4, 4], [3, 0, 7, 4], [6, 0, 10, 4], [7, 0, 11, 4]]
-    assert boxes[:, 0].tolist() == [[1, 1, 3, 3], [4, 1, 6, 3], [7, 1, 9, 3], [8, 1, 10, 3]]
+    assert boxes[:, 0].tolist() == [[0, 0, 2, 2], [3, 0, 5, 2], [6, 0, 8, 2], [7, 0, 9, 2]]
+    assert (boxes[:, 0, :2] == boxes[:, 1, :2]).all()  # S(i, j) and L(i, j) share (i, j)
+    assert convis.inside_locations(boxes, (4, 11)).all()
 
 
-def test_default_grid_size_on_a_typical_image():
+def test_noise_grid_anchors_every_size_at_one_top_left_corner():
+    boxes = convis.patch_grid(4, 11, sizes=(2, 4), stride=3, padding="noise")
+    # corners -4 + 3k inside (-4, side): x -1, 2, 5, 8 (the last column included); y -1, 2
+    assert boxes.shape == (8, 2, 4)
+    assert boxes[:4, 1].tolist() == [[-1, -1, 3, 3], [2, -1, 6, 3], [5, -1, 9, 3], [8, -1, 12, 3]]
+    assert boxes[:4, 0].tolist() == [[-1, -1, 1, 1], [2, -1, 4, 1], [5, -1, 7, 1], [8, -1, 10, 1]]
+    assert boxes[4:, :, 1].min() == 2  # second row of locations
+    assert (boxes[:, 0, :2] == boxes[:, 1, :2]).all()
+
+
+def test_grid_sizes_at_224_and_at_a_native_resolution():
+    # 224 px: valid corners 0, 16, ..., 96 = 7 per side, the noise grid's inside locations
+    assert convis.patch_grid(224, 224).shape == (49, 2, 4)
+    assert convis.grid_starts(224, 128, 16).tolist() == list(range(0, 97, 16))
+    np.testing.assert_array_equal(
+        convis.patch_grid(224, 224),
+        convis.patch_grid(224, 224, padding="noise")[convis.inside_locations(
+            convis.patch_grid(224, 224, padding="noise"), (224, 224))])
+    # 375 x 500: corners 0..240 and 247 (17) down, 0..368 and 372 (25) across
     boxes = convis.patch_grid(375, 500)
     assert boxes.shape == (17 * 25, 2, 4)
-    assert boxes[..., [0, 1]].min() >= 0 and boxes[..., 2].max() == 500 and boxes[..., 3].max() == 375
-    assert convis.patch_grid(224, 224).shape == (49, 2, 4)
+    assert boxes[..., :2].min() == 0 and boxes[:, 1, 2].max() == 500 and boxes[:, 1, 3].max() == 375
+    assert boxes[:, 0, 0].max() == 372 and boxes[:, 0, 1].max() == 247
 
 
-def test_patch_larger_than_image_is_an_error():
-    with pytest.raises(ValueError, match="128-px patch.*100 px"):
-        convis.patch_grid(100, 300)
+def test_noise_grid_sizes_at_224_and_at_a_native_resolution():
+    # 224 px (the official crop): corners -112, -96, ..., 208 = 21 per side
+    assert convis.patch_grid(224, 224, padding="noise").shape == (441, 2, 4)
+    assert convis.grid_starts(224, 128, 16, padding="noise").tolist() == list(range(-112, 224, 16))
+    # 375 x 500: corners -112..368 (31) down and -112..496 (39) across
+    boxes = convis.patch_grid(375, 500, padding="noise")
+    assert boxes.shape == (31 * 39, 2, 4)
+    assert boxes[..., :2].min() == -112 and boxes[:, 0, 0].max() == 496 and boxes[:, 0, 1].max() == 368
+    assert convis.inside_locations(convis.patch_grid(224, 224, padding="noise"), (224, 224)).sum() == 7 * 7
 
 
-def test_every_pixel_is_the_mean_over_exactly_the_patches_covering_it():
+def covering_counts(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """How many patches cover each pixel, by a loop over the patches."""
+    covering = np.zeros((height, width), dtype=int)
+    for x0, y0, x1, y1 in boxes.reshape(-1, 4):
+        covering[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] += 1
+    return covering
+
+
+def test_every_pixel_is_covered_by_the_same_number_of_noise_grid_patches():
+    # Sizes that are multiples of the stride: (128/16)^2 large + (64/16)^2 small patches per
+    # pixel, which is why the official code can sum instead of averaging.
+    assert (covering_counts(convis.patch_grid(100, 150, padding="noise"), 100, 150) == 64 + 16).all()
+
+
+def test_the_valid_grid_covers_every_pixel_from_inside_the_image():
+    # 130 x 150 with sizes 64, 128: corners 0 and 2 down, 0, 16 and 22 across
+    boxes = convis.patch_grid(130, 150)
+    assert sorted({int(v) for v in boxes[:, 0, 1]}) == [0, 2]
+    assert sorted({int(v) for v in boxes[:, 0, 0]}) == [0, 16, 22]
+    assert convis.inside_locations(boxes, (130, 150)).all()
+    covering = covering_counts(boxes, 130, 150)
+    assert covering.min() >= 1 and covering[-1, -1] == 1  # the far corner: the last large patch
+
+
+def test_stride_beyond_the_largest_patch_is_an_error():
+    for padding in convis.PADDINGS:
+        with pytest.raises(ValueError, match="stride 200 exceeds the largest patch"):
+            convis.patch_grid(300, 300, stride=200, padding=padding)
+    with pytest.raises(ValueError, match="convis.padding"):
+        convis.patch_grid(300, 300, padding="zeros")
+
+
+def test_an_image_smaller_than_the_largest_patch_is_an_input_error():
+    with pytest.raises(InputDataError, match=r"30 x 140 px.*\(128 px\).*convis.resize.*"
+                                             r"convis.patch_sizes.*convis.padding: noise"):
+        convis.patch_grid(140, 30)
+    with pytest.raises(InputDataError, match="side of 30 px"):
+        convis.grid_starts(30, 128, 16)
+    image = Image.fromarray(np.zeros((12, 40, 3), dtype=np.uint8))
+    with pytest.raises(InputDataError, match="40 x 12 px"):
+        convis.rank_volume(fake_clip(), image, np.ones((3, 192)), sizes=(4, 16), stride=4)
+
+
+def test_small_images_get_a_noise_grid():
+    boxes = convis.patch_grid(40, 30, padding="noise")  # smaller than one patch: the padding holds the rest
+    assert convis.grid_starts(30, 128, 16, padding="noise").tolist() == list(range(-112, 30, 16))
+    assert len(boxes) == 10 * 9 and not convis.inside_locations(boxes, (40, 30)).any()
+
+
+@pytest.mark.parametrize("padding", convis.PADDINGS)
+def test_every_pixel_is_the_mean_over_exactly_the_patches_covering_it(padding):
     height, width = 9, 11
-    boxes = convis.patch_grid(height, width, sizes=(2, 5), stride=2)
+    boxes = convis.patch_grid(height, width, sizes=(2, 5), stride=2, padding=padding)
     values = np.random.default_rng(1).random(len(boxes))
     fast = convis.coverage_average(values, boxes, (height, width))
     brute = np.zeros((height, width))
@@ -162,11 +245,11 @@ def test_every_pixel_is_the_mean_over_exactly_the_patches_covering_it():
 
 
 def test_coverage_average_by_hand():
-    # 1 x 4 image, two locations of one 1x2 and one 1x3 patch each
-    boxes = np.array([[[0, 0, 2, 1], [0, 0, 3, 1]], [[2, 0, 4, 1], [1, 0, 4, 1]]])
+    # 1 x 4 image, two locations of one 1x2 and one 1x3 patch each; the second leaves the image
+    boxes = np.array([[[0, 0, 2, 1], [0, 0, 3, 1]], [[2, 0, 4, 1], [2, 0, 5, 1]]])
     out = convis.coverage_average([1.0, 4.0], boxes, (1, 4))
-    # pixel 0: patches 1, 1; pixel 1: 1, 1, 4; pixel 2: 1, 4, 4; pixel 3: 4, 4
-    np.testing.assert_allclose(out[0], [1.0, 2.0, 3.0, 4.0])
+    # pixel 0: patches 1, 1; pixel 1: 1, 1; pixel 2: 1, 4, 4; pixel 3: 4, 4
+    np.testing.assert_allclose(out[0], [1.0, 1.0, 3.0, 4.0])
 
 
 def test_saliency_map_is_member_max_then_coverage_average():
@@ -177,6 +260,37 @@ def test_saliency_map_is_member_max_then_coverage_average():
     expected = convis.coverage_average(counts[:, members].max(axis=1) / 7, boxes, (6, 8))
     np.testing.assert_allclose(convis.saliency_map(counts, boxes, members, (6, 8)), expected, rtol=1e-6)
     np.testing.assert_allclose(convis.saliency_map(counts / 7.0, boxes, members, (6, 8)), expected, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- image frame
+
+def test_center_square_splits_the_excess_like_the_official_crop():
+    assert convis.center_square(11, 8) == (1, 0, 9, 8)  # excess 3: 1 before, 2 after
+    assert convis.center_square(8, 12) == (0, 2, 8, 10)
+    assert convis.center_square(5, 5) == (0, 0, 5, 5)
+
+
+def test_frame_image_is_native_or_a_resized_centre_crop():
+    pixels = np.zeros((20, 30, 3), dtype=np.uint8)
+    pixels[:, 5:25] = 200  # the centre square is flat
+    image = Image.fromarray(pixels)
+    assert convis.frame_image(image).size == (30, 20)
+    framed = convis.frame_image(image, 8)
+    assert framed.size == (8, 8) and (np.asarray(framed) == 200).all()
+    with pytest.raises(ValueError, match="resize"):
+        convis.frame_image(image, -3)
+
+
+def test_noise_padding_keeps_the_image_and_is_seeded():
+    pixels = torch.full((3, 4, 5), 255, dtype=torch.uint8)
+    padded = convis.noise_padded(pixels, 3, seed=1)
+    assert padded.shape == (3, 10, 11)
+    assert (padded[:, 3:7, 3:8] == 255).all()
+    border = padded.clone()
+    border[:, 3:7, 3:8] = 0
+    assert border.max() <= 254  # np.random.randint(0, 255): 255 never occurs
+    assert torch.equal(padded, convis.noise_padded(pixels, 3, seed=1))
+    assert not torch.equal(padded, convis.noise_padded(pixels, 3, seed=2))
 
 
 # ----------------------------------------------------------------------------- rank volume
@@ -193,34 +307,53 @@ class PixelEncoder(torch.nn.Module):
         return self.scale * (x.mean(dim=(2, 3)) if self.channel_means else x.flatten(1))
 
 
-def fake_clip(channel_means: bool = False, size: int = 8) -> SimpleNamespace:
-    preprocess = T.Compose([T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
+def fake_clip(channel_means: bool = False, size: int = 8, module: torch.nn.Module | None = None,
+              interpolation=T.InterpolationMode.BICUBIC) -> SimpleNamespace:
+    preprocess = T.Compose([T.Resize(size, interpolation=interpolation),
                             T.CenterCrop(size), T.ToTensor(), T.Normalize([0.5] * 3, [0.25] * 3)])
-    return SimpleNamespace(module=PixelEncoder(channel_means), preprocess=preprocess,
+    return SimpleNamespace(module=module or PixelEncoder(channel_means), preprocess=preprocess,
                            device=torch.device("cpu"))
 
 
-def test_rank_volume_matches_a_patch_by_patch_computation():
+@pytest.mark.parametrize("padding", convis.PADDINGS)
+def test_rank_volume_matches_a_patch_by_patch_computation(padding):
     gen = np.random.default_rng(3)
     image = Image.fromarray(gen.integers(0, 256, size=(12, 14, 3), dtype=np.uint8))
     clip = fake_clip()
     synsets = gen.standard_normal((9, 3 * 8 * 8))
-    volume = convis.rank_volume(clip, image, synsets, sizes=(4, 8), stride=3, batch_size=4)
-    assert volume.shape == (12, 14) and volume.rank_counts.dtype == np.uint16
-    assert volume.boxes.tolist() == convis.patch_grid(12, 14, (4, 8), 3).tolist()
+    volume = convis.rank_volume(clip, image, synsets, sizes=(4, 8), stride=3, batch_size=4, seed=5,
+                                padding=padding)
+    assert volume.shape == volume.source_shape == (12, 14) and volume.resize is None
+    assert volume.rank_counts.dtype == np.uint16 and volume.padding == padding
+    assert volume.boxes.tolist() == convis.patch_grid(12, 14, (4, 8), 3, padding).tolist()
+    assert volume.inside().all() == (padding == "none")
+    # Patches cut by PIL from the image itself, or from it on its noise canvas (8 px each side).
+    pad = 8 if padding == "noise" else 0
+    canvas = convis.noise_padded(convis.image_pixels(image), 8, seed=5).permute(1, 2, 0).numpy()
+    canvas = Image.fromarray(canvas) if pad else image
     embeddings = []
     for location in volume.boxes:
         patches = []
         for box in location:
-            crop = T.functional.to_tensor(image.crop(tuple(int(v) for v in box)))[None]
+            crop = T.functional.to_tensor(canvas.crop(tuple(int(v) + pad for v in box)))[None]
             crop = F.interpolate(crop, size=(8, 8), mode="bicubic", align_corners=False,
                                  antialias=True).clamp(0, 1)
             patches.append(F.normalize(((crop - 0.5) / 0.25).flatten(1), dim=1))
-        embeddings.append(torch.cat(patches).mean(dim=0))
+        embeddings.append(torch.cat(patches).mean(dim=0))  # mean of normalised embeddings
     expected = torch.stack(embeddings)
     np.testing.assert_allclose(volume.location_emb, F.normalize(expected, dim=1).numpy(), atol=2e-3)
     z = (F.normalize(expected, dim=1) @ F.normalize(torch.tensor(synsets, dtype=torch.float32), dim=1).T).numpy()
     np.testing.assert_array_equal(volume.rank_counts, (z[:, None, :] < z[:, :, None]).sum(axis=2))
+
+
+def test_rank_volume_of_a_resized_centre_crop():
+    gen = np.random.default_rng(6)
+    image = Image.fromarray(gen.integers(0, 256, size=(10, 16, 3), dtype=np.uint8))
+    volume = convis.rank_volume(fake_clip(), image, gen.standard_normal((5, 192)), sizes=(4, 8),
+                                stride=4, resize=8)
+    assert volume.shape == (8, 8) and volume.source_shape == (10, 16) and volume.resize == 8
+    assert volume.boxes.tolist() == convis.patch_grid(8, 8, (4, 8), 4).tolist() == [[[0, 0, 4, 4], [0, 0, 8, 8]]]
+    assert volume.saliency([0]).shape == (8, 8)
 
 
 def test_crops_match_clip_preprocessing_of_the_cropped_image():
@@ -233,32 +366,126 @@ def test_crops_match_clip_preprocessing_of_the_cropped_image():
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=0.032)
 
 
-def test_saliency_of_a_colour_lies_where_the_colour_is():
+@pytest.mark.parametrize("padding", convis.PADDINGS)
+def test_saliency_of_a_colour_lies_where_the_colour_is(padding):
     pixels = np.zeros((16, 32, 3), dtype=np.uint8)
     pixels[:, :16, 0] = 255  # left half red
     pixels[:, 16:, 2] = 255  # right half blue
     # channel means of normalised input: red -> (2, -2, -2), blue -> (-2, -2, 2)
     synsets = np.array([[1.0, -1, -1], [-1, -1, 1], [-1, 1, -1]])  # red, blue, green
     volume = convis.rank_volume(fake_clip(channel_means=True), Image.fromarray(pixels), synsets,
-                                sizes=(4, 8), stride=2, batch_size=16)
-    red = volume.saliency([0])
+                                sizes=(4, 8), stride=2, batch_size=16, padding=padding)
+    red, blue = volume.saliency([0]), volume.saliency([1])
     assert red.shape == (16, 32) and red.dtype == np.float32
-    # pure red patches: red ranks above blue and green (tied at cos -1/3): 2/3; pure blue: 0
-    np.testing.assert_allclose(red[:, :4], 2 / 3, rtol=1e-6)
-    assert (red[:, -4:] == 0.0).all()  # counts are summed exactly
-    blue = volume.saliency([1])
-    np.testing.assert_allclose(blue[:, -4:], 2 / 3, rtol=1e-6)
+    # Rows and columns 7..8 of each half: every patch covering them is pure red (pure blue),
+    # no padding. There red ranks above blue and green: 2/3; on pure blue, red ties green at
+    # the bottom: 0, exactly (counts are summed exactly).
+    np.testing.assert_allclose(red[7:9, 7:9], 2 / 3, rtol=1e-6)
+    np.testing.assert_allclose(blue[7:9, 23:25], 2 / 3, rtol=1e-6)
+    assert (red[7:9, 23:25] == 0.0).all()
+    assert red[:, :16].mean() > red[:, 16:].mean() + 0.3 and blue[:, 16:].mean() > blue[:, :16].mean() + 0.3
     # a max over members before averaging is at least either member's map
     assert (volume.saliency([0, 1]) >= np.maximum(red, blue) - 1e-6).all()
 
 
-def test_rank_volume_round_trips_through_npz(tmp_path):
+class SquareFraction(torch.nn.Module):
+    """A constructed CLIP: the embedding of a patch is ``(cos, sin)(pi/2 * f)`` with ``f``
+    the fraction of its (resized) pixels that are pure white, i.e. of the bright square.
+
+    Padding noise never reaches 255 and the background is grey, so only the square counts.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        white = (x > 1.99).all(dim=1).float().mean(dim=(1, 2))  # normalised 255 = 2.0
+        angle = white * torch.pi / 2
+        return torch.stack([angle.cos(), angle.sin()], dim=1) + self.dummy
+
+
+@pytest.mark.parametrize("padding", convis.PADDINGS)
+def test_constructed_square_map_peaks_on_the_square_and_equals_the_per_pixel_formula(padding):
+    # 46 x 58: the stride 4 does not land on the last valid corners 30 and 42, so the valid
+    # grid has an extra last row and column. Square (x0, y0, x1, y1) with even edges, at
+    # least a large patch from the bottom and right edges: patches share their top-left
+    # corner, so a pixel near those edges is covered only by locations above and left of it.
+    height, width, square = 46, 58, (16, 12, 32, 28)
+    pixels = np.full((height, width, 3), 128, dtype=np.uint8)
+    pixels[square[1]:square[3], square[0]:square[2]] = 255
+    sizes, stride = (8, 16), 4
+    # CLIP input 8 px: the small patch goes in as it is, the large one by nearest resizing,
+    # which picks one pixel of each aligned 2x2 block. Corners, square edges and the noise
+    # padding (16 px) are even, so the white fraction of either input is exactly
+    # area(patch & square) / area(patch).
+    clip = fake_clip(size=8, module=SquareFraction(), interpolation=T.InterpolationMode.NEAREST)
+    angles = np.pi / 2 * np.array([1.0, 0.8, 0.55, 0.3, 0.0, -0.2])  # synset directions
+    synsets = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    members = [0, 1]  # "square" and one hyponym, the two closest to a white patch
+    volume = convis.rank_volume(clip, Image.fromarray(pixels), synsets, sizes=sizes, stride=stride,
+                                batch_size=7, padding=padding)
+    ours = volume.saliency(members)
+
+    # The paper's formula, written out. Its grid: corners 0, 4, 8, ... up to side - 16 and
+    # side - 16 itself (the last row and column); the official grid: -16 + 4k within the image.
+    def corners(side: int) -> list[int]:
+        if padding == "noise":
+            return list(range(-16 + stride, side, stride))
+        return sorted(set(range(0, side - 16 + 1, stride)) | {side - 16})
+
+    def white_fraction(x0: int, y0: int, side: int) -> float:
+        ix = max(0, min(x0 + side, square[2]) - max(x0, square[0]))
+        iy = max(0, min(y0 + side, square[3]) - max(y0, square[1]))
+        return ix * iy / side**2
+
+    def unit(f: float) -> np.ndarray:
+        return np.array([np.cos(np.pi / 2 * f), np.sin(np.pi / 2 * f)])
+
+    locations = [(i, j) for j in corners(height) for i in corners(width)]
+    if padding == "none":
+        assert corners(height)[-2:] == [28, 30] and corners(width)[-2:] == [40, 42]
+        assert all(0 <= i <= width - 16 and 0 <= j <= height - 16 for i, j in locations)
+    assert len(locations) == len(volume.boxes)
+    r = {}
+    for i, j in locations:
+        e = (unit(white_fraction(i, j, sizes[0])) + unit(white_fraction(i, j, sizes[1]))) / 2
+        z = synsets @ e / np.linalg.norm(e)
+        r[i, j] = max((z < z[m]).sum() / len(synsets) for m in members)  # max_rank_sim
+    expected = np.zeros((height, width))
+    for y in range(height):
+        for x in range(width):
+            covering = [r[i, j] for i, j in locations for side in sizes
+                        if i <= x < i + side and j <= y < j + side]
+            expected[y, x] = np.mean(covering)
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    peak = np.unravel_index(np.argmax(ours), ours.shape)
+    assert square[1] <= peak[0] < square[3] and square[0] <= peak[1] < square[2]
+    inside = ours[square[1]:square[3], square[0]:square[2]].mean()
+    assert inside > ours.mean() + 0.1 and max(ours[:4, :4].max(), ours[-4:, -4:].max()) < inside
+
+
+def test_top_synsets_skip_locations_holding_padding():
+    counts = np.array([[3, 0, 1, 2], [0, 1, 2, 3]], dtype=np.uint16)
+    vocab = convis.build_vocabulary(["dog.n.01"]).iloc[:4].reset_index(drop=True)
+    assert convis.top_synsets(counts, vocab, n=1)["index"].tolist() == [0]  # first one wins the tie
+    assert convis.top_synsets(counts, vocab, n=1, locations=[False, True])["index"].tolist() == [3]
+    assert convis.top_synsets(counts, vocab, n=1, locations=[False, False])["index"].tolist() == [0]
+
+
+@pytest.mark.parametrize("padding", convis.PADDINGS)
+def test_rank_volume_round_trips_through_npz(tmp_path, padding):
     gen = np.random.default_rng(4)
-    image = Image.fromarray(gen.integers(0, 256, size=(10, 10, 3), dtype=np.uint8))
-    volume = convis.rank_volume(fake_clip(), image, gen.standard_normal((5, 192)), sizes=(4, 8), stride=2)
+    image = Image.fromarray(gen.integers(0, 256, size=(10, 12, 3), dtype=np.uint8))
+    volume = convis.rank_volume(fake_clip(), image, gen.standard_normal((5, 192)), sizes=(4, 8),
+                                stride=2, resize=10, padding=padding)
     io.write_npz(tmp_path / "v.npz", **volume.to_arrays())
     back = convis.RankVolume.from_arrays(io.read_npz(tmp_path / "v.npz"))
-    assert back.shape == (10, 10)
+    assert back.shape == (10, 10) and back.source_shape == (10, 12) and back.resize == 10
+    assert back.padding == padding
+    # A volume written before the padding was stored: read from its boxes.
+    old = {k: v for k, v in volume.to_arrays().items() if k != "padding"}
+    assert convis.RankVolume.from_arrays(old).padding == padding
     np.testing.assert_array_equal(back.rank_counts, volume.rank_counts)
     np.testing.assert_array_equal(back.saliency([1, 3]), volume.saliency([1, 3]))
     assert back.ranks.max() < 1.0

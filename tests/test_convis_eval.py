@@ -85,10 +85,10 @@ def test_ood_evaluation_on_one_hot_embeddings():
 
 # ----------------------------------------------------------------------------- WSOL
 
-def test_component_box_uses_continuous_pixel_coordinates():
+def test_component_box_corners_are_its_first_and_last_indices():
     mask = np.zeros((5, 6), dtype=bool)
-    mask[1:3, 2:5] = True
-    assert ev.largest_component_box(mask).tolist() == [2, 1, 5, 3]
+    mask[1:3, 2:5] = True  # rows 1..2, columns 2..4
+    assert ev.largest_component_box(mask).tolist() == [2, 1, 4, 2]  # as the official np_bbox2
     assert ev.largest_component_box(np.zeros((3, 3), bool)) is None
 
 
@@ -97,7 +97,7 @@ def test_diagonal_pixels_are_not_connected():
     for i in range(5):
         mask[i, i] = True  # a diagonal of 5 pixels: one component under 8-connectivity
     mask[7, 5:7] = True    # a horizontal pair: the largest 4-connected component
-    assert ev.largest_component_box(mask).tolist() == [5, 7, 7, 8]
+    assert ev.largest_component_box(mask).tolist() == [5, 7, 6, 7]
 
 
 def test_box_iou_by_hand():
@@ -143,9 +143,37 @@ def test_best_ground_truth_box_counts():
     assert ev.max_box_acc([saliency], [[[0, 0, 1, 1]]]) == 0.0
 
 
-def test_constant_map_gives_the_whole_image_at_tau_zero():
-    hits = ev.box_hits(np.full((10, 10), 0.3), [[0, 0, 10, 10]], [0.0, 0.5])
-    assert hits.tolist() == [True, False]
+def test_constant_map_gives_the_whole_image_at_every_threshold():
+    # The official min-max division gives NaN, kept by every threshold: the whole image.
+    np.testing.assert_array_equal(ev.normalize_map(np.full((3, 4), 0.3)), np.ones((3, 4)))
+    hits = ev.box_hits(np.full((10, 10), 0.3), [[0, 0, 10, 10]], [0.0, 0.5, 0.99])
+    assert hits.tolist() == [True, True, True]  # box (0, 0, 9, 9): IoU 0.81
+
+
+def test_boxes_in_frame_follow_the_official_crop_and_scale():
+    boxes = np.array([[10.0, 5.0, 60.0, 45.0], [0.0, 0.0, 30.0, 20.0]])
+    np.testing.assert_array_equal(ev.boxes_in_frame(boxes, (50, 80), None), boxes)
+    # 80 x 50: the square is x 15..65; scale 224 / 50 = 4.48; x, y, w, h truncated each
+    # box 1: x 10 -> -5 (cut: w 50 -> 45), x 0, w 45; y 5, h 40 -> x 0, w 201, y 22, h 179
+    # box 2: x 0 -> -15, w 30 -> 15; y 0, h 20 -> x 0, w 67, y 0, h 89
+    np.testing.assert_array_equal(ev.boxes_in_frame(boxes, (50, 80), 224),
+                                  [[0, 22, 201, 201], [0, 0, 67, 89]])
+    # a box past the right side is cut there: x 60..90 of a 50 x 100 image -> 35..50 of 25..75
+    np.testing.assert_array_equal(ev.boxes_in_frame([[60, 0, 90, 10]], (50, 100), 50), [[35, 0, 50, 10]])
+
+
+def test_wsol_of_volumes_moves_boxes_into_each_map_frame():
+    counts = np.array([[0, 3], [3, 0], [1, 1]], dtype=np.uint16)  # 3 locations, 2 synsets
+    boxes = np.array([[[0, 0, 4, 4]], [[4, 0, 8, 4]], [[0, 4, 8, 8]]])
+    native = convis.RankVolume(counts, boxes, (8, 8), np.zeros((3, 2), np.float16))
+    framed = convis.RankVolume(counts, boxes, (8, 8), np.zeros((3, 2), np.float16),
+                               source_shape=(16, 20), resize=8)
+    gt = [np.array([[4.0, 0.0, 8.0, 4.0]]), np.array([[4.0, 0.0, 20.0, 8.0]])]
+    result = ev.wsol_of_volumes(iter([native, framed]), gt, [0])
+    frames = [gt[0], ev.boxes_in_frame(gt[1], (16, 20), 8)]
+    maps = [native.saliency([0]), framed.saliency([0])]
+    assert result["max_box_acc"] == ev.max_box_acc(maps, frames)
+    assert result["n_images"] == 2
 
 
 # ----------------------------------------------------------------------------- readers

@@ -60,10 +60,24 @@ def test_center_box_is_centred_square():
     assert data.center_box(5, 9) == (0, 2, 5, 7)
 
 
-def test_normalise_concepts_strips_dedups_and_keeps_order():
+def test_normalise_concepts_strips_and_keeps_duplicates_in_order():
     table = concepts.normalise_concepts(["  dog ", "", "cat", "dog", "  ", "hot   dog"])
-    assert list(table.text) == ["dog", "cat", "hot dog"]
-    assert list(table.concept_id) == [0, 1, 2]
+    assert list(table.text) == ["dog", "cat", "dog", "hot dog"]
+    assert list(table.concept_id) == [0, 1, 2, 3]
+
+
+def test_deduplicate_keeps_the_first_occurrence():
+    table = concepts.normalise_concepts(["  dog ", "", "cat", "dog", "Dog", "hot   dog"], deduplicate=True)
+    assert list(table.text) == ["dog", "cat", "Dog", "hot dog"]  # exact text: case matters
+    assert list(table.concept_id) == [0, 1, 2, 3]
+
+
+def test_concept_file_keeps_its_lines_unless_deduplicated(tmp_path):
+    path = tmp_path / "words.txt"
+    path.write_text("dog\n\ncat\n  dog  \n")
+    assert list(concepts.concept_set({"type": "file", "path": str(path)}).text) == ["dog", "cat", "dog"]
+    deduplicated = concepts.concept_set({"type": "file", "path": str(path), "deduplicate": True})
+    assert list(deduplicated.text) == ["dog", "cat"]
 
 
 def test_empty_concept_file_names_the_file(tmp_path):
@@ -73,19 +87,81 @@ def test_empty_concept_file_names_the_file(tmp_path):
         concepts.file_concepts(path)
 
 
-def test_imagenet_concepts_in_class_order_with_synonyms():
+def test_imagenet_label_lines_are_timms_with_the_documented_overrides():
+    lines = data.imagenet_label_lines()
+    assert len(lines) == 1000 and len(set(lines)) == 1000
+    # timm names classes 134 and 517 both "crane"; the official lines tell them apart.
+    assert len(data.IMAGENET_LABEL_OVERRIDES) == 2
+    assert lines[134] == "crane, bird" and lines[517] == "crane, machine"
+    assert lines[0] == "tench, Tinca tinca" and lines[281] == "tabby, tabby cat"
+    assert lines[638] == "maillot" and lines[639] == "maillot, tank suit"
+    assert lines[999] == "toilet tissue, toilet paper, bathroom tissue"
+    assert concepts.imagenet_label_lines() == lines  # one home, re-exported
+    wnids = data.imagenet_wnids()
+    assert {wnids.index(w) for w in data.IMAGENET_LABEL_OVERRIDES} == {134, 517}
+
+
+def test_imagefolder_label_names_are_the_official_lines(tmp_path):
+    (tmp_path / "n02012849").mkdir()
+    _image(tmp_path / "n02012849" / "a.png")
+    manifest, _ = data.build_manifest(data.scan_imagefolder(tmp_path))
+    assert list(manifest.label_name) == ["crane, bird"]
+
+
+def test_imagenet_concepts_in_class_order_with_duplicates_and_case():
     table = concepts.imagenet_concepts()
     synonyms = concepts.imagenet_class_synonyms()
     assert len(synonyms) == 1000 and synonyms[281] == ["tabby", "tabby cat"]
-    assert list(table.text[:2]) == ["tench", "tinca tinca"]
+    assert synonyms[134] == ["crane", "bird"] and synonyms[517] == ["crane", "machine"]
+    assert list(table.text[:2]) == ["tench", "Tinca tinca"]  # original case, as WWW embeds it
     assert table.synset.iloc[0] == "n01440764"
-    assert table.text.is_unique
+    assert len(table) == sum(map(len, synonyms)) == 1862
+    assert list(table.concept_id) == list(range(len(table)))
+    assert list(table.loc[table.text == "crane", "synset"]) == ["n02012849", "n03126707"]
+    deduplicated = concepts.concept_set({"type": "imagenet", "deduplicate": True})
+    assert deduplicated.text.is_unique and len(deduplicated) == 1844
+
+
+def test_imagenet_labels_concept_id_is_the_class_index():
+    table = concepts.concept_set({"type": "imagenet_labels"})
+    assert list(table.concept_id) == list(range(1000))
+    assert list(table.text) == data.imagenet_label_lines()
+    assert list(table.synset) == data.imagenet_wnids()
+
+
+def test_unknown_concept_set_type_lists_the_types():
+    from neuron_concepts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="imagenet_labels"):
+        concepts.concept_set({"type": "imagenet_synonyms"})
+
+
+def test_duplicated_texts_are_embedded_once_and_shared(monkeypatch):
+    import numpy as np
+
+    from neuron_concepts import embeddings, models
+
+    clip = models.load_clip("tiny-clip", "random", model_config="tests/data/tiny-clip.json")
+    texts = ["dog", "cat", "dog", "hot dog", "cat", "dog"]
+    encoded: list[int] = []
+    original = embeddings._encode_tokens_cut
+    monkeypatch.setattr(embeddings, "_encode_tokens_cut",
+                        lambda module, tokens: encoded.append(len(tokens)) or original(module, tokens))
+    for template in (None, "A photo of a {}"):
+        encoded.clear()
+        emb = embeddings.encode_texts(clip, texts, batch_size=2, template=template, progress=False)
+        assert sum(encoded) == 3  # dog, cat, hot dog
+        alone = np.concatenate([embeddings.encode_texts(clip, [t], template=template, progress=False)
+                                for t in texts])
+        np.testing.assert_allclose(emb, alone, atol=1e-5)
+        np.testing.assert_array_equal(emb[0], emb[2])
+        np.testing.assert_array_equal(emb[0], emb[5])
 
 
 def test_wordnet_nouns_cover_all_noun_synsets():
     from nltk.corpus import wordnet as wn
 
     table = concepts.wordnet_noun_concepts()
-    assert sum(1 for _ in wn.all_synsets("n")) == 82115
-    assert table.text.is_unique and not table.text.str.contains("_").any()
+    assert sum(1 for _ in wn.all_synsets("n")) == len(table) == 82115
+    assert not table.text.str.contains("_").any()
     assert table.text.iloc[0] == "entity" and "dog" in set(table.text)

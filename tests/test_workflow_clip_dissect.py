@@ -164,3 +164,26 @@ def test_inconsistent_stability_config_stops_before_any_job(workflow, key, value
     result = workflow.snakemake("-n", check=False)
     assert result.returncode != 0
     assert message in result.stdout
+
+
+def rule_inputs(dry_run: str, rule: str) -> list[str]:
+    """The ``input:`` line of every job of ``rule`` in a dry run's output."""
+    blocks = dry_run.split(f"rule {rule}:")[1:]
+    return [next(line for line in block.splitlines() if line.strip().startswith("input:"))
+            for block in blocks]
+
+
+def test_clip_dissect_matches_with_its_own_clip_model(run):
+    """clip.dissect names another model than clip.match: CLIP-Dissect's image embeddings and
+    cosines come from it (a dry run: the model is never loaded), WWW's stay with clip.match."""
+    def change(config):
+        config["clip"]["dissect"] = {"model": "ViT-B-16", "pretrained": "openai"}
+
+    with run.changed_config(change):
+        out = run.snakemake("-n", *TARGETS).stdout
+    dissect = "ViT-B-16-random"  # the tiny config's weights: random
+    assert f"results/image_emb/demo/{dissect}/center.npz" in out
+    inputs = rule_inputs(out, "clip_dissect_descriptions")
+    assert inputs and all(f"results/similarity/demo/{dissect}/center/words/cos.npz" in line
+                          for line in inputs)
+    assert all(f"/{dissect}/" not in line for line in rule_inputs(out, "www_descriptions"))

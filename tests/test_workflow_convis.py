@@ -23,7 +23,7 @@ from neuron_concepts.similarity import normalize
 
 CLIP = "tiny-clip-random"
 SIZES, STRIDE = [32, 64], 32
-GRID = "sizes32-64-stride32"
+GRID = "anchored32-64-stride32"  # the default padding: none, the paper's valid locations
 IMAGE, SYNSET = "chelsea", "cat.n.01"
 BIRDS, DOGS = ["n01530575", "n01531178"], ["n02088364", "n02099601"]  # brambling, goldfinch; beagle, golden retriever
 WORDS = BIRDS + DOGS + ["cat", "cup", "spider", "butterfly"]
@@ -181,8 +181,11 @@ def test_rank_volume_grid_covers_the_original_image(run):
     vol = volume(run)
     manifest = io.read_parquet(run.path("results/probe/demo/manifest.parquet")).set_index("image_id")
     shape = (int(manifest.loc[IMAGE, "height"]), int(manifest.loc[IMAGE, "width"]))
-    assert vol.shape == shape
+    assert vol.shape == shape and vol.padding == "none"
     np.testing.assert_array_equal(vol.boxes, convis.patch_grid(*shape, SIZES, STRIDE))
+    # the paper's grid: every patch inside the image, the last row and column at the far edges
+    assert vol.inside().all() and vol.boxes[..., :2].min() == 0
+    assert vol.boxes[:, -1, 2].max() == shape[1] and vol.boxes[:, -1, 3].max() == shape[0]
     assert vol.rank_counts.shape == (len(vol.boxes), len(vocabulary(run)))
     stored = io.read_npz(run.path(f"{folder()}/ranks/{IMAGE}.npz"))
     assert list(stored["synsets"]) == list(vocabulary(run)["synset"])
@@ -194,7 +197,10 @@ def test_rank_volume_equals_ranks_of_independently_embedded_patches(run):
     manifest = io.read_parquet(run.path("results/probe/demo/manifest.parquet")).set_index("image_id")
     image = data.load_image(run.path(manifest.loc[IMAGE, "path"]))  # paths are relative to the workflow
     clip = load_clip(run)
+    # The top-left location at the image corner, the middle one, the last at the far corner.
     locations = [0, len(vol.boxes) // 2, len(vol.boxes) - 1]
+    assert vol.boxes[0, -1].tolist() == [0, 0, max(SIZES), max(SIZES)]
+    assert vol.boxes[-1, -1, 2:].tolist() == [image.width, image.height]
     crops = [image.crop(tuple(int(v) for v in vol.boxes[loc, k]))
              for loc in locations for k in range(len(SIZES))]
     emb = embeddings.encode_image_batch(clip, torch.stack([clip.preprocess(c) for c in crops]))
@@ -227,8 +233,10 @@ def test_saliency_artifact_equals_saliency_map_of_the_stored_volume(run):
 def test_top_synsets_and_figures(run):
     vol, vocab = volume(run), vocabulary(run)
     top = io.read_parquet(run.path(f"{folder()}/top/{IMAGE}.parquet"))
+    assert vol.inside().all()  # no padding: every location names the image
     expected = convis.top_synsets(vol.rank_counts, vocab, n=3)
     assert list(top["synset"]) == list(expected["synset"])
+    # scores: the best location
     np.testing.assert_allclose(top["score"], vol.ranks.max(axis=0)[top["index"]], atol=1e-6)
     for name in (f"{IMAGE}__top", f"{IMAGE}__{SYNSET}"):
         with Image.open(run.path(f"results/figures/convis/{name}.png")) as figure:
@@ -303,6 +311,33 @@ def test_a_stride_change_reruns_rank_volumes_but_not_the_vocabulary(run):
     assert jobs["convis_rank_volume"] == 1 + WSOL_N
     assert "convis_vocabulary" not in jobs and "text_embeddings" not in jobs
     assert "image_embeddings" not in jobs and "convis_ood" not in jobs  # OOD uses whole images
+
+
+def test_a_resize_makes_volumes_of_its_own_geometry_folder(run):
+    with run.changed_config(lambda c: c["convis"].update(resize=64)):
+        out = run.snakemake("-n", "-p", "convis").stdout
+        jobs = run.planned_jobs("convis")
+    assert jobs["convis_rank_volume"] == 1 + WSOL_N and "convis_vocabulary" not in jobs
+    made = {line.split("output: ")[1] for line in out.splitlines()
+            if line.strip().startswith("output:") and "/ranks/" in line}
+    assert f"results/convis/demo/{CLIP}/words/{GRID}-r64/ranks/{IMAGE}.npz" in made
+    assert len(made) == 1 + WSOL_N and all(f"/{GRID}-r64/" in path for path in made), made
+
+
+def planned_volumes(flow: Workflow) -> set[str]:
+    """The rank volumes a dry run of ``convis`` would make."""
+    out = flow.snakemake("-n", "-p", "convis").stdout
+    return {line.split("output: ")[1] for line in out.splitlines()
+            if line.strip().startswith("output:") and "/ranks/" in line}
+
+
+@pytest.mark.parametrize("change, grid", [({"padding": "noise"}, f"{GRID}-noise"),
+                                          ({"padding": "noise", "resize": 64}, f"{GRID}-noise-r64")])
+def test_noise_padding_makes_volumes_of_its_own_geometry_folder(run, change, grid):
+    with run.changed_config(lambda c: c["convis"].update(change)):
+        made = planned_volumes(run)
+    assert f"results/convis/demo/{CLIP}/words/{grid}/ranks/{IMAGE}.npz" in made
+    assert len(made) == 1 + WSOL_N and all(f"/{grid}/ranks/" in path for path in made), made
 
 
 def test_a_box_csv_selects_sampled_images_of_any_probe_set(run):

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from conftest import Workflow, copy_workflow, tiny_config
-from neuron_concepts import embeddings, gradcam, io, models
+from neuron_concepts import embeddings, gradcam, io, models, www
 
 pytestmark = pytest.mark.workflow
 
@@ -144,6 +144,31 @@ def test_gradcam_view_activations_are_target_outputs_on_the_crops(run):
     np.testing.assert_allclose(stored["activations"][rows], expected, rtol=1e-4, atol=1e-4)
 
 
+# ---------------------------------------------------------------- t-vMF at scoring time
+
+
+def test_similarity_artifacts_hold_only_cosines(run):
+    files = sorted(p.relative_to(run.path("results/similarity")).as_posix()
+                   for p in run.path("results/similarity").rglob("*.npz"))
+    assert files == [f"demo/{CLIP}/{view}/words/cos.npz" for view in ("center", GRADCAM_VIEW)]
+
+
+@pytest.mark.parametrize("view", ["center", GRADCAM_VIEW])
+def test_tvmf_descriptions_equal_scores_of_the_stored_cosines(run, view):
+    """t-vMF applied in float32 to the stored cosines, then averaged (METHODS.md)."""
+    sims = io.read_npz(run.path(f"results/similarity/demo/{CLIP}/{view}/words/cos.npz"))
+    acts = io.read_npz(run.path(f"results/activations/demo/{TARGET}/{view}/layer4.npz"))
+    scores = www.layer_scores(sims["prompt"], sims["base"], acts["activations"], N_IMAGES,
+                              sim="tvmf", kappa=KAPPA)
+    method = f"www-{view}-tvmf-k{KAPPA}-n{N_IMAGES}-a0.95"
+    table = io.read_parquet(run.path(f"results/descriptions/demo/{TARGET}/layer4/{method}/words.parquet"))
+    for neuron in range(scores.shape[0]):
+        chosen = table[(table["neuron"] == neuron) & table["selected"]].sort_values("rank")
+        assert chosen["concept_id"].tolist() == www.select_concepts(scores[neuron])
+        np.testing.assert_array_equal(chosen["score"].to_numpy(),
+                                      scores[neuron, chosen["concept_id"].to_numpy()])
+
+
 # ---------------------------------------------------------------- ablation table and figures
 
 
@@ -183,14 +208,14 @@ def test_figures_are_nonblank_pngs(run, name):
 # ---------------------------------------------------------------- what a change reruns
 
 
-def test_kappa_change_reruns_only_similarity_descriptions_and_evaluations(run):
+def test_kappa_change_reruns_only_the_tvmf_descriptions_and_evaluations(run):
     with run.changed_config(lambda c: c["tvmf"].update(kappa=8)):
         jobs = run.planned_jobs()
-    assert jobs["similarity"] == 2                       # both views, t-vMF only
+    assert "similarity" not in jobs                       # t-vMF is applied when scoring
     assert jobs["www_descriptions"] == 2 * len(LAYERS)   # both views, every layer
     assert jobs["evaluate_descriptions"] == 2
     # Besides: the tables and figures that join them, and the record of the run's config.
-    assert set(jobs) <= {"similarity", "www_descriptions", "evaluate_descriptions",
+    assert set(jobs) <= {"www_descriptions", "evaluate_descriptions",
                          "concept_discovery_table", "ablation_table", "neuron_panel_figure",
                          "provenance", "all"}
 
@@ -200,7 +225,7 @@ def test_crop_fraction_change_reruns_the_gradcam_view_but_not_grad_cam_or_center
         jobs = run.planned_jobs()
     # One job each: the Grad-CAM view only, never the center view.
     assert jobs["crop_boxes"] == jobs["activations"] == jobs["image_embeddings"] == 1
-    assert jobs["similarity"] == 2 and jobs["www_descriptions"] == 2 * len(LAYERS)
+    assert jobs["similarity"] == 1 and jobs["www_descriptions"] == 2 * len(LAYERS)
     assert not {"grad_cam", "text_embeddings", "probe_manifest", "concept_set",
                 "evaluation_text_embeddings"} & set(jobs)
 

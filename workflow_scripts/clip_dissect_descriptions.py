@@ -10,7 +10,8 @@ with to_file(snakemake.log[0]) as log:
     variant = p.scoring["variant"]
     clip_dissect.check_top_k(p.scoring["top_k"], acts.shape[0],
                              f"methods.clip_dissect.{variant}.top_k (or stability.ks)")
-    # Only the raw-string similarities: one [N, C] matrix in memory, not the whole file.
+    # Only the raw-string cosines: one [N, C] matrix in memory, not the whole file.
+    # The configured similarity (p.scoring's sim, kappa) is applied to its rows in float32.
     with np.load(snakemake.input.similarity, allow_pickle=False) as arrays:
         raw = arrays["raw"]
     concepts = io.read_concepts(snakemake.input.concepts)

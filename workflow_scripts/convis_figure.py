@@ -6,5 +6,6 @@ with to_file(snakemake.log[0]):
     image_id = snakemake.wildcards.image
     manifest = io.read_parquet(snakemake.input.manifest).set_index("image_id")
     saliency = io.read_npz(snakemake.input.saliency)
-    convis.overlay_figure(data.load_image(manifest.loc[image_id, "path"]), saliency["saliency"],
-                          snakemake.output[0], title=f"{image_id}: {saliency['synset']}")
+    image = convis.frame_image(data.load_image(manifest.loc[image_id, "path"]), int(saliency["resize"]) or None)
+    convis.overlay_figure(image, saliency["saliency"], snakemake.output[0],
+                          title=f"{image_id}: {saliency['synset']}")

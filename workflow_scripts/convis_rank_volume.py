@@ -18,8 +18,13 @@ with to_file(snakemake.log[0]) as log:
                              f"the vocabulary has {len(vocab)} synsets: delete it and rerun")
     clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
     image = data.load_image(manifest.loc[image_id, "path"])
-    volume = convis.rank_volume(clip, image, texts["raw"], sizes=p.sizes, stride=p.stride,
-                                batch_size=p.batch_size)
-    log.info("%s: %d locations x %d synsets", image_id, *volume.rank_counts.shape)
+    try:
+        volume = convis.rank_volume(clip, image, texts["raw"], sizes=p.grid["sizes"], stride=p.grid["stride"],
+                                    batch_size=p.batch_size, resize=p.grid["resize"],
+                                    seed=p.seed or 0, padding=p.grid["padding"])
+    except InputDataError as error:  # e.g. an image smaller than a patch: name the image
+        raise InputDataError(f"probe set {snakemake.wildcards.probe}, image {image_id!r}: {error}") from error
+    log.info("%s: %d locations x %d synsets on a %d x %d grid frame (padding %s)", image_id,
+             *volume.rank_counts.shape, *volume.shape, volume.padding)
     io.write_npz(snakemake.output[0], **volume.to_arrays(),
                  synsets=vocab["synset"].to_numpy(dtype=str))

@@ -10,5 +10,5 @@ with to_file(snakemake.log[0]):
     top = io.read_parquet(snakemake.input.top)
     maps = [volume.saliency(convis.hyponym_members(vocab, synset)) for synset in top["synset"]]
     titles = [f"{row.synset} ({row.score:.2f})" for row in top.itertuples()]
-    convis.overlay_grid(data.load_image(manifest.loc[image_id, "path"]), maps, titles,
-                        snakemake.output[0], suptitle=f"{image_id}: top synsets")
+    image = convis.frame_image(data.load_image(manifest.loc[image_id, "path"]), volume.resize)
+    convis.overlay_grid(image, maps, titles, snakemake.output[0], suptitle=f"{image_id}: top synsets")

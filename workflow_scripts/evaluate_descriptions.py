@@ -10,5 +10,5 @@ with to_file(snakemake.log[0]):
         concepts.imagenet_class_synonyms(), concepts.imagenet_label_lines(),
         metrics.lookup_embedder(clip_emb["ids"], clip_emb["emb"]),
         metrics.lookup_embedder(sentence_emb["ids"], sentence_emb["emb"]),
-        imagenet_concepts=snakemake.params.imagenet_concepts)
+        concept_type=snakemake.params.concept_type)
     io.write_parquet(snakemake.output[0], table)

@@ -1,0 +1,1 @@
+"""Tests that re-derive the reference implementations' computations and compare ours with them."""
