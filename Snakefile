@@ -15,10 +15,13 @@ configfile: "config.yaml"
 validate(config, "config.schema.yaml")
 
 
-# snakemake --report results/report.html: the tables and figures of every method (issue 6)
+# snakemake --report results/report.html: the tables and figures of every method
 report: "report/workflow.rst"
 
 
+# common.smk first: it checks and resolves the config that every rule file reads. Each
+# feature's helpers (rules/helpers/, included by its rule file) define its *_outputs() for
+# final_outputs(), which is called only once all are included (provenance.smk, rule all).
 include: "rules/common.smk"
 include: "rules/weights.smk"
 include: "rules/probe.smk"
@@ -32,12 +35,12 @@ include: "rules/clip_dissect.smk"
 include: "rules/stability.smk"
 include: "rules/gradcam.smk"
 include: "rules/ablation.smk"
-include: "rules/convis.smk"  # ConVis (issue 5)
-include: "rules/provenance.smk"  # last: its inputs are every final output (issue 6)
+include: "rules/convis.smk"
+include: "rules/provenance.smk"  # last: its inputs are every final output
 
 
 rule all:
-    # A method's outputs go into final_outputs() (rules/common.smk), not here, so that
+    # A feature's outputs go into final_outputs() (rules/common.smk), not here, so that
     # the provenance manifest covers them too.
     input:
         final_outputs(),

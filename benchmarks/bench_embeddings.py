@@ -56,7 +56,7 @@ def bench_text(clip: models.ClipModel, n_texts: int, batch_size: int, repeats: i
     @torch.inference_mode()
     def raw_cut():
         for batch in batches:
-            embeddings._encode_tokens_cut(clip.module, batch)
+            embeddings.encode_tokens_cut(clip.module, batch)
 
     def stage():
         embeddings.encode_texts(clip, texts, batch_size, progress=False)

@@ -1,14 +1,69 @@
 """neuron-concepts: explain the neurons of vision models in words.
 
 The library behind the Snakemake pipeline. Every stage of the workflow is a thin script
-around functions of these modules, so a notebook user gets the same numbers:
+around functions of these modules, so a notebook user gets the same numbers. Each module
+loads on first use (``neuron_concepts.www`` imports :mod:`neuron_concepts.www`), so
+``import neuron_concepts`` itself costs nothing and loads neither torch nor matplotlib.
+
+Configuration and running:
+
+- ``settings``: the configuration as the workflow reads it, cross-checked, then resolved once.
+- ``names``: the parameter names in artifact paths: build them, parse them, match them.
+- ``errors``: the exceptions whose message says what to fix.
+- ``logs``: a job's Python logging, warnings and stderr, sent to its log file.
+- ``provenance``: a run's resolved config, package versions, weights hashes and artifact manifest.
+
+Data:
+
+- ``data``: probe image sets (demo, class folders, flat folder), ImageNet class ids and names.
+- ``concepts``: concept sets (ImageNet words or label lines, WordNet nouns, a file).
+- ``wordnet``: WordNet 3.0 through NLTK: installation, ImageNet ids as synsets, hypernyms.
+- ``io``: one save/load pair per artifact type, every write atomic.
+
+Models:
+
+- ``models``: target models, CLIP and the sentence model, from the weights cache or random.
+- ``embeddings``: batched CLIP text and image encoders, L2-normalised.
+- ``activations``: layer activations and each neuron's top-activating images.
+- ``gradcam``: Grad-CAM of the predicted class and the crop boxes of the gradcam view.
+
+Methods:
 
 - ``similarity``: cosine and t-vMF similarities.
-- ``activations``: layer activations and top-activating images.
-- ``www``: WWW concept scores and selection.
-- ``metrics``: Hit Rate, F1, CLIP and mpnet cosine metrics.
-- ``models``, ``embeddings``: model loading and batched encoders.
-- ``data``, ``concepts``, ``io``: probe sets, concept sets and artifacts.
+- ``www``: WWW concept scores and the adaptive-threshold selection.
+- ``clip_dissect``: CLIP-Dissect's WPMI and soft-WPMI concept scores.
+- ``stability``: how stable CLIP-Dissect's descriptions are over the number of images.
+- ``convis``: ConVis vocabularies, rank volumes and saliency maps of WordNet synsets.
+- ``convis_eval``: ConVis's OOD AUROC and WSOL MaxBoxAcc.
+
+Evaluation and figures:
+
+- ``metrics``: Hit Rate, F1, and CLIP and mpnet cosines of descriptions against labels.
+- ``evaluation``: final-layer descriptions against the neurons' ImageNet classes; tables.
+- ``figures``: shared drawing helpers (canvas, heat-map overlay, reproducible PNG) and WWW figures.
+- ``www_figures``: the WWW figures drawn from pipeline artifacts.
 """
 
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "activations", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
+    "errors", "evaluation", "figures", "gradcam", "io", "logs", "metrics", "models", "names",
+    "provenance", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
+]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import the submodule ``name`` on first access (PEP 562); later accesses find it bound."""
+    if name in __all__:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -23,6 +23,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from . import wordnet
 # imagenet_label_lines lives in data (one home for the official names); concepts re-exports it.
 from .data import imagenet_label_lines, imagenet_wnids  # noqa: F401
 from .errors import ConfigError, InputDataError
@@ -100,12 +101,7 @@ def wordnet_noun_concepts(deduplicate: bool = False) -> pd.DataFrame:
 
     In ``wn.all_synsets("n")`` order: 82,115 rows, 67,893 distinct texts with ``deduplicate``.
     """
-    from nltk.corpus import wordnet as wn
-
-    from .wordnet import ensure_wordnet
-
-    ensure_wordnet()
-    synsets = list(wn.all_synsets("n"))
+    synsets = wordnet.noun_synsets()
     texts = [s.lemma_names()[0].replace("_", " ") for s in synsets]
     return normalise_concepts(texts, [s.name() for s in synsets], source="WordNet nouns",
                               deduplicate=deduplicate)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,10 +42,12 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from PIL import Image
 
+from . import wordnet
+from .data import center_box, imagenet_wnids
 from .embeddings import encode_image_batch
 from .errors import InputDataError
 from .similarity import as_tensor, normalize
-from .wordnet import ensure_wordnet
+from .wordnet import is_wnid  # noqa: F401  (re-exported: the OOD stage checks its labels with convis.is_wnid)
 
 DEFAULT_SIZES = (64, 128)
 DEFAULT_STRIDE = 16
@@ -56,55 +57,19 @@ PADDINGS = ("none", "noise")  # the paper's valid locations; the official noise-
 
 # ----------------------------------------------------------------------------- vocabulary
 
-def imagenet_wnids() -> list[str]:
-    """The 1,000 ImageNet-1k class ids (``n01440764``, ...) in class-index order, from timm."""
-    import timm
-
-    path = Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt"
-    if not path.exists():
-        raise InputDataError(f"timm lacks its ImageNet class list {path}: reinstall timm (>= 0.9)")
-    return path.read_text().split()
-
-
-def _wordnet():
-    ensure_wordnet()
-    from nltk.corpus import wordnet as wn
-
-    return wn
-
-
-def _synset_of_wnid(wn, wnid: str):
-    """The WordNet 3.0 noun synset of an ImageNet id ``n<8-digit offset>``."""
-    return wn.synset_from_pos_and_offset("n", int(wnid[1:]))
-
-
-def is_wnid(text: str) -> bool:
-    """Whether ``text`` looks like an ImageNet/WordNet noun id (``n02084071``)."""
-    return len(text) == 9 and text[0] == "n" and text[1:].isdigit()
-
-
 def resolve_synsets(words: Sequence[str]) -> list:
     """NLTK noun synsets named by ``words``, in order, without repeats.
 
     Each entry is a synset name (``dog.n.01``: that synset only), an ImageNet id
-    (``n02084071``: its synset) or a plain word (``dog``, ``hot dog``: all its noun senses).
-    Raises :class:`InputDataError` listing every entry that names no noun synset.
+    (``n02084071``: its synset) or a plain word (``dog``, ``hot dog``: all its noun senses),
+    as :func:`neuron_concepts.wordnet.noun_senses` reads it. Raises
+    :class:`InputDataError` listing every entry that names no noun synset.
     """
-    wn = _wordnet()
     found, unknown = [], []
     for word in words:
-        text = str(word).strip()
-        try:
-            if is_wnid(text):
-                senses = [_synset_of_wnid(wn, text)]
-            elif text.count(".") >= 2 and text.rsplit(".", 2)[1] == "n":
-                senses = [wn.synset(text)]
-            else:
-                senses = wn.synsets(text.replace(" ", "_"), pos=wn.NOUN)
-        except Exception:  # nltk raises WordNetError / ValueError for unknown names and offsets
-            senses = []
+        senses = wordnet.noun_senses(word)
         if not senses:
-            unknown.append(text)
+            unknown.append(str(word).strip())
         found.extend(senses)
     if unknown:
         raise InputDataError(
@@ -112,11 +77,6 @@ def resolve_synsets(words: Sequence[str]) -> list:
             f"{', '.join(map(repr, unknown[:20]))}{' ...' if len(unknown) > 20 else ''}. "
             "Use nouns, synset names like 'dog.n.01' or ImageNet ids like 'n02084071'.")
     return list(dict.fromkeys(found))
-
-
-def _hypernyms(synset) -> list:
-    # Instance hypernyms count as hypernyms: NLTK's hypernym_paths() follows both.
-    return synset.hypernyms() + synset.instance_hypernyms()
 
 
 def build_vocabulary(words: Sequence[str] | None = None) -> pd.DataFrame:
@@ -130,20 +90,13 @@ def build_vocabulary(words: Sequence[str] | None = None) -> pd.DataFrame:
     the row index is a stable synset index.
     """
     seeds = resolve_synsets(imagenet_wnids() if words is None else words)
-    closed = set(seeds)
-    stack = list(seeds)
-    while stack:
-        for parent in _hypernyms(stack.pop()):
-            if parent not in closed:
-                closed.add(parent)
-                stack.append(parent)
     seed_set = set(seeds)
-    rows = sorted(closed, key=lambda s: s.name())
+    rows = sorted(wordnet.hypernym_closure(seeds), key=lambda s: s.name())
     return pd.DataFrame({
         "synset": [s.name() for s in rows],
         "lemma": [s.lemma_names()[0].replace("_", " ") for s in rows],
         "definition": [s.definition() for s in rows],
-        "parents": [sorted(p.name() for p in _hypernyms(s)) for s in rows],
+        "parents": [sorted(p.name() for p in wordnet.hypernyms(s)) for s in rows],
         "depth": np.array([s.min_depth() for s in rows], dtype=np.int64),
         "seed": np.array([s in seed_set for s in rows]),
     })
@@ -454,7 +407,8 @@ class RankVolume:
         return inside_locations(self.boxes, self.shape)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Arrays for :func:`neuron_concepts.io.write_npz` (``resize`` 0 = none)."""
+        """The rank-volume artifact's arrays (``resize`` 0 = none); written by
+        :func:`neuron_concepts.io.save_rank_volume`."""
         return {"rank_counts": self.rank_counts, "boxes": self.boxes,
                 "shape": np.asarray(self.shape, dtype=np.int64), "location_emb": self.location_emb,
                 "source_shape": np.asarray(self.source_shape, dtype=np.int64),
@@ -463,7 +417,8 @@ class RankVolume:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "RankVolume":
-        """Inverse of :meth:`to_arrays` (e.g. on :func:`neuron_concepts.io.read_npz` output)."""
+        """Inverse of :meth:`to_arrays`; :func:`neuron_concepts.io.load_rank_volume` reads
+        and checks the file."""
         shape = tuple(int(v) for v in arrays["shape"])
         source = arrays.get("source_shape")
         resize = int(arrays["resize"]) if "resize" in arrays else 0
@@ -477,30 +432,22 @@ class RankVolume:
 
 # ----------------------------------------------------------------------------- image frame
 
-def center_square(width: int, height: int) -> tuple[int, int, int, int]:
-    """The centred square crop ``(x0, y0, x1, y1)`` of a ``width x height`` image.
-
-    The longer side loses ``floor(excess / 2)`` px before and ``ceil(excess / 2)`` after, as
-    the official ``pil_centercrop`` does (generate_heatmap.py).
-    """
-    excess_x, excess_y = max(width - height, 0), max(height - width, 0)
-    return (excess_x // 2, excess_y // 2, width - (excess_x + 1) // 2, height - (excess_y + 1) // 2)
-
-
 def frame_image(image, resize: int | None = None):
     """The image (PIL, RGB) that the grid covers: ``image`` itself, or with ``resize`` its
     centred square crop resized to ``resize x resize`` (PIL bicubic).
 
     The official code maps a centre crop at 224 px (generate_heatmap.py, ``load_opt_image``:
     ``pil_centercrop`` then ``resize((224, 224))``, whose default filter is bicubic since
-    Pillow 7); ``resize=None`` keeps the native resolution.
+    Pillow 7); ``resize=None`` keeps the native resolution. The crop is
+    :func:`neuron_concepts.data.center_box`, which splits the excess of the longer side as
+    ``pil_centercrop`` does: ``floor(excess / 2)`` px before, ``ceil(excess / 2)`` after.
     """
     image = image.convert("RGB")
     if not resize:
         return image
     if resize < 1:
         raise ValueError(f"resize must be a positive side in pixels or None, got {resize}")
-    crop = image.crop(center_square(image.width, image.height))
+    crop = image.crop(center_box(image.width, image.height))
     return crop.resize((resize, resize), resample=Image.Resampling.BICUBIC)
 
 
@@ -648,75 +595,68 @@ def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
 
 # ----------------------------------------------------------------------------- figures
 
-def overlay_figure(image, saliency: np.ndarray, path: str | os.PathLike,
-                   title: str | None = None, alpha: float = 0.5, cmap: str = "jet") -> None:
-    """Write a PNG of ``saliency`` (``[H, W]``) over ``image`` (PIL), with a colour bar.
-
-    Uses matplotlib's Agg canvas directly (no pyplot state), written atomically.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from .io import atomic_path
-
-    rgb = np.asarray(image.convert("RGB"))
+def _check_same_size(saliency: np.ndarray, rgb: np.ndarray) -> None:
+    """A ValueError unless a map ``[H, W]`` covers the image ``[H, W, 3]`` pixel for pixel."""
     if saliency.shape != rgb.shape[:2]:
         raise ValueError(f"saliency map {saliency.shape} and image {rgb.shape[:2]} differ in size")
-    height, width = rgb.shape[:2]
-    figure = Figure(figsize=(6.0, 6.0 * height / width + 0.6), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot(1, 1, 1)
-    axes.imshow(rgb)
-    shown = axes.imshow(saliency, cmap=cmap, alpha=alpha)
-    axes.set_axis_off()
-    if title:
-        axes.set_title(title, fontsize=10)
+
+
+def overlay_figure(image, saliency: np.ndarray, path: str | os.PathLike,
+                   title: str | None = None, alpha: float = 0.5, cmap: str | None = None) -> None:
+    """Write a PNG of ``saliency`` (``[H, W]``) over ``image`` (PIL), with a colour bar.
+
+    ``cmap`` None: :data:`neuron_concepts.figures.HEATMAP_CMAP`. Drawn and saved with the
+    shared helpers of :mod:`neuron_concepts.figures` (Agg canvas, no pyplot state, atomic
+    write, fixed PNG metadata).
+    """
     # a colour bar axis cut from the image axis, so it is exactly as tall as the image
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
+    from . import figures  # here: the rank-volume jobs import this module and draw nothing
+
+    rgb = np.asarray(image.convert("RGB"))
+    _check_same_size(saliency, rgb)
+    height, width = rgb.shape[:2]
+    figure = figures.new_figure(6.0, 6.0 * height / width + 0.6, layout=None)
+    axes = figure.add_subplot(1, 1, 1)
+    shown = figures.overlay(axes, rgb, saliency, alpha=alpha, cmap=cmap)
+    axes.set_axis_off()
+    if title:
+        axes.set_title(title, fontsize=10)
     figure.colorbar(shown, cax=make_axes_locatable(axes).append_axes("right", size="4%", pad=0.08))
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", bbox_inches="tight")
+    figures.save_figure(figure, path, bbox_inches="tight")
 
-
-# ================================================================ ConVis pipeline figures (issue 5 wiring)
 
 def overlay_grid(image, maps: Sequence[np.ndarray], titles: Sequence[str],
                  path: str | os.PathLike, columns: int = 4, alpha: float = 0.5,
-                 cmap: str = "jet", suptitle: str | None = None) -> None:
+                 cmap: str | None = None, suptitle: str | None = None) -> None:
     """Write a PNG grid of saliency ``maps`` (each ``[H, W]``) over the same ``image`` (PIL).
 
     One panel per map, titled by ``titles``. Each panel spans its own map's range (maps of
     broad synsets sit close to 1 everywhere, so a shared scale would hide where they peak);
     the titles carry the scores. The pipeline's figure of an image's top-scoring synsets.
+    ``cmap`` None: :data:`neuron_concepts.figures.HEATMAP_CMAP`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from .io import atomic_path
+    from . import figures  # here: the rank-volume jobs import this module and draw nothing
 
     if len(maps) != len(titles) or not maps:
         raise ValueError(f"need one title per map and at least one map: {len(maps)} maps, "
                          f"{len(titles)} titles")
     rgb = np.asarray(image.convert("RGB"))
     for saliency in maps:
-        if saliency.shape != rgb.shape[:2]:
-            raise ValueError(f"saliency map {saliency.shape} and image {rgb.shape[:2]} differ in size")
+        _check_same_size(saliency, rgb)
     columns = max(1, min(columns, len(maps)))
     rows = -(-len(maps) // columns)
     height, width = rgb.shape[:2]
     panel = 3.0
-    figure = Figure(figsize=(panel * columns + 0.8, (panel * height / width + 0.5) * rows + 0.4), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = figures.new_figure(panel * columns + 0.8, (panel * height / width + 0.5) * rows + 0.4,
+                                layout=None)
     grid = figure.subplots(rows, columns, squeeze=False)
     for axes, saliency, title in zip(grid.ravel(), maps, titles):
-        axes.imshow(rgb)
-        axes.imshow(saliency, cmap=cmap, alpha=alpha)  # its own min..max
+        figures.overlay(axes, rgb, saliency, alpha=alpha, cmap=cmap)  # its own min..max
         axes.set_title(title, fontsize=8)
     for axes in grid.ravel():
         axes.set_axis_off()
     figure.suptitle(f"{suptitle + chr(10) if suptitle else ''}each map on its own scale, "
                     f"low (blue) to high (red)", fontsize=9)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", bbox_inches="tight")
-# ================================================================ end of ConVis pipeline figures
+    figures.save_figure(figure, path, bbox_inches="tight")

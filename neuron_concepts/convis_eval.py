@@ -18,7 +18,6 @@ first and last row and column index of the component: a component spanning colum
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,7 +28,9 @@ import torch
 from numpy.typing import ArrayLike
 from scipy import ndimage
 
-from .convis import _wordnet, _synset_of_wnid, hyponym_members, imagenet_wnids, max_rank_sim, synset_index
+from . import wordnet
+from .convis import hyponym_members, max_rank_sim, synset_index
+from .data import imagenet_wnids
 from .errors import InputDataError
 from .similarity import cosine
 
@@ -56,19 +57,12 @@ DEFAULT_THRESHOLDS = np.arange(0.0, 1.0, 0.01)
 def classes_under(synset: str, wnids: Sequence[str] | None = None) -> list[str]:
     """The ids among ``wnids`` (default: ImageNet-1k) whose synset is ``synset`` or a hyponym.
 
-    Hyponymy follows hypernym and instance-hypernym links transitively. Order of ``wnids``.
+    Hyponymy follows hypernym and instance-hypernym links transitively
+    (:func:`neuron_concepts.wordnet.self_and_hypernym_names`). Order of ``wnids``.
     """
-    target = _wordnet().synset(synset).name()  # validates the name
+    target = wordnet.open_wordnet().synset(synset).name()  # validates the name
     return [wnid for wnid in (imagenet_wnids() if wnids is None else wnids)
-            if target in _self_and_hypernyms(wnid)]
-
-
-@functools.lru_cache(maxsize=None)
-def _self_and_hypernyms(wnid: str) -> frozenset[str]:
-    """Names of a class's synset and all its (instance) hypernyms, cached across calls."""
-    wn = _wordnet()
-    s = _synset_of_wnid(wn, wnid)
-    return frozenset([s.name()] + [h.name() for h in s.closure(lambda t: t.hypernyms() + t.instance_hypernyms())])
+            if target in wordnet.self_and_hypernym_names(wnid)]
 
 
 def _rows(x: ArrayLike | torch.Tensor) -> np.ndarray | torch.Tensor:
@@ -349,7 +343,7 @@ def group_boxes(table: pd.DataFrame, key: str = "image") -> dict[str, np.ndarray
     return {k: np.stack(v) for k, v in grouped.items()}
 
 
-# ================================================================ WSOL image selection (issue 5 wiring)
+# ----------------------------------------------------------------------------- WSOL image selection
 
 def cub_probe_ids(table: pd.DataFrame, root: str | os.PathLike) -> list[str]:
     """Probe image ids of :func:`read_cub_boxes` rows: the path under ``root/images`` without
@@ -391,6 +385,7 @@ def wsol_ground_truth(cub_root: str | os.PathLike | None = None, boxes_csv: str 
         raise InputDataError(f"no ground-truth boxes in {cub_root or boxes_csv}")
     return {image: boxes[image] for image in sample_ids(list(boxes), n_images, seed)}
 
+
 def wsol_evaluation(maps: Iterable[ArrayLike], gt_boxes: Iterable[ArrayLike],
                     thresholds: ArrayLike = DEFAULT_THRESHOLDS,
                     iou_threshold: float = 0.5) -> dict[str, float]:
@@ -426,4 +421,3 @@ def _best_threshold(hits: list[np.ndarray], thresholds: np.ndarray) -> dict[str,
     best = int(np.argmax(curve))
     return {"n_images": len(hits), "max_box_acc": float(curve[best]),
             "threshold": float(thresholds[best])}
-# ================================================================ end of WSOL image selection

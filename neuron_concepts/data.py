@@ -91,11 +91,14 @@ def imagenet_label_lines() -> list[str]:
 
 @lru_cache(maxsize=1)
 def imagenet_wnids() -> list[str]:
-    """The 1,000 ImageNet-1k wnids in class-index order (timm's ``imagenet_synsets.txt``)."""
+    """The 1,000 ImageNet-1k wnids (``n01440764``, ...) in class-index order, from timm's
+    ``imagenet_synsets.txt``. Cached: do not modify the list."""
     import timm
 
-    info = Path(timm.__file__).parent / "data" / "_info"
-    return (info / "imagenet_synsets.txt").read_text().split()
+    path = Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt"
+    if not path.exists():
+        raise InputDataError(f"timm lacks its ImageNet class list {path}: reinstall timm (>= 0.9)")
+    return path.read_text().split()
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -107,7 +110,8 @@ def load_image(path: str | Path) -> Image.Image:
         raise InputDataError(f"cannot read image {path}: {exc}") from None
 
 
-def _demo_source(source: str) -> Path:
+def demo_source(source: str) -> Path:
+    """The file of a demo photograph's source, ``"package:relative path"`` of :data:`DEMO_IMAGES`."""
     package, name = source.split(":", 1)
     if package == "skimage":
         import skimage.data
@@ -125,7 +129,7 @@ def materialise_demo(folder: str | Path) -> pd.DataFrame:
     lemmas = imagenet_lemmas()
     rows = []
     for image_id, source, wnid in DEMO_IMAGES:
-        image = load_image(_demo_source(source))
+        image = load_image(demo_source(source))
         path = folder / f"{image_id}.png"
         image.save(path, format="PNG")
         rows.append({"image_id": image_id, "path": str(path), "label": wnid,
@@ -233,7 +237,12 @@ def probe_files(spec: dict, images_dir: str | Path) -> pd.DataFrame:
 
 
 def center_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """The square center crop of side min(width, height): (x0, y0, x1, y1)."""
+    """The square centre crop of side ``min(width, height)``: ``(x0, y0, x1, y1)``, x1/y1 exclusive.
+
+    The longer side loses ``floor(excess / 2)`` px before and ``ceil(excess / 2)`` after,
+    as ConVis's official ``pil_centercrop`` does (generate_heatmap.py). The figures show the
+    center view with it.
+    """
     side = min(width, height)
     x0, y0 = (width - side) // 2, (height - side) // 2
     return x0, y0, x0 + side, y0 + side

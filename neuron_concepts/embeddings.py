@@ -37,7 +37,7 @@ def supports_context_cut(module: torch.nn.Module) -> bool:
     )
 
 
-def _encode_tokens_cut(module: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+def encode_tokens_cut(module: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """open_clip ``CLIP.encode_text`` on a context cut to the batch's longest text."""
     from open_clip.transformer import text_global_pool
 
@@ -86,7 +86,7 @@ def _encode_distinct(clip: ClipModel, texts: list[str], batch_size: int, progres
     for start in tqdm(range(0, len(texts), batch_size), desc="text batches", disable=not progress):
         idx = order[start:start + batch_size]
         batch = tokens[idx].to(clip.device)
-        emb = _encode_tokens_cut(clip.module, batch) if cut else clip.module.encode_text(batch)
+        emb = encode_tokens_cut(clip.module, batch) if cut else clip.module.encode_text(batch)
         out[idx] = F.normalize(emb.float(), dim=-1).cpu()
     return out.numpy()
 

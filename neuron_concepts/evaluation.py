@@ -156,7 +156,7 @@ def evaluation_texts(concept_texts) -> list[str]:
     return sorted(set(texts) | {"none"})
 
 
-# ================================================================ ablation (issue 3)
+# ----------------------------------------------------------------------------- ablation
 # The seed paper's Table 2 (Sannomiya & Hotta 2025): WWW with and without the Grad-CAM
 # crop and the t-vMF similarity, in the WWW evaluation style.
 
@@ -201,4 +201,3 @@ def ablation_markdown(table: pd.DataFrame, title: str = "Ablation: Grad-CAM crop
         parts.append(f"\n## probe set {probe}, concept set {concepts}\n\n")
         parts.append(block.to_markdown(index=False, floatfmt=f".{digits}f") + "\n")
     return "".join(parts)
-# ================================================================ end of ablation

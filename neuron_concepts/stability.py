@@ -18,7 +18,6 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from .errors import InputDataError
-from .io import atomic_path
 
 PANEL_TITLES = {"sim": "similarity", "probe": "probe set"}
 TABLE_COLUMNS = ["layer", "concepts", "sim", "k_from", "k_to", "stability_pct",
@@ -150,13 +149,13 @@ def stability_figure(table: pd.DataFrame, path: str | os.PathLike,
                      value: str = "stability_pct") -> None:
     """Grouped bars of ``value`` per layer, one bar per ``k_from -> k_to``, one panel per
     combination of the other labels (concept set, similarity, and any label columns before
-    ``k_from``); written as PNG atomically."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+    ``k_from``); written as PNG by :func:`neuron_concepts.figures.save_figure`."""
+    from . import figures  # here: computing the table needs no matplotlib
 
     panel_labels = [c for c in table.columns[:table.columns.get_loc("k_from")] if c != "layer"]
     panels = list(table.groupby(panel_labels, sort=False))  # keys are tuples (a list of labels)
     width_in = max(5.0, 1.6 * table["layer"].nunique() + 3.0)
-    fig = Figure(figsize=(width_in, 3.2 * max(1, len(panels))), layout="constrained")
+    fig = figures.new_figure(width_in, 3.2 * max(1, len(panels)))
     axes = fig.subplots(max(1, len(panels)), 1, squeeze=False)[:, 0]
     transitions = sorted(set(zip(table["k_from"], table["k_to"])))
     width = 0.8 / max(1, len(transitions))
@@ -178,5 +177,4 @@ def stability_figure(table: pd.DataFrame, path: str | os.PathLike,
                                for c, v in zip(panel_labels, panel_key)),
                      fontsize="medium", wrap=True)  # wrap: many labels outgrow the axes
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    figures.save_figure(fig, path, dpi=120)

@@ -1,15 +1,27 @@
-"""WordNet 3.0 through NLTK, installed from Debian's packages when NLTK cannot download it.
+"""WordNet 3.0 through NLTK: the one place the package opens it and walks its hierarchy.
 
-``nltk.download`` needs a server that may be unreachable. Debian's ``wordnet-base`` and
-``wordnet-sense-index`` put the same database in ``/usr/share/wordnet``; NLTK reads it
-once the files sit in ``<nltk_data>/corpora/wordnet/`` beside a ``lexnames`` file.
+Installation: ``nltk.download`` needs a server that may be unreachable. Debian's
+``wordnet-base`` and ``wordnet-sense-index`` put the same database in ``/usr/share/wordnet``;
+NLTK reads it once the files sit in ``<nltk_data>/corpora/wordnet/`` beside a ``lexnames``
+file (:func:`ensure_wordnet`).
+
+Use: :func:`open_wordnet` (installed on first use), ImageNet ids as synsets
+(:func:`synset_of_wnid`), what a user's word names (:func:`noun_senses`) and the hypernym
+hierarchy (:func:`hypernyms`, :func:`hypernym_closure`, :func:`self_and_hypernym_names`).
+Hypernyms always include instance hypernyms, as NLTK's ``hypernym_paths()`` does, so every
+module walks the same hierarchy. NLTK is imported inside the functions: importing this
+module costs nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .errors import InputDataError
 
@@ -88,8 +100,85 @@ def ensure_wordnet(nltk_data: str | Path | None = None) -> None:
             "wordnet-sense-index, or run `python -m nltk.downloader wordnet`.")
 
 
-if __name__ == "__main__":
+@functools.lru_cache(maxsize=1)
+def open_wordnet() -> Any:
+    """NLTK's WordNet corpus reader (``nltk.corpus.wordnet``), installed first if needed.
+
+    Cached: once WordNet loads, later calls (one per ImageNet class in some loops) skip the
+    availability check. A failure raises and is not cached.
+    """
     ensure_wordnet()
     from nltk.corpus import wordnet as wn
 
+    return wn
+
+
+def is_wnid(text: str) -> bool:
+    """Whether ``text`` looks like an ImageNet/WordNet noun id (``n02084071``)."""
+    return len(text) == 9 and text[0] == "n" and text[1:].isdigit()
+
+
+def synset_of_wnid(wnid: str) -> Any:
+    """The WordNet 3.0 noun synset of an ImageNet id ``n<8-digit offset>``.
+
+    An id at no synset's offset is an :class:`InputDataError` (NLTK only warns and gives None).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # NLTK's "No WordNet synset found": raised below
+        synset = open_wordnet().synset_from_pos_and_offset("n", int(wnid[1:]))
+    if synset is None:
+        raise InputDataError(f"{wnid} names no WordNet 3.0 noun synset: an ImageNet id is 'n' "
+                             "and the 8-digit offset of a noun synset")
+    return synset
+
+
+def noun_senses(text: str) -> list:
+    """The noun synsets ``text`` names; empty when it names none.
+
+    A synset name (``dog.n.01``) names that synset only, an ImageNet id (``n02084071``) its
+    synset, a plain word (``dog``, ``hot dog``) all its noun senses, most frequent first.
+    """
+    wn = open_wordnet()
+    text = str(text).strip()
+    try:
+        if is_wnid(text):
+            return [synset_of_wnid(text)]
+        if text.count(".") >= 2 and text.rsplit(".", 2)[1] == "n":
+            return [wn.synset(text)]
+        return wn.synsets(text.replace(" ", "_"), pos=wn.NOUN)
+    except Exception:  # nltk raises WordNetError / ValueError for unknown names and offsets
+        return []
+
+
+def noun_synsets() -> list:
+    """Every WordNet 3.0 noun synset, in ``wn.all_synsets("n")`` order (82,115)."""
+    return list(open_wordnet().all_synsets("n"))
+
+
+def hypernyms(synset: Any) -> list:
+    """The direct hypernyms of ``synset``, instance hypernyms included."""
+    # Instance hypernyms count as hypernyms: NLTK's hypernym_paths() follows both.
+    return synset.hypernyms() + synset.instance_hypernyms()
+
+
+def hypernym_closure(synsets: Iterable[Any]) -> set:
+    """``synsets`` and every synset on a hypernym path above them (closed upwards)."""
+    closed = set(synsets)
+    stack = list(closed)
+    while stack:
+        for parent in hypernyms(stack.pop()):
+            if parent not in closed:
+                closed.add(parent)
+                stack.append(parent)
+    return closed
+
+
+@functools.lru_cache(maxsize=None)
+def self_and_hypernym_names(wnid: str) -> frozenset[str]:
+    """Names of an ImageNet class's synset and all its (instance) hypernyms, cached across calls."""
+    return frozenset(s.name() for s in hypernym_closure([synset_of_wnid(wnid)]))
+
+
+if __name__ == "__main__":
+    wn = open_wordnet()
     print(f"WordNet {wn.get_version()}: {sum(1 for _ in wn.all_synsets('n'))} noun synsets")

@@ -64,7 +64,7 @@ def crop_comparison_from_artifacts(manifest: pd.DataFrame, cams: Mapping[str, np
         entry = manifest.iloc[row]
         box = box_of.loc[str(entry["image_id"])]
         images.append(data.load_image(entry["path"]))
-        center.append(figures.center_box(int(entry["height"]), int(entry["width"])))
+        center.append(data.center_box(int(entry["width"]), int(entry["height"])))
         gradcam.append([int(box[c]) for c in ("x0", "y0", "x1", "y1")])
         cam_maps.append(cams["cams"][row])
         note = ", zero CAM" if bool(box["cam_zero"]) else ""

@@ -2,17 +2,20 @@
 # {cos, tvmf}): the seed paper's ablation table (Table 2) and neuron panels (Figure 3).
 
 
+include: "helpers/ablation.smk"
+
+
 rule ablation_table:
     """WWW-style metrics of the four grid cells, per probe set and concept set."""
     input:
-        lambda wc: [cell["path"] for cell in ablation_evaluations()],
+        evaluations=lambda wc: [item["path"] for item in ablation_evaluations()],
     output:
         csv=report("results/tables/ablation.csv", caption="../report/ablation_table.rst",
                    category="WWW: Grad-CAM view and t-vMF", subcategory="Tables"),
         md="results/tables/ablation.md",
     params:
-        labels=lambda wc: [{k: v for k, v in cell.items() if k != "path"}
-                           for cell in ablation_evaluations()],
+        # Each evaluation's path with its labels, so no label depends on list order.
+        evaluations=lambda wc: ablation_evaluations(),
     localrule: True
     log:
         "logs/ablation_table.log",
@@ -31,15 +34,13 @@ rule neuron_panel_figure:
                category="WWW: Grad-CAM view and t-vMF", subcategory="Neuron panels",
                labels={"layer": "{layer}"}),
     params:
-        views=lambda wc: view_names(),
-        boxed_views=lambda wc: [v for v in view_names() if view_boxes(view_wildcards(v))],
-        cells=lambda wc: [{k: cell[k] for k in ("view", "sim")} for cell in www_grid()],
-        neurons=lambda wc: figure_settings()["neurons"],
-        n_images=lambda wc: figure_settings()["n_images"],
-        title=lambda wc: (f"{TARGET} {wc.layer} on {figure_settings()['probe']}, "
-                          f"concepts from {figure_settings()['concepts']}"),
-    wildcard_constraints:
-        layer="|".join(re.escape(layer) for layer in config["target"]["layers"]),
+        # Each view and cell with its input paths, so no label depends on list order.
+        views=lambda wc: neuron_panel_views(wc.layer),
+        cells=lambda wc: neuron_panel_cells(wc.layer),
+        neurons=lambda wc: SETTINGS.figures.neurons,
+        n_images=lambda wc: SETTINGS.figures.n_images,
+        title=lambda wc: (f"{TARGET} {wc.layer} on {SETTINGS.figures.probe}, "
+                          f"concepts from {SETTINGS.figures.concepts}"),
     localrule: True
     log:
         "logs/figures/neuron_panels/{layer}.log",

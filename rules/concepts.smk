@@ -6,10 +6,10 @@ rule concept_set:
         "results/concepts/{concepts}.parquet",
     params:
         spec=lambda wc: config["concept_sets"][wc.concepts],
-    # ConVis (issue 5): configured names match this (config schema); "convis-<vocab>" concept
-    # sets hold vocabulary definitions and come from rule convis_vocabulary.
+    # Only configured names (the schema's pattern): "convis-<vocab>" concept sets hold
+    # vocabulary definitions and come from rule convis_vocabulary.
     wildcard_constraints:
-        concepts=r"[A-Za-z0-9_.]+",
+        concepts=names.CONFIG_NAME,
     log:
         "logs/concept_set/{concepts}.log",
     conda:

@@ -1,15 +1,14 @@
 # ConVis (Giulivi & Boracchi): saliency maps of WordNet synsets through CLIP ranks, and their
-# OOD and WSOL evaluations. Paths, config helpers and checks: the ConVis block of
-# rules/common.smk. Artifacts of a probe set live under
+# OOD and WSOL evaluations. Off when the config has no convis section. Artifacts of a probe
+# set live under
 #   results/convis/{probe}/{clip}/{vocab}/{convis_grid}/
-# with convis_grid e.g. anchored64-128-stride16 (the paper's valid-location grid; ...-noise for
-# the official code's noise-padded grid, ...-r224 for a 224-px centre crop):
-# ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet. A geometry, vocabulary
-# or CLIP model of its own never overwrites or reuses another's.
+# with convis_grid e.g. anchored64-128-stride16 (neuron_concepts.names.convis_grid_name: the
+# paper's valid-location grid; ...-noise for the official code's noise-padded grid, ...-r224
+# for a 224-px centre crop): ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet.
+# A geometry, vocabulary or CLIP model of its own never overwrites or reuses another's.
 
 
-wildcard_constraints:
-    convis_grid=CONVIS_GRID,
+include: "helpers/convis.smk"
 
 
 rule convis_vocabulary:
@@ -26,8 +25,6 @@ rule convis_vocabulary:
         concepts="results/concepts/convis-{vocab}.parquet",
     params:
         words_file=lambda wc: convis_vocabulary_spec(wc.vocab).get("words_file"),
-    wildcard_constraints:
-        vocab=CONVIS_NAME,
     resources:
         mem_mb=4000,
         runtime=30,
@@ -50,15 +47,11 @@ rule convis_rank_volume:
         "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
     params:
         clip=lambda wc: clip_spec(wc.clip),
-        grid=lambda wc: convis_grid_spec(wc.convis_grid),  # sizes, stride, padding, resize
+        grid=lambda wc: names.parse_convis_grid(wc.convis_grid),  # sizes, stride, padding, resize
         # the padding noise's seed: none without noise, so a seed change reruns only noise grids
-        seed=lambda wc: config["seed"] if convis_grid_spec(wc.convis_grid)["padding"] == "noise" else None,
+        seed=lambda wc: config["seed"] if names.parse_convis_grid(wc.convis_grid)["padding"] == "noise" else None,
         batch_size=config["batch_size"]["image"],
         device=config["device"],
-    wildcard_constraints:
-        probe=CONVIS_NAME,
-        clip=r"[^/]+",
-        vocab=CONVIS_NAME,
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
@@ -78,11 +71,6 @@ rule convis_saliency:
         vocab="results/convis/vocab/{vocab}.parquet",
     output:
         "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/maps/{image}/{synset}.npz",
-    wildcard_constraints:
-        probe=CONVIS_NAME,
-        clip=r"[^/]+",
-        vocab=CONVIS_NAME,
-        synset=CONVIS_SYNSET,
     resources:
         mem_mb=4000,
         runtime=10,
@@ -103,10 +91,6 @@ rule convis_top_synsets:
         "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/top/{image}.parquet",
     params:
         n=lambda wc: convis_config()["top_n"],
-    wildcard_constraints:
-        probe=CONVIS_NAME,
-        clip=r"[^/]+",
-        vocab=CONVIS_NAME,
     resources:
         mem_mb=4000,
         runtime=10,
@@ -127,8 +111,6 @@ rule convis_figure:
         report("results/figures/convis/{image}__{synset}.png", caption="../report/convis_map.rst",
                category="ConVis", subcategory="Saliency maps",
                labels={"image": "{image}", "synset": "{synset}"}),
-    wildcard_constraints:
-        synset=CONVIS_SYNSET,
     resources:
         mem_mb=4000,
         runtime=10,
@@ -193,8 +175,8 @@ rule convis_wsol:
                    category="ConVis", subcategory="Tables"),
         md="results/tables/convis_wsol.md",
     params:
-        images=lambda wc: list(convis_wsol_boxes()),
-        boxes=lambda wc: [boxes.tolist() for boxes in convis_wsol_boxes().values()],
+        # One item per image, carrying its own volume path and boxes (nothing zipped by position).
+        images=lambda wc: convis_wsol_items(),
         synset=lambda wc: convis_config()["wsol"]["synset"],
         labels=lambda wc: convis_wsol_labels(),
     resources:

@@ -1,3 +1,10 @@
+# Evaluation of the final layer's descriptions against the ImageNet classes, and the
+# concept-discovery table (the papers' Table 1) over every described method.
+
+
+include: "helpers/evaluate.smk"
+
+
 rule evaluation_text_embeddings:
     """Embeddings of a concept set and the ImageNet labels by an evaluation model (CLIP or mpnet).
 
@@ -49,20 +56,14 @@ rule evaluate_descriptions:
 rule concept_discovery_table:
     """The papers' Table 1: one row per (style, method, probe set, concept set)."""
     input:
-        all_evaluations(),
+        evaluations=[item["path"] for item in evaluations()],
     output:
         csv=report("results/tables/concept_discovery.csv", caption="../report/concept_discovery.rst",
                    category="Concept discovery", subcategory="Tables"),
         md="results/tables/concept_discovery.md",
     params:
-        labels=[
-            dict(probe=probe, method=method, concepts=concepts, family=family,
-                 target=TARGET, clip=method_clip(family), eval_clip=CLIP["eval"], sentence=SENTENCE)
-            for probe in config["evaluation"]["probe_sets"]
-            for family, methods in method_families().items()
-            for method in methods
-            for concepts in config["evaluation"]["concept_sets"]
-        ],
+        # Each evaluation's path with its labels, so no label depends on list order.
+        evaluations=evaluations(),
         styles=EVALUATION_STYLES,
     localrule: True
     log:

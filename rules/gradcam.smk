@@ -1,5 +1,9 @@
 # The Grad-CAM view of the improved WWW (Sannomiya & Hotta 2025): CAMs once per probe set
-# and target, crop boxes per crop fraction, and the crop comparison figure.
+# and target, crop boxes per crop fraction, and the crop comparison figure. A gradcam view
+# is named gradcam-{crop} (gradcam-f0.5); its boxes boxes-{crop}.parquet (view_boxes_path).
+
+
+include: "helpers/gradcam.smk"
 
 
 rule grad_cam:
@@ -32,16 +36,14 @@ rule crop_boxes:
         manifest="results/probe/{probe}/manifest.parquet",
         cams="results/gradcam/{probe}/{target}/cams.npz",
     output:
-        "results/gradcam/{probe}/{target}/boxes-f{fraction}.parquet",
+        "results/gradcam/{probe}/{target}/boxes-{crop}.parquet",
     params:
-        crop_fraction=lambda wc: float(wc.fraction),
-    wildcard_constraints:
-        fraction=r"[0-9.]+",
+        crop_fraction=lambda wc: names.parse_view(f"gradcam-{wc.crop}").params["crop_fraction"],
     resources:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/crop_boxes/{probe}/{target}/f{fraction}.log",
+        "logs/crop_boxes/{probe}/{target}/{crop}.log",
     conda:
         "../envs/torch.yaml"
     script:
@@ -51,14 +53,14 @@ rule crop_boxes:
 rule crop_comparison_figure:
     """Centre crop beside Grad-CAM crop with the CAM, for sample images (the seed's Figure 4)."""
     input:
-        manifest=lambda wc: f"results/probe/{figure_settings()['probe']}/manifest.parquet",
-        cams=lambda wc: f"results/gradcam/{figure_settings()['probe']}/{TARGET}/cams.npz",
-        boxes=lambda wc: gradcam_boxes_path(figure_settings()["probe"]),
+        manifest=lambda wc: f"results/probe/{SETTINGS.figures.probe}/manifest.parquet",
+        cams=lambda wc: f"results/gradcam/{SETTINGS.figures.probe}/{TARGET}/cams.npz",
+        boxes=lambda wc: view_boxes_path(SETTINGS.figures.probe, gradcam_view()),
     output:
         report("results/figures/crop_comparison.png", caption="../report/crop_comparison.rst",
                category="WWW: Grad-CAM view and t-vMF", subcategory="Figures"),
     params:
-        image_ids=lambda wc: figure_settings()["sample_images"],
+        image_ids=lambda wc: SETTINGS.figures.sample_images,
     localrule: True
     log:
         "logs/figures/crop_comparison.log",

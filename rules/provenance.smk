@@ -1,3 +1,9 @@
+# What made results/: included last, since its inputs are every final output.
+
+
+include: "helpers/provenance.smk"
+
+
 rule provenance:
     """What made results/: the resolved config, package versions, weights and a manifest.
 

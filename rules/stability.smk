@@ -1,11 +1,14 @@
-rule stability_table:
-    """Stability of CLIP-Dissect's top concepts from base_k to every other k activating images.
+# The stability study of CLIP-Dissect (Cha & Weng): each neuron described with top_k = k
+# for each k in stability.ks, compared with base_k. Off when stability.variants is empty.
 
-    Its inputs are ordinary clip_dissect_descriptions outputs, one per k (k in the method
-    name), so a k shared with methods.clip_dissect is described once.
-    """
+
+include: "helpers/stability.smk"
+
+
+rule stability_table:
+    """Stability of CLIP-Dissect's top concepts from base_k to every other k activating images."""
     input:
-        descriptions=[d["path"] for d in stability_descriptions()],
+        descriptions=lambda wc: [item["path"] for item in stability_descriptions()],
     output:
         csv=report("results/tables/stability.csv", caption="../report/stability_table.rst",
                    category="CLIP-Dissect stability", subcategory="Tables"),
@@ -13,10 +16,10 @@ rule stability_table:
         figure=report("results/figures/stability.png", caption="../report/stability_figure.rst",
                       category="CLIP-Dissect stability", subcategory="Figures"),
     params:
-        labels=[{key: value for key, value in d.items() if key != "path"}
-                for d in stability_descriptions()],
+        # Each description's path with its labels, so no label depends on list order.
+        descriptions=lambda wc: stability_descriptions(),
         # One dict: Snakemake compares params as a set of values without their names.
-        study=dict(base_k=config["stability"]["base_k"], n_best=config["stability"]["n_best"]),
+        study=lambda wc: dict(base_k=SETTINGS.stability.base_k, n_best=SETTINGS.stability.n_best),
     localrule: True
     log:
         "logs/stability_table.log",

@@ -1,13 +1,22 @@
-"""Shared fixtures: a copy of the workflow in a temporary folder, and a Snakemake runner."""
+"""Shared fixtures: a copy of the workflow in a temporary folder, and a Snakemake runner.
+
+- ``workflow``: a fresh copy with the tiny test config, nothing run (for failing runs and
+  runs a test must make itself);
+- ``run_workflow(config, *targets, prepare=None)``: a copy run to the end, shared by every
+  test of the session that asks for the same config, targets and inputs;
+- ``finished_workflow``: ``run_workflow()``, the tiny config run to the end.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable, Union
 
 import pytest
 import yaml
@@ -80,8 +89,20 @@ def copy_workflow(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def tiny_config() -> dict:
-    return yaml.safe_load((REPO / "tests" / "data" / "tiny-config.yaml").read_text())
+def tiny_config(layers: list[str] | None = None, concept_set: str | None = None) -> dict:
+    """The tiny test config (tests/data/tiny-config.yaml), a new dict each call.
+
+    ``layers``: the target layers to describe instead. ``concept_set``: keep only this
+    concept set and evaluate on it, which keeps a run short (evaluation still reads the
+    final layer).
+    """
+    config = yaml.safe_load((REPO / "tests" / "data" / "tiny-config.yaml").read_text())
+    if layers is not None:
+        config["target"]["layers"] = list(layers)
+    if concept_set is not None:
+        config["concept_sets"] = {concept_set: config["concept_sets"][concept_set]}
+        config["evaluation"]["concept_sets"] = [concept_set]
+    return config
 
 
 @pytest.fixture
@@ -91,11 +112,65 @@ def workflow(tmp_path: Path) -> Workflow:
     return Workflow(tmp_path, tiny_config())
 
 
+#: What ``run_workflow`` takes as config: the whole config, a change applied to a copy of
+#: the tiny config, or None for the tiny config itself.
+ConfigChange = Union[dict, Callable[[dict], None], None]
+
+
+def resolve_config(config: ConfigChange) -> dict:
+    """The whole config a :data:`ConfigChange` stands for (a new dict, never the argument)."""
+    if config is None:
+        return tiny_config()
+    if callable(config):
+        changed = tiny_config()
+        config(changed)
+        return changed
+    return copy.deepcopy(config)
+
+
+def run_key(config: dict, targets: tuple[str, ...],
+            prepare: Callable[[Path], None] | None) -> str:
+    """What makes two runs the same run: the config, the targets and the inputs' builder."""
+    builder = None if prepare is None else f"{prepare.__module__}.{prepare.__qualname__}"
+    return json.dumps([config, list(targets), builder], sort_keys=True, default=str)
+
+
 @pytest.fixture(scope="session")
-def finished_workflow(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
+def run_workflow(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Workflow]:
+    """``run_workflow(config, *targets, prepare=None)``: a copy of the workflow run to the end.
+
+    ``config`` as :data:`ConfigChange`; ``targets`` as Snakemake's (none: the default
+    target); ``prepare(root)`` writes input files into the copy before the run. The first
+    call with a given config, targets and ``prepare`` runs Snakemake; later calls, from any
+    module, get the same finished Workflow, so a tiny workflow is never run twice. A failed
+    run fails every test that asks for it, without running again. Tests may change the
+    Workflow only temporarily (``changed_config`` restores the config).
+    """
+    runs: dict[str, Workflow | AssertionError] = {}
+
+    def run(config: ConfigChange = None, *targets: str,
+            prepare: Callable[[Path], None] | None = None) -> Workflow:
+        resolved = resolve_config(config)
+        key = run_key(resolved, targets, prepare)
+        if key not in runs:
+            root = tmp_path_factory.mktemp("workflow")
+            copy_workflow(root)
+            if prepare is not None:
+                prepare(root)
+            flow = Workflow(root, resolved)
+            try:
+                flow.snakemake(*targets)
+                runs[key] = flow
+            except AssertionError as failure:
+                runs[key] = failure
+        if isinstance(runs[key], AssertionError):
+            raise runs[key]
+        return runs[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def finished_workflow(run_workflow: Callable[..., Workflow]) -> Workflow:
     """The tiny workflow run once to the end, shared by the tests that read its artifacts."""
-    root = tmp_path_factory.mktemp("finished")
-    copy_workflow(root)
-    flow = Workflow(root, tiny_config())
-    flow.snakemake()
-    return flow
+    return run_workflow()

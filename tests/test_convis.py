@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms as T
 
-from neuron_concepts import convis, io
+from neuron_concepts import convis, io, wordnet
 from neuron_concepts.errors import InputDataError
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -19,12 +19,7 @@ from neuron_concepts.errors import InputDataError
 
 @pytest.fixture(scope="module")
 def wn():
-    from neuron_concepts.wordnet import ensure_wordnet
-
-    ensure_wordnet()
-    from nltk.corpus import wordnet
-
-    return wordnet
+    return wordnet.open_wordnet()
 
 
 def test_vocabulary_of_a_synset_is_its_hypernym_closure(wn):
@@ -263,12 +258,7 @@ def test_saliency_map_is_member_max_then_coverage_average():
 
 
 # ----------------------------------------------------------------------------- image frame
-
-def test_center_square_splits_the_excess_like_the_official_crop():
-    assert convis.center_square(11, 8) == (1, 0, 9, 8)  # excess 3: 1 before, 2 after
-    assert convis.center_square(8, 12) == (0, 2, 8, 10)
-    assert convis.center_square(5, 5) == (0, 0, 5, 5)
-
+# (the centre square itself: tests/test_data.py, test_center_box_is_the_largest_centred_square)
 
 def test_frame_image_is_native_or_a_resized_centre_crop():
     pixels = np.zeros((20, 30, 3), dtype=np.uint8)

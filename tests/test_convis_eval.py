@@ -1,12 +1,14 @@
-"""ConVis evaluations: AUROC, the OOD pairs and scores, MaxBoxAcc and the box readers."""
+"""ConVis evaluations: AUROC, the OOD pairs and scores, MaxBoxAcc, the box readers and the
+WSOL image selection."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from neuron_concepts import convis, convis_eval as ev
+from neuron_concepts import convis, convis_eval as ev, data
 from neuron_concepts.errors import InputDataError
 
 # ----------------------------------------------------------------------------- AUROC
@@ -202,3 +204,50 @@ def test_read_box_csv_groups_several_boxes_per_image(tmp_path):
     path.write_text("image,x0,y0,x1\na.jpg,1,1,2\n")
     with pytest.raises(InputDataError, match="lacks columns \\['y1'\\]"):
         ev.read_box_csv(path)
+
+
+# ----------------------------------------------------------------------------- WSOL image selection
+
+def test_sample_ids_is_a_seeded_sorted_subset_independent_of_input_order():
+    ids = [f"img{i}" for i in range(10)]
+    first = ev.sample_ids(ids, 4, seed=7)
+    assert first == sorted(first) and len(set(first)) == 4 and set(first) <= set(ids)
+    assert ev.sample_ids(list(reversed(ids)), 4, seed=7) == first
+    assert ev.sample_ids(ids, None, seed=7) == sorted(ids)
+    assert ev.sample_ids(ids, 20, seed=7) == sorted(ids)
+
+
+def test_wsol_evaluation_of_a_map_stream_equals_max_box_acc():
+    rng = np.random.default_rng(0)
+    maps = [rng.random((20, 30)) for _ in range(4)]
+    boxes = [np.array([[2.0, 3.0, 12.0, 15.0]]), np.array([[0.0, 0.0, 30.0, 20.0]]),
+             np.array([[5.0, 5.0, 9.0, 9.0], [10.0, 2.0, 28.0, 18.0]]), np.array([[1.0, 1.0, 4.0, 4.0]])]
+    result = ev.wsol_evaluation(iter(maps), boxes)
+    assert result["max_box_acc"] == ev.max_box_acc(maps, boxes)
+    curve = ev.box_accuracy_curve(maps, boxes)
+    assert result["threshold"] == ev.DEFAULT_THRESHOLDS[int(np.argmax(curve))]
+    assert result["n_images"] == 4
+
+
+def test_wsol_ground_truth_maps_cub_rows_to_imagefolder_ids(tmp_path):
+    cub_test = ["001.Black_footed_Albatross/a_1", "001.Black_footed_Albatross/a_2",
+                "002.Laysan_Albatross/b_1"]
+    files = cub_test + ["002.Laysan_Albatross/b_2"]  # the last one is a training image
+    cub_boxes = {1: (10, 12, 40, 30), 2: (0, 0, 64, 60), 3: (30, 20, 90, 70), 4: (5, 5, 20, 20)}
+    for name in files:
+        path = tmp_path / "cub" / "images" / f"{name}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (96, 80)).save(path)
+    (tmp_path / "cub" / "images.txt").write_text("".join(f"{i + 1} {name}.jpg\n" for i, name in enumerate(files)))
+    (tmp_path / "cub" / "bounding_boxes.txt").write_text("".join(
+        f"{i} {x0}.0 {y0}.0 {x1 - x0}.0 {y1 - y0}.0\n" for i, (x0, y0, x1, y1) in cub_boxes.items()))
+    (tmp_path / "cub" / "train_test_split.txt").write_text("1 0\n2 0\n3 0\n4 1\n")
+
+    truth = ev.wsol_ground_truth(cub_root=tmp_path / "cub", n_images=None)
+    assert list(truth) == cub_test  # the test split only, by id
+    np.testing.assert_array_equal(truth["002.Laysan_Albatross/b_1"], [cub_boxes[3]])
+    # The id is what an imagefolder probe set rooted at cub/images calls the file.
+    scanned = set(data.scan_imagefolder(tmp_path / "cub" / "images")["image_id"])
+    assert set(truth) <= scanned
+    sampled = ev.wsol_ground_truth(cub_root=tmp_path / "cub", n_images=2, seed=3)
+    assert list(sampled) == ev.sample_ids(cub_test, 2, 3)

@@ -55,9 +55,13 @@ def test_unreadable_files_are_all_listed(tmp_path):
     assert sorted(unreadable.image_id) == ["broken", "notes"]
 
 
-def test_center_box_is_centred_square():
-    assert data.center_box(300, 200) == (50, 0, 250, 200)
-    assert data.center_box(5, 9) == (0, 2, 5, 7)
+@pytest.mark.parametrize("width, height, expected", [
+    (300, 200, (50, 0, 250, 200)), (5, 9, (0, 2, 5, 7)), (60, 40, (10, 0, 50, 40)),
+    (20, 61, (0, 20, 20, 40)), (7, 7, (0, 0, 7, 7)),
+    # an odd excess: floor(excess / 2) before, ceil(excess / 2) after (the official ConVis crop)
+    (11, 8, (1, 0, 9, 8)), (8, 12, (0, 2, 8, 10)), (5, 5, (0, 0, 5, 5))])
+def test_center_box_is_the_largest_centred_square(width, height, expected):
+    assert data.center_box(width, height) == expected
 
 
 def test_normalise_concepts_strips_and_keeps_duplicates_in_order():
@@ -144,8 +148,8 @@ def test_duplicated_texts_are_embedded_once_and_shared(monkeypatch):
     clip = models.load_clip("tiny-clip", "random", model_config="tests/data/tiny-clip.json")
     texts = ["dog", "cat", "dog", "hot dog", "cat", "dog"]
     encoded: list[int] = []
-    original = embeddings._encode_tokens_cut
-    monkeypatch.setattr(embeddings, "_encode_tokens_cut",
+    original = embeddings.encode_tokens_cut
+    monkeypatch.setattr(embeddings, "encode_tokens_cut",
                         lambda module, tokens: encoded.append(len(tokens)) or original(module, tokens))
     for template in (None, "A photo of a {}"):
         encoded.clear()

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuron_concepts.figures import (center_box, crop_comparison_figure, neuron_panel_figure,
-                                     plot_crop_comparison, plot_neuron_panel)
+from neuron_concepts.data import center_box
+from neuron_concepts.figures import (crop_comparison_figure, neuron_panel_figure, new_figure,
+                                     plot_crop_comparison, plot_neuron_panel, save_figure)
 
 
 def gradient_image(height: int, width: int, seed: int = 0) -> Image.Image:
@@ -24,15 +25,21 @@ def png_pixels(path) -> np.ndarray:
         return np.asarray(png.convert("RGB"))
 
 
-@pytest.mark.parametrize("height, width, expected", [
-    (40, 60, (10, 0, 50, 40)), (61, 20, (0, 20, 20, 40)), (7, 7, (0, 0, 7, 7))])
-def test_center_box_is_the_largest_centred_square(height, width, expected):
-    assert center_box(height, width) == expected
+def test_saved_figures_are_byte_reproducible_and_name_no_software(tmp_path):
+    """The same figure drawn twice is the same file; no text chunk names matplotlib's version."""
+    paths = []
+    for name in ("a.png", "b.png"):
+        fig = new_figure(2.0, 1.0)
+        fig.add_subplot(1, 1, 1).plot([0, 1], [1, 0])
+        paths.append(save_figure(fig, tmp_path / name, dpi=40))
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    with Image.open(paths[0]) as png:
+        assert png.size == (80, 40) and "Software" not in png.info
 
 
 def test_crop_comparison_png_has_the_promised_size_and_content(tmp_path):
     images = [gradient_image(40, 60), gradient_image(50, 30, seed=1)]
-    centre = [center_box(40, 60), center_box(50, 30)]
+    centre = [center_box(60, 40), center_box(30, 50)]
     boxes = [(40, 20, 60, 40), (0, 0, 15, 15)]
     cams = [np.random.default_rng(0).random((40, 60)), np.zeros((7, 7))]  # second: CAM-sized
     path = crop_comparison_figure(images, centre, boxes, cams, tmp_path / "crops.png",
@@ -44,7 +51,7 @@ def test_crop_comparison_png_has_the_promised_size_and_content(tmp_path):
 
 def test_crop_comparison_draws_boxes_around_the_given_pixels():
     image = gradient_image(40, 60)
-    fig = plot_crop_comparison([image], [center_box(40, 60)], [(40, 20, 60, 40)],
+    fig = plot_crop_comparison([image], [center_box(60, 40)], [(40, 20, 60, 40)],
                                [np.ones((40, 60))])
     centre_patch, gradcam_patch = fig.axes[0].patches
     assert centre_patch.get_xy() == (9.5, -0.5) and centre_patch.get_width() == 40

@@ -45,9 +45,9 @@ def test_cosine_per_neuron_means_over_pairs():
 
 
 def test_mpnet_style_metric_with_a_real_sentence_model():
-    from neuron_concepts.models import _bundled_minilm, load_sentence_model
+    from neuron_concepts.models import bundled_minilm, load_sentence_model
 
-    model = load_sentence_model(str(_bundled_minilm()))
+    model = load_sentence_model(str(bundled_minilm()))
     embed = metrics.sentence_embedder(model)
     same = metrics.cosine_per_neuron([["dog"]], [["dog"]], embed)[0]
     near = metrics.cosine_per_neuron([["puppy"]], [["dog"]], embed)[0]

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_concepts.similarity import (cosine, cosine_matrices, gather_rows, parse_sim, sim_name,
-                                       similarity_fn, similarity_matrix, tvmf)
+from neuron_concepts.similarity import (cosine, cosine_matrices, gather_rows, similarity_fn,
+                                       similarity_matrix, tvmf)
 
 
 def test_cosine_of_known_vectors():
@@ -33,14 +33,6 @@ def test_tvmf_is_monotonic_and_narrower_than_cosine():
     f = tvmf(c, 16.0)
     assert torch.all(f[1:] > f[:-1])
     assert torch.all(f[1:-1] <= c[1:-1])
-
-
-def test_sim_names_round_trip():
-    assert sim_name("tvmf", 16) == "tvmf-k16"
-    assert parse_sim("tvmf-k16") == ("tvmf", 16.0)
-    assert parse_sim("cos") == ("cos", 0.0)
-    with pytest.raises(ValueError, match="unknown similarity"):
-        parse_sim("dot")
 
 
 def test_tvmf_widens_float16_and_keeps_float64():

@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # importing it here would bypass pytest's assertion rewriting
 
 pytest_plugins = ["slurm_cluster"]
 
+# Every test runs Snakemake on the workflow (dry runs, or the whole run on SLURM).
+pytestmark = pytest.mark.workflow
+
 # Rules of the tiny workflow that load a model: each of their jobs must get a GPU.
 MODEL_RULES = {"activations", "text_embeddings", "image_embeddings",
                "evaluation_text_embeddings"}
@@ -79,7 +82,6 @@ def test_slurm_profile_sets_resources_of_every_gpu_rule_and_only_of_real_rules(
 
 
 @pytest.mark.slurm
-@pytest.mark.workflow
 def test_pipeline_on_slurm_asks_gpus_for_model_jobs_only_and_equals_a_local_run(
         slurm_cluster: SlurmCluster, finished_workflow: Workflow, workflow: Workflow) -> None:
     workflow.config["device"] = "auto"

@@ -7,13 +7,14 @@ what a parameter change reruns through Snakemake's own dry run.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import Workflow, copy_workflow, tiny_config
+from conftest import Workflow, tiny_config
 from neuron_concepts import clip_dissect, io
+
+pytestmark = pytest.mark.workflow
 
 LAYERS = ["layer4", "fc"]
 SOFT = {"top_k": 10, "a": 10, "lam": 1, "p_start": 0.998, "p_end": 0.97}
@@ -26,11 +27,7 @@ TARGETS = ["results/tables/concept_discovery.csv", "results/tables/stability.csv
 
 
 def clip_dissect_config() -> dict:
-    config = tiny_config()
-    config["target"]["layers"] = LAYERS
-    # One concept set keeps the run short; evaluation still reads the final layer.
-    config["concept_sets"] = {"words": config["concept_sets"]["words"]}
-    config["evaluation"]["concept_sets"] = ["words"]
+    config = tiny_config(layers=LAYERS, concept_set="words")
     config["methods"]["clip_dissect"] = {"variants": ["softwpmi", "wpmi"], "similarities": ["cos"],
                                          "n_best": N_BEST, "softwpmi": dict(SOFT),
                                          "wpmi": dict(WPMI)}
@@ -40,12 +37,8 @@ def clip_dissect_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
-    root = tmp_path_factory.mktemp("clip_dissect")
-    copy_workflow(root)
-    flow = Workflow(root, clip_dissect_config())
-    flow.snakemake(*TARGETS)
-    return flow
+def run(run_workflow) -> Workflow:
+    return run_workflow(clip_dissect_config(), *TARGETS)
 
 
 def target_dir(flow: Workflow) -> str:

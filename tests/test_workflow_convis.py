@@ -17,9 +17,11 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from conftest import Workflow, copy_workflow, tiny_config
-from neuron_concepts import convis, convis_eval, data, embeddings, io, models
+from conftest import Workflow, tiny_config
+from neuron_concepts import convis, convis_eval, data, embeddings, io, models, wordnet
 from neuron_concepts.similarity import normalize
+
+pytestmark = pytest.mark.workflow
 
 CLIP = "tiny-clip-random"
 SIZES, STRIDE = [32, 64], 32
@@ -37,7 +39,7 @@ WSOL_N, WSOL_SEED = 2, 3
 def photo(name: str, size: tuple[int, int]) -> Image.Image:
     """A demo photograph resized to ``size`` (width, height)."""
     source = dict((i, s) for i, s, _ in data.DEMO_IMAGES)[name]
-    return data.load_image(data._demo_source(source)).resize(size)
+    return data.load_image(data.demo_source(source)).resize(size)
 
 
 def build_inputs(root: Path) -> None:
@@ -83,13 +85,8 @@ def convis_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
-    root = tmp_path_factory.mktemp("convis")
-    copy_workflow(root)
-    build_inputs(root)
-    flow = Workflow(root, convis_config())
-    flow.snakemake("convis")
-    return flow
+def run(run_workflow) -> Workflow:
+    return run_workflow(convis_config(), "convis", prepare=build_inputs)
 
 
 def folder(probe: str = "demo") -> str:
@@ -120,43 +117,6 @@ def numpy_ranks(images: np.ndarray, synsets: np.ndarray) -> np.ndarray:
     b = synsets / np.linalg.norm(synsets, axis=1, keepdims=True)
     z = a.astype(np.float64) @ b.T.astype(np.float64)
     return (z[:, None, :] < z[:, :, None]).sum(axis=2) / z.shape[1]
-
-
-# ---------------------------------------------------------------- library additions (no workflow)
-
-
-def test_sample_ids_is_a_seeded_sorted_subset_independent_of_input_order():
-    ids = [f"img{i}" for i in range(10)]
-    first = convis_eval.sample_ids(ids, 4, seed=7)
-    assert first == sorted(first) and len(set(first)) == 4 and set(first) <= set(ids)
-    assert convis_eval.sample_ids(list(reversed(ids)), 4, seed=7) == first
-    assert convis_eval.sample_ids(ids, None, seed=7) == sorted(ids)
-    assert convis_eval.sample_ids(ids, 20, seed=7) == sorted(ids)
-
-
-def test_wsol_evaluation_of_a_map_stream_equals_max_box_acc():
-    rng = np.random.default_rng(0)
-    maps = [rng.random((20, 30)) for _ in range(4)]
-    boxes = [np.array([[2.0, 3.0, 12.0, 15.0]]), np.array([[0.0, 0.0, 30.0, 20.0]]),
-             np.array([[5.0, 5.0, 9.0, 9.0], [10.0, 2.0, 28.0, 18.0]]), np.array([[1.0, 1.0, 4.0, 4.0]])]
-    result = convis_eval.wsol_evaluation(iter(maps), boxes)
-    assert result["max_box_acc"] == convis_eval.max_box_acc(maps, boxes)
-    curve = convis_eval.box_accuracy_curve(maps, boxes)
-    assert result["threshold"] == convis_eval.DEFAULT_THRESHOLDS[int(np.argmax(curve))]
-    assert result["n_images"] == 4
-
-
-def test_wsol_ground_truth_maps_cub_rows_to_imagefolder_ids(tmp_path):
-    build_inputs(tmp_path)
-    truth = convis_eval.wsol_ground_truth(cub_root=tmp_path / "cub", n_images=None)
-    assert list(truth) == CUB_TEST  # the test split only, by id
-    x0, y0, x1, y1 = CUB_BOXES[3]
-    np.testing.assert_array_equal(truth["002.Laysan_Albatross/b_1"], [[x0, y0, x1, y1]])
-    # The id is what an imagefolder probe set rooted at cub/images calls the file.
-    scanned = set(data.scan_imagefolder(tmp_path / "cub" / "images")["image_id"])
-    assert set(truth) <= scanned
-    sampled = convis_eval.wsol_ground_truth(cub_root=tmp_path / "cub", n_images=WSOL_N, seed=WSOL_SEED)
-    assert list(sampled) == convis_eval.sample_ids(CUB_TEST, WSOL_N, WSOL_SEED)
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -248,7 +208,7 @@ def test_top_synsets_and_figures(run):
 
 def wordnet_under(synset: str, wnid: str) -> bool:
     """Whether ImageNet class ``wnid`` is ``synset`` or one of its hyponyms, through NLTK."""
-    wn = convis._wordnet()
+    wn = wordnet.open_wordnet()
     node = wn.synset_from_pos_and_offset("n", int(wnid[1:]))
     return synset in {node.name()} | {h.name() for h in node.closure(lambda s: s.hypernyms())}
 

@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 from PIL import Image
 
-from conftest import Workflow, copy_workflow, tiny_config
+from conftest import Workflow, tiny_config
 from neuron_concepts import embeddings, gradcam, io, models, www
 
 pytestmark = pytest.mark.workflow
@@ -31,11 +30,7 @@ N_IMAGES = 4  # methods.www.n_images of the tiny config
 
 
 def gradcam_config() -> dict:
-    config = tiny_config()
-    config["target"]["layers"] = LAYERS
-    # One concept set keeps the run short; evaluation still reads the final layer.
-    config["concept_sets"] = {"words": config["concept_sets"]["words"]}
-    config["evaluation"]["concept_sets"] = ["words"]
+    config = tiny_config(layers=LAYERS, concept_set="words")
     config["views"] = ["center", "gradcam"]
     config["methods"]["www"]["similarities"] = ["cos", "tvmf"]
     config["gradcam"] = {"layer": "layer4", "crop_fraction": FRACTION, "batch_size": 8}
@@ -46,15 +41,8 @@ def gradcam_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Workflow:
-    root = tmp_path_factory.mktemp("gradcam")
-    copy_workflow(root)
-    flow = Workflow(root, gradcam_config())
-    # Snakemake merges --configfile into config.yaml, so the demo's concept sets (and any
-    # other dict entry) would leak into the run: make the test config the base config too.
-    flow.path("config.yaml").write_text(yaml.safe_dump(flow.config, sort_keys=False))
-    flow.snakemake()
-    return flow
+def run(run_workflow) -> Workflow:
+    return run_workflow(gradcam_config())
 
 
 def manifest(flow: Workflow) -> pd.DataFrame:

@@ -3,8 +3,8 @@ from neuron_concepts import evaluation, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    evaluations = [(labels, io.read_parquet(path))
-                   for labels, path in zip(snakemake.params.labels, snakemake.input)]
+    # Each item names its input and carries its labels: no pairing by list position.
+    evaluations = [(item["labels"], io.load_evaluation(item["path"]))
+                   for item in snakemake.params.evaluations]
     table = evaluation.ablation_table(evaluations)
-    io.write_text(snakemake.output.csv, table.to_csv(index=False))
-    io.write_text(snakemake.output.md, evaluation.ablation_markdown(table))
+    io.save_summary_table(snakemake.output.csv, table, snakemake.output.md, evaluation.ablation_markdown(table))

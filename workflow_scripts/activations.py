@@ -4,8 +4,8 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
     p = snakemake.params
-    manifest = io.read_parquet(snakemake.input.manifest)
-    boxes = io.read_parquet(snakemake.input.boxes[0]) if snakemake.input.boxes else None
+    manifest = io.load_manifest(snakemake.input.manifest)
+    boxes = io.load_boxes(snakemake.input.boxes[0]) if snakemake.input.boxes else None
     device = models.resolve_device(p.device)
     target = models.load_target(**p.target, device=device)
     layers = {name: models.get_layer(target.module, name) for name in p.layers}
@@ -13,5 +13,5 @@ with to_file(snakemake.log[0]):
                                workers=data.default_workers(device))
     acts = activations.layer_activations(target.module, layers, loader, device, p.reduction,
                                          total=len(loader))
-    for name, path in zip(p.layers, snakemake.output):
-        io.write_npz(path, activations=acts[name], ids=manifest["image_id"].to_numpy(dtype=str))
+    for name, path in zip(p.layers, snakemake.output):  # one file per layer
+        io.save_activations(path, acts[name], ids=manifest["image_id"])

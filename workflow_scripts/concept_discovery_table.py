@@ -3,8 +3,8 @@ from neuron_concepts import evaluation, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    evaluations = [(labels, io.read_parquet(path))
-                   for labels, path in zip(snakemake.params.labels, snakemake.input)]
+    # Each item names its input and carries its labels: no pairing by list position.
+    evaluations = [(item["labels"], io.load_evaluation(item["path"]))
+                   for item in snakemake.params.evaluations]
     table = evaluation.concept_discovery_table(evaluations, snakemake.params.styles)
-    io.write_text(snakemake.output.csv, table.to_csv(index=False))
-    io.write_text(snakemake.output.md, evaluation.table_markdown(table, "Concept discovery"))
+    io.save_summary_table(snakemake.output.csv, table, snakemake.output.md, evaluation.table_markdown(table, "Concept discovery"))

@@ -5,4 +5,4 @@ from neuron_concepts.logs import to_file
 with to_file(snakemake.log[0]) as log:
     table = concepts.concept_set(snakemake.params.spec)
     log.info("concept set %s: %d concepts", snakemake.wildcards.concepts, len(table))
-    io.write_parquet(snakemake.output[0], table)
+    io.save_concepts(snakemake.output[0], table)

@@ -8,13 +8,13 @@ from neuron_concepts.logs import to_file
 
 def embeddings_and_wnids(emb_path, manifest_path, probe):
     """A probe set's CLIP image embeddings and each image's ImageNet id (its class folder)."""
-    emb = io.read_embeddings(emb_path)
-    labels = io.read_parquet(manifest_path).set_index("image_id").loc[emb["ids"], "label"]
+    emb = io.load_image_embeddings(emb_path)
+    labels = io.load_manifest(manifest_path).set_index("image_id").loc[emb.ids, "label"]
     bad = sorted({str(label) for label in labels if pd.isna(label) or not convis.is_wnid(str(label))})
     if bad:
         raise InputDataError(f"probe set {probe}: OOD evaluation needs images in ImageNet synset "
                              f"folders (n01530575/...), found labels {bad[:10]}")
-    return emb["emb"], labels.astype(str).tolist()
+    return emb.emb, labels.astype(str).tolist()
 
 
 with to_file(snakemake.log[0]):
@@ -25,10 +25,10 @@ with to_file(snakemake.log[0]):
         references, reference_wnids = embeddings_and_wnids(inp.train_images, inp.train_manifest,
                                                            p.labels["train_probe"])
     table = convis_eval.ood_evaluation(
-        images, wnids, io.read_npz(inp.texts)["raw"], io.read_parquet(inp.vocab),
-        pairs=[tuple(pair) for pair in p.pairs], reference_emb=references,
-        reference_wnids=reference_wnids, reduce=p.reduce)
+        images, wnids, io.load_text_embeddings(inp.texts, parts=["raw"]).raw,
+        io.load_vocabulary(inp.vocab), pairs=[tuple(pair) for pair in p.pairs],
+        reference_emb=references, reference_wnids=reference_wnids, reduce=p.reduce)
     for column, value in reversed(p.labels.items()):
         table.insert(0, column, value)
-    io.write_text(snakemake.output.csv, table.to_csv(index=False))
-    io.write_text(snakemake.output.md, evaluation.table_markdown(table, "ConVis OOD detection (AUROC)"))
+    io.save_summary_table(snakemake.output.csv, table, snakemake.output.md,
+                          evaluation.table_markdown(table, "ConVis OOD detection (AUROC)"))

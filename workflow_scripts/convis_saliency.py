@@ -4,8 +4,9 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
     synset = snakemake.wildcards.synset
-    volume = convis.RankVolume.from_arrays(io.read_npz(snakemake.input.volume))
-    members = convis.hyponym_members(io.read_parquet(snakemake.input.vocab), synset)
-    # resize: the frame the map covers (0 = the original image), for the figures
-    io.write_npz(snakemake.output[0], saliency=volume.saliency(members), members=members,
-                 synset=synset, resize=volume.resize or 0)
+    vocab = io.load_vocabulary(snakemake.input.vocab)
+    volume = io.load_rank_volume(snakemake.input.volume, vocab=vocab)
+    members = convis.hyponym_members(vocab, synset)
+    # resize: the frame the map covers (None = the original image), for the figures
+    io.save_convis_map(snakemake.output[0], volume.saliency(members), members, synset,
+                       resize=volume.resize)

@@ -4,10 +4,10 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
     image_id = snakemake.wildcards.image
-    manifest = io.read_parquet(snakemake.input.manifest).set_index("image_id")
-    volume = convis.RankVolume.from_arrays(io.read_npz(snakemake.input.volume))
-    vocab = io.read_parquet(snakemake.input.vocab)
-    top = io.read_parquet(snakemake.input.top)
+    manifest = io.load_manifest(snakemake.input.manifest).set_index("image_id")
+    vocab = io.load_vocabulary(snakemake.input.vocab)
+    volume = io.load_rank_volume(snakemake.input.volume, vocab=vocab)
+    top = io.load_top_synsets(snakemake.input.top)
     maps = [volume.saliency(convis.hyponym_members(vocab, synset)) for synset in top["synset"]]
     titles = [f"{row.synset} ({row.score:.2f})" for row in top.itertuples()]
     image = convis.frame_image(data.load_image(manifest.loc[image_id, "path"]), volume.resize)

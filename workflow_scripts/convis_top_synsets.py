@@ -3,8 +3,8 @@ from neuron_concepts import convis, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    volume = convis.RankVolume.from_arrays(io.read_npz(snakemake.input.volume))
-    vocab = io.read_parquet(snakemake.input.vocab)
+    vocab = io.load_vocabulary(snakemake.input.vocab)
+    volume = io.load_rank_volume(snakemake.input.volume, vocab=vocab)
     # Locations whose patches hold no padding noise (all of them on the default grid).
-    io.write_parquet(snakemake.output[0], convis.top_synsets(volume.rank_counts, vocab, n=snakemake.params.n,
-                                                             locations=volume.inside()))
+    io.save_top_synsets(snakemake.output[0], convis.top_synsets(volume.rank_counts, vocab, n=snakemake.params.n,
+                                                                locations=volume.inside()))

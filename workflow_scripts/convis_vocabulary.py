@@ -20,5 +20,5 @@ with to_file(snakemake.log[0]) as log:
     concepts = pd.DataFrame({"concept_id": range(len(vocab)), "text": vocab["definition"],
                              "synset": vocab["synset"]})
     concepts = concepts.astype({"concept_id": "int64", "text": "string", "synset": "string"})
-    io.write_parquet(snakemake.output.vocab, vocab)
-    io.write_parquet(snakemake.output.concepts, concepts)
+    io.save_vocabulary(snakemake.output.vocab, vocab)
+    io.save_concepts(snakemake.output.concepts, concepts)

@@ -11,5 +11,5 @@ with to_file(snakemake.log[0]):
     else:
         embed = metrics.sentence_embedder(models.load_sentence_model(**spec, device=device),
                                           p.batch_size)
-    texts = evaluation.evaluation_texts(io.read_concepts(snakemake.input.concepts)["text"])
-    io.write_embeddings(snakemake.output[0], embed(texts), ids=texts)
+    texts = evaluation.evaluation_texts(io.load_concepts(snakemake.input.concepts)["text"])
+    io.save_eval_embeddings(snakemake.output[0], embed(texts), ids=texts)

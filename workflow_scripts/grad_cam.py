@@ -4,7 +4,7 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]) as log:
     p = snakemake.params
-    manifest = io.read_parquet(snakemake.input.manifest)
+    manifest = io.load_manifest(snakemake.input.manifest)
     device = models.resolve_device(p.device)
     target = models.load_target(**p.target, device=device)
     cams, predicted = gradcam.compute_cams(
@@ -13,4 +13,4 @@ with to_file(snakemake.log[0]) as log:
         batch_size=p.batch_size, device=device)
     log.info("Grad-CAM at %s of %s: %d images, CAMs of %dx%d", p.layer, target.tag,
              len(cams), cams.shape[1], cams.shape[2])
-    gradcam.save_cams(snakemake.output[0], manifest["image_id"], cams, predicted)
+    io.save_cams(snakemake.output[0], manifest["image_id"], cams, predicted)

@@ -4,10 +4,10 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
     p = snakemake.params
-    manifest = io.read_parquet(snakemake.input.manifest)
-    boxes = io.read_parquet(snakemake.input.boxes[0]) if snakemake.input.boxes else None
+    manifest = io.load_manifest(snakemake.input.manifest)
+    boxes = io.load_boxes(snakemake.input.boxes[0]) if snakemake.input.boxes else None
     clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
     loader = data.image_loader(manifest, clip.preprocess, p.batch_size, boxes,
                                workers=data.default_workers(clip.device))
     emb = embeddings.encode_images(clip, loader, total=len(loader))
-    io.write_embeddings(snakemake.output[0], emb, ids=manifest["image_id"].to_numpy(dtype=str))
+    io.save_image_embeddings(snakemake.output[0], emb, ids=manifest["image_id"])

@@ -3,12 +3,13 @@ from neuron_concepts import io, www_figures
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    p, inputs = snakemake.params, snakemake.input
+    # Each view and cell names its own inputs: no pairing by list position.
+    p = snakemake.params
     www_figures.neuron_panel_from_artifacts(
-        io.read_parquet(inputs.manifest),
-        activations={view: io.read_npz(path)["activations"]
-                     for view, path in zip(p.views, inputs.activations)},
-        boxes={view: io.read_parquet(path) for view, path in zip(p.boxed_views, inputs.boxes)},
-        descriptions={(cell["view"], cell["sim"]): io.read_parquet(path)
-                      for cell, path in zip(p.cells, inputs.descriptions)},
+        io.load_manifest(snakemake.input.manifest),
+        activations={view["view"]: io.load_activations(view["activations"]).values
+                     for view in p.views},
+        boxes={view["view"]: io.load_boxes(view["boxes"]) for view in p.views if view["boxes"]},
+        descriptions={(cell["view"], cell["sim"]): io.load_descriptions(cell["path"])
+                      for cell in p.cells},
         neurons=p.neurons, n_images=p.n_images, path=snakemake.output[0], title=p.title)

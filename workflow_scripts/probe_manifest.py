@@ -9,5 +9,5 @@ with to_file(snakemake.log[0]) as log:
     if len(unreadable):
         log.warning("skipped %d unreadable file(s): %s", len(unreadable), list(unreadable["path"]))
     log.info("probe set %s: %d images", snakemake.wildcards.probe, len(manifest))
-    io.write_parquet(snakemake.output.unreadable, unreadable)
-    io.write_parquet(snakemake.output.manifest, manifest)
+    io.save_unreadable(snakemake.output.unreadable, unreadable)
+    io.save_manifest(snakemake.output.manifest, manifest)

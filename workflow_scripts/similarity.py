@@ -4,8 +4,10 @@ from neuron_concepts.similarity import cosine_matrices
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    images = io.read_embeddings(snakemake.input.images)["emb"]
-    texts = io.read_embeddings(snakemake.input.texts)
-    io.write_npz(snakemake.output[0],
-                 **cosine_matrices(images, texts, snakemake.params.matrices,
-                                   models.resolve_device(snakemake.params.device)))
+    matrices = snakemake.params.matrices  # prompt, base, raw: the roles of this CLIP model
+    images = io.load_image_embeddings(snakemake.input.images)
+    # Matrix X compares the images with text part X; the other parts stay on disk.
+    texts = io.load_text_embeddings(snakemake.input.texts, parts=matrices)
+    io.save_similarity(snakemake.output[0],
+                       **cosine_matrices(images.emb, texts.npz_arrays(), matrices,
+                                         models.resolve_device(snakemake.params.device)))

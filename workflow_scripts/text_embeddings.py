@@ -4,13 +4,13 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
     p = snakemake.params
-    concepts = io.read_concepts(snakemake.input.concepts)
+    concepts = io.load_concepts(snakemake.input.concepts)
     clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
     texts = list(concepts["text"])
-    io.write_embeddings(
+    io.save_text_embeddings(
         snakemake.output[0],
-        embeddings.encode_texts(clip, texts, p.batch_size, template=p.template),
-        ids=concepts["concept_id"].to_numpy(),
-        base=embeddings.encode_texts(clip, [p.base_template], progress=False)[0].astype("float16"),
-        raw=embeddings.encode_texts(clip, texts, p.batch_size).astype("float16"),
+        prompt=embeddings.encode_texts(clip, texts, p.batch_size, template=p.template),
+        base=embeddings.encode_texts(clip, [p.base_template], progress=False)[0],
+        raw=embeddings.encode_texts(clip, texts, p.batch_size),
+        ids=concepts["concept_id"],
     )

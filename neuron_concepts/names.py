@@ -1,0 +1,418 @@
+"""Names of the parameters that appear in artifact paths: build them, parse them, match them.
+
+Every path component that carries parameters has one builder here, a parser that gives the
+values back, and a regular expression that matches exactly what the builder writes:
+
+- view: ``center``, ``gradcam-f0.5`` -- :func:`view_name`, :func:`parse_view`, :data:`VIEW`
+- similarity: ``cos``, ``tvmf-k16`` -- :func:`sim_name`, :func:`parse_sim`, :data:`SIM`
+- WWW method: ``www-center-tvmf-k16-n40-a0.95`` -- :func:`www_method_name`,
+  :func:`parse_www_method`, :data:`WWW_METHOD`
+- CLIP-Dissect method: ``softwpmi-center-cos-k100`` -- :func:`clip_dissect_method_name`,
+  :func:`parse_clip_dissect_method`, :data:`CLIP_DISSECT_METHOD`
+- ConVis grid: ``anchored64-128-stride16[-noise][-r224]`` -- :func:`convis_grid_name`,
+  :func:`parse_convis_grid`, :data:`CONVIS_GRID`
+- model: ``resnet50-IMAGENET1K_V1`` -- built by ``models.model_tag`` (it stays with the
+  model loading code; an architecture may hold ``-``, so a tag is not parsed back), matched
+  by :data:`MODEL_TAG`
+
+Views, similarities and methods are declared once, in the registries below (:data:`VIEWS`,
+:data:`SIMILARITIES`, :data:`WWW`, :data:`CLIP_DISSECT`): a parameter added to one of them
+is written into every name of that kind, parsed back from paths and matched by the
+workflow's wildcard constraints (:data:`WILDCARDS`). A parameter's value comes from the
+config section of its kind (``gradcam``, ``tvmf``, ``methods.www``, ...) under the
+parameter's own name, or from its default (neuron_concepts.settings reads them).
+
+Values stay numbers until they reach a name; :meth:`Param.format` writes them, ``:g`` for
+reals. No config access and no torch here: the rule files import this at parse time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple, Union
+
+# ---------------------------------------------------------------- value patterns
+
+INTEGER = r"[0-9]+"
+NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?"  # what f"{x:g}" writes for x >= 0
+CONFIG_NAME = r"[A-Za-z0-9_.]+"  # names the config gives: probe sets, concept sets, vocabularies
+MODEL_TAG = r"[^/]+"  # models.model_tag: one path component
+SYNSET = r"[^/]+\.n\.[0-9]+"  # a WordNet noun synset, e.g. hunting_dog.n.01
+
+
+def _checked(name: str, pattern: str, what: str) -> str:
+    """``name`` if ``pattern`` matches all of it: a builder never writes what its parser refuses."""
+    if re.fullmatch(pattern, name) is None:
+        raise ValueError(f"{name!r} is not a valid {what} name")
+    return name
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    """A number written into a name as ``prefix`` + value: ``f0.5``, ``k16``, ``n40``.
+
+    ``name`` is the builder's keyword, the key in parsed values and the config key the
+    value comes from; ``default`` stands in when the config section does not set it.
+    """
+
+    name: str
+    prefix: str
+    type: type = float  # int or float
+    default: float | int | None = None
+
+    @property
+    def value_pattern(self) -> str:
+        return INTEGER if self.type is int else NUMBER
+
+    @property
+    def pattern(self) -> str:
+        """The parameter as it appears in a name, without groups."""
+        return re.escape(self.prefix) + self.value_pattern
+
+    def format(self, value: float | int | None) -> str:
+        """``prefix`` + value: integers as they are, reals with ``:g`` (0.5, 16, 1e-05)."""
+        if value is None:
+            raise ValueError(f"no value for the name parameter {self.name!r}")
+        if self.type is int:
+            if int(value) != value:
+                raise ValueError(f"{self.name} must be a whole number, got {value!r}")
+            return f"{self.prefix}{int(value):d}"
+        return f"{self.prefix}{float(value):g}"
+
+    def parse(self, text: str) -> float | int:
+        """The value of a name's parameter text (without the prefix)."""
+        return self.type(text)
+
+
+def _param_values(params: tuple[Param, ...], section: Mapping) -> dict:
+    """Each parameter's value from a config section, else its default."""
+    return {p.name: section.get(p.name, p.default) for p in params}
+
+
+# ---------------------------------------------------------------- kinds with parameters (views, similarities)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kind of a family (view ``gradcam``, similarity ``tvmf``) and the parameters its
+    name carries after the kind: ``gradcam-f0.5``, ``tvmf-k16``, or just ``center``."""
+
+    kind: str
+    params: tuple[Param, ...] = ()
+
+    @property
+    def params_pattern(self) -> str:
+        """The parameter part of the name (``f0.5``), without groups; empty without parameters."""
+        return "-".join(p.pattern for p in self.params)
+
+    @property
+    def pattern(self) -> str:
+        return "-".join([re.escape(self.kind), *(p.pattern for p in self.params)])
+
+    @property
+    def regex(self) -> re.Pattern:
+        """The name with one named group per parameter."""
+        return re.compile("-".join([re.escape(self.kind), *(
+            f"{re.escape(p.prefix)}(?P<{p.name}>{p.value_pattern})" for p in self.params)]))
+
+    def name(self, values: Mapping) -> str:
+        unknown = set(values) - {p.name for p in self.params}
+        if unknown:
+            raise ValueError(f"{self.kind} has no name parameters {sorted(unknown)} "
+                             f"(it has {[p.name for p in self.params]})")
+        return "-".join([self.kind, *(p.format(values.get(p.name, p.default)) for p in self.params)])
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed view or similarity name: its kind and its parameters' values."""
+
+    name: str
+    kind: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def params_part(self) -> str:
+        """The name after the kind (``f0.5`` of ``gradcam-f0.5``); empty without parameters."""
+        return self.name[len(self.kind) + 1:]
+
+
+@dataclass(frozen=True)
+class Family:
+    """The kinds a path component can be (views: center, gradcam), each with its parameters."""
+
+    what: str  # the word in messages
+    variants: dict[str, Variant]
+
+    @property
+    def pattern(self) -> str:
+        """Any member's name, without named groups (so patterns can be combined)."""
+        return "(?:" + "|".join(v.pattern for v in self.variants.values()) + ")"
+
+    def variant(self, kind: str) -> Variant:
+        if kind not in self.variants:
+            raise ValueError(f"unknown {self.what} {kind!r}: use one of {sorted(self.variants)}")
+        return self.variants[kind]
+
+    def param_values(self, kind: str, section: Mapping) -> dict:
+        """The parameters of ``kind`` taken from its config section (defaults for the rest)."""
+        return _param_values(self.variant(kind).params, section)
+
+    def name(self, kind: str, values: Mapping) -> str:
+        return _checked(self.variant(kind).name(values), self.pattern, self.what)
+
+    def parse(self, name: str) -> Parsed:
+        for variant in self.variants.values():
+            match = variant.regex.fullmatch(name)
+            if match:
+                return Parsed(name, variant.kind, {p.name: p.parse(match[p.name]) for p in variant.params})
+        raise ValueError(f"{name!r} is not a {self.what} name (expected one of: "
+                         + ", ".join(v.pattern for v in self.variants.values()) + ")")
+
+
+# ---------------------------------------------------------------- names made of fields (methods)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A field of a composite name that holds a family member's name (a view, a similarity)."""
+
+    name: str
+    family: Family
+
+
+Field = Union[str, Member, Param]  # a literal word, a family member, a parameter
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A name made of fields joined by ``-``: ``www-{view}-{sim}-n{n_images}-a{alpha}``."""
+
+    what: str
+    fields: tuple[Field, ...]
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return tuple(f for f in self.fields if isinstance(f, Param))
+
+    def _field_pattern(self, f: Field, named: bool) -> str:
+        if isinstance(f, str):
+            return re.escape(f)
+        inner = f.family.pattern if isinstance(f, Member) else f.value_pattern
+        group = f"(?P<{f.name}>{inner})" if named else inner
+        return group if isinstance(f, Member) else re.escape(f.prefix) + group
+
+    @property
+    def pattern(self) -> str:
+        """The whole name without named groups: a wildcard constraint."""
+        return "-".join(self._field_pattern(f, named=False) for f in self.fields)
+
+    @property
+    def regex(self) -> re.Pattern:
+        return re.compile("-".join(self._field_pattern(f, named=True) for f in self.fields))
+
+    def param_values(self, section: Mapping) -> dict:
+        """The scheme's parameters taken from a config section (defaults for the rest)."""
+        return _param_values(self.params, section)
+
+    def name(self, **values) -> str:
+        named = {f.name for f in self.fields if not isinstance(f, str)}
+        unknown = set(values) - named
+        if unknown:
+            raise ValueError(f"a {self.what} name has no fields {sorted(unknown)} (it has {sorted(named)})")
+        parts = []
+        for f in self.fields:
+            if isinstance(f, str):
+                parts.append(f)
+            elif isinstance(f, Member):
+                if f.name not in values:
+                    raise ValueError(f"a {self.what} name needs its {f.name}")
+                parts.append(values[f.name])
+            else:
+                parts.append(f.format(values.get(f.name, f.default)))
+        return _checked("-".join(parts), self.pattern, self.what)
+
+    def parse(self, name: str) -> dict:
+        """Field values: member names as text, parameters as numbers."""
+        match = self.regex.fullmatch(name)
+        if match is None:
+            raise ValueError(f"{name!r} is not a {self.what} name (pattern {self.pattern})")
+        return {f.name: (f.parse(match[f.name]) if isinstance(f, Param) else match[f.name])
+                for f in self.fields if not isinstance(f, str)}
+
+
+# ================================================================ the registries
+# The one place that says what each name holds. Add a parameter to a view or a method here,
+# with a default until the config schema offers it; paths, parsing and the workflow's
+# wildcard constraints follow.
+
+VIEWS = Family("view", {
+    "center": Variant("center"),  # the model's own preprocessing
+    "gradcam": Variant("gradcam", (Param("crop_fraction", "f"),)),  # config section gradcam
+})
+
+SIMILARITIES = Family("similarity", {
+    "cos": Variant("cos"),
+    "tvmf": Variant("tvmf", (Param("kappa", "k"),)),  # config section tvmf
+})
+
+CLIP_DISSECT_VARIANTS = Family("CLIP-Dissect variant", {
+    "softwpmi": Variant("softwpmi"),
+    "wpmi": Variant("wpmi"),
+})
+
+# Parameters from methods.www.
+WWW = Scheme("WWW method", (
+    "www", Member("view", VIEWS), Member("sim", SIMILARITIES),
+    Param("n_images", "n", int), Param("alpha", "a"),
+))
+
+# top_k from methods.clip_dissect.<variant> (the stability study sets it to each of its ks).
+# a, lam, p_start and p_end are the rule's params, not part of the name: changing them
+# reruns the descriptions in place.
+CLIP_DISSECT = Scheme("CLIP-Dissect method", (
+    Member("variant", CLIP_DISSECT_VARIANTS), Member("view", VIEWS), Member("sim", SIMILARITIES),
+    Param("top_k", "k", int),
+))
+
+
+# ---------------------------------------------------------------- views
+
+
+VIEW = VIEWS.pattern
+# The parameter part of a gradcam view (``f0.5``): it also names that view's crop boxes.
+GRADCAM_CROP = VIEWS.variants["gradcam"].params_pattern
+
+
+def view_name(kind: str, **params: float) -> str:
+    """A view as it appears in paths: ``center``, ``gradcam-f0.5`` (crop fraction 0.5)."""
+    return VIEWS.name(kind, params)
+
+
+def parse_view(name: str) -> Parsed:
+    """Kind and parameters of a view name: ``gradcam-f0.5`` -> gradcam, crop_fraction 0.5."""
+    return VIEWS.parse(name)
+
+
+# ---------------------------------------------------------------- similarities
+
+
+SIM = SIMILARITIES.pattern
+
+
+class Similarity(NamedTuple):
+    """A parsed similarity name; a tuple (kind, kappa) as the scoring functions take it.
+
+    kappa is 0 for the cosine, the t-vMF concentration that gives the cosine back.
+    """
+
+    kind: str
+    kappa: float
+
+
+def sim_name(kind: str, kappa: float | None = None) -> str:
+    """A similarity as it appears in method names: ``cos`` or ``tvmf-k<kappa>`` (``tvmf-k16``).
+
+    kappa is ignored for ``cos``, so a caller may pass the configured tvmf.kappa for any kind.
+    """
+    params = SIMILARITIES.variant(kind).params
+    return SIMILARITIES.name(kind, {"kappa": kappa} if params else {})
+
+
+def parse_sim(name: str) -> Similarity:
+    """(kind, kappa) of a similarity name: ``tvmf-k16`` -> (tvmf, 16.0), ``cos`` -> (cos, 0.0)."""
+    parsed = SIMILARITIES.parse(name)
+    return Similarity(parsed.kind, float(parsed.params.get("kappa", 0.0)))
+
+
+# ---------------------------------------------------------------- methods
+
+
+WWW_METHOD = WWW.pattern
+CLIP_DISSECT_METHOD = CLIP_DISSECT.pattern
+
+
+def www_method_name(view: str, sim: str, **params: float) -> str:
+    """A WWW method with its parameters: ``www-{view}-{sim}-n{n_images}-a{alpha}``.
+
+    ``params``: n_images, alpha (and any parameter added to :data:`WWW`).
+    """
+    return WWW.name(view=view, sim=sim, **params)
+
+
+def parse_www_method(name: str) -> dict:
+    """view and sim (names) and the parameters (numbers) of a WWW method name."""
+    return WWW.parse(name)
+
+
+def clip_dissect_method_name(variant: str, view: str, sim: str, **params: float) -> str:
+    """A CLIP-Dissect method with its parameters: ``{variant}-{view}-{sim}-k{top_k}``."""
+    return CLIP_DISSECT.name(variant=variant, view=view, sim=sim, **params)
+
+
+def parse_clip_dissect_method(name: str) -> dict:
+    """variant, view and sim (names) and top_k of a CLIP-Dissect method name."""
+    return CLIP_DISSECT.parse(name)
+
+
+# Any described method: what evaluation reads.
+METHOD = f"(?:{WWW_METHOD}|{CLIP_DISSECT_METHOD})"
+
+
+# ---------------------------------------------------------------- ConVis grids
+
+
+CONVIS_GRID = r"anchored[0-9]+(?:-[0-9]+)*-stride[0-9]+(?:-noise)?(?:-r[0-9]+)?"
+_CONVIS_GRID = re.compile(r"anchored(?P<sizes>[0-9]+(?:-[0-9]+)*)-stride(?P<stride>[0-9]+)"
+                          r"(?P<noise>-noise)?(?:-r(?P<resize>[0-9]+))?")
+
+
+def convis_grid_name(patch_sizes: list[int], stride: int, padding: str = "none",
+                     resize: int | None = None) -> str:
+    """The folder of a ConVis patch grid: ``anchored64-128-stride16`` (patch sides sorted,
+    sharing a top-left corner; grid step), ``-noise`` for the noise-padded grid, ``-r224``
+    for a centre crop resized to 224 px. The geometry is in the name, so volumes of one
+    geometry are never reused for another."""
+    if padding not in ("none", "noise"):
+        raise ValueError(f"unknown ConVis padding {padding!r}: use 'none' or 'noise'")
+    noise = "-noise" if padding == "noise" else ""
+    size = f"-r{int(resize):d}" if resize else ""
+    sizes = "-".join(f"{int(s):d}" for s in sorted(patch_sizes))
+    return _checked(f"anchored{sizes}-stride{int(stride):d}{noise}{size}", CONVIS_GRID, "ConVis grid")
+
+
+def parse_convis_grid(name: str) -> dict:
+    """sizes, stride, padding (``none`` or ``noise``) and resize (None: native) of a grid name."""
+    match = _CONVIS_GRID.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{name!r} is no ConVis grid folder (e.g. anchored64-128-stride16, "
+                         "...-noise, ...-r224)")
+    return dict(sizes=[int(size) for size in match["sizes"].split("-")], stride=int(match["stride"]),
+                padding="noise" if match["noise"] else "none",
+                resize=int(match["resize"]) if match["resize"] else None)
+
+
+# ================================================================ wildcard constraints
+# Wildcard name in the rule files -> what it may match. The workflow declares these once,
+# globally (rules/common.smk); a rule declares its own only for a narrower, rule-specific
+# match. No named groups: Snakemake wraps each in its own.
+
+WILDCARDS: dict[str, str] = {
+    "probe": CONFIG_NAME,
+    "vocab": CONFIG_NAME,
+    "target": MODEL_TAG,
+    "clip": MODEL_TAG,
+    "model": MODEL_TAG,
+    "view": VIEW,
+    "crop": GRADCAM_CROP,
+    "www_method": WWW_METHOD,
+    "clip_dissect_method": CLIP_DISSECT_METHOD,
+    "method": METHOD,
+    "convis_grid": CONVIS_GRID,
+    "synset": SYNSET,
+}

@@ -1,0 +1,295 @@
+"""The configuration as the workflow reads it: cross-checked, then resolved once.
+
+Snakemake validates the config against config.schema.yaml and fills in the schema's
+defaults. :func:`check` then tests what the schema cannot express (cross-references
+between sections, files that must exist) and raises a :class:`ConfigError` naming the key;
+:func:`resolve` derives, once, what the rule files read: which features are on, the names
+of the views and methods, and every "empty means all" list filled in. Both are pure
+functions of the config dict, so they are tested without Snakemake.
+
+Conventions, the same for every feature:
+
+- A feature is off when the list that says what it makes is empty: CLIP-Dissect with
+  ``methods.clip_dissect.variants: []``, the stability study with ``stability.variants: []``,
+  the evaluation with ``evaluation.probe_sets`` or ``concept_sets`` empty. A section that is
+  left out takes the schema's defaults; ConVis has none, so leaving ``convis`` out turns it
+  off. A feature that is off resolves to an empty list or None.
+- Inside a feature, a selection list left empty means every configured one:
+  ``stability.layers``, ``stability.probe_sets``, ``stability.concept_sets``,
+  ``figures.layers`` (and ``figures.probe_set``/``concept_set`` unset mean the first
+  evaluated, else the first configured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import names
+from .errors import ConfigError
+
+# ---------------------------------------------------------------- cross-checks
+
+
+def check(config: dict) -> None:
+    """Every cross-check of a validated config; the first problem raises a ConfigError."""
+    check_core(config)
+    check_clip_dissect(config)
+    check_figures(config)
+    check_convis(config)
+
+
+def check_core(config: dict) -> None:
+    """Target layers, evaluated sets, and the folders and files probe and concept sets name."""
+    target = config["target"]
+    if target["final_layer"] not in target["layers"]:
+        raise ConfigError(f"target.final_layer {target['final_layer']!r} is not in target.layers "
+                          f"{target['layers']}; add it there")
+    for key, known in (("probe_sets", config["probe_sets"]), ("concept_sets", config["concept_sets"])):
+        for name in config["evaluation"][key]:
+            if name not in known:
+                raise ConfigError(f"evaluation.{key} names {name!r}, which is not defined under "
+                                  f"{key} (defined: {sorted(known)})")
+    for name, spec in config["probe_sets"].items():
+        if spec["type"] in ("imagefolder", "folder"):
+            if "root" not in spec:
+                raise ConfigError(f"probe_sets.{name}.root is required for type {spec['type']}")
+            if not Path(spec["root"]).is_dir():
+                raise ConfigError(f"probe_sets.{name}.root: folder {spec['root']} does not exist")
+        if spec.get("labels_csv") and not Path(spec["labels_csv"]).is_file():
+            raise ConfigError(f"probe_sets.{name}.labels_csv: file {spec['labels_csv']} does not exist")
+    for name, spec in config["concept_sets"].items():
+        if spec["type"] == "file":
+            if "path" not in spec:
+                raise ConfigError(f"concept_sets.{name}.path is required for type file")
+            if not Path(spec["path"]).is_file():
+                raise ConfigError(f"concept_sets.{name}.path: file {spec['path']} does not exist")
+    if config["methods"]["www"]["n_images"] < 1:
+        raise ConfigError("methods.www.n_images must be at least 1")
+
+
+def check_clip_dissect(config: dict) -> None:
+    """methods.clip_dissect views, and the stability study against CLIP-Dissect and the sets.
+
+    top_k against the number of probe images is checked by the description job, where the
+    probe set's size is first known.
+    """
+    cd, st = config["methods"]["clip_dissect"], config["stability"]
+    for view in cd["views"]:
+        if view != "center" and view not in config["views"]:
+            raise ConfigError(f"methods.clip_dissect.views names {view!r}, which is not under views "
+                              f"{config['views']}; add it there (its crop parameters live there)")
+    if not st["variants"]:
+        return
+    if st["base_k"] not in st["ks"]:
+        raise ConfigError(f"stability.base_k {st['base_k']} is not in stability.ks {st['ks']}; "
+                          f"add it there")
+    if st["n_best"] > cd["n_best"]:
+        raise ConfigError(f"stability.n_best {st['n_best']} exceeds methods.clip_dissect.n_best "
+                          f"{cd['n_best']}, the concepts kept per neuron; raise the latter")
+    for key, known in (("layers", config["target"]["layers"]),
+                       ("probe_sets", list(config["probe_sets"])),
+                       ("concept_sets", list(config["concept_sets"]))):
+        for name in st[key]:
+            if name not in known:
+                raise ConfigError(f"stability.{key} names {name!r}, which is not configured "
+                                  f"(configured: {known})")
+
+
+def check_figures(config: dict) -> None:
+    """The figures' probe set, concept set and layers must be configured."""
+    fig = config["figures"]
+    for key, known in (("probe_set", config["probe_sets"]), ("concept_set", config["concept_sets"])):
+        if fig.get(key) and fig[key] not in known:
+            raise ConfigError(f"figures.{key} names {fig[key]!r}, which is not configured "
+                              f"(configured: {sorted(known)})")
+    for layer in fig["layers"]:
+        if layer not in config["target"]["layers"]:
+            raise ConfigError(f"figures.layers names {layer!r}, which is not in target.layers "
+                              f"{config['target']['layers']}")
+
+
+def check_convis(config: dict) -> None:
+    """Cross-references of the convis section, its grid, and the files it names."""
+    cv = config.get("convis")
+    if not cv:
+        return
+    vocabularies = cv["vocabularies"]
+
+    def known(key: str, name: str, defined, what: str) -> None:
+        if name not in defined:
+            raise ConfigError(f"convis.{key} names {name!r}, which is not defined under {what} "
+                              f"(defined: {sorted(defined)})")
+
+    known("probe", cv["probe"], config["probe_sets"], "probe_sets")
+    known("vocabulary", cv["vocabulary"], vocabularies, "convis.vocabularies")
+    if cv["stride"] > max(cv["patch_sizes"]):
+        raise ConfigError(f"convis.stride {cv['stride']} exceeds the largest of convis.patch_sizes "
+                          f"{cv['patch_sizes']}, which would leave pixels no patch covers: lower the stride")
+    for name, spec in vocabularies.items():
+        if spec.get("words_file") and not Path(spec["words_file"]).is_file():
+            raise ConfigError(f"convis.vocabularies.{name}.words_file: file {spec['words_file']} "
+                              "does not exist")
+    for key in ("ood", "wsol"):
+        section = cv.get(key)
+        if not section:
+            continue
+        known(f"{key}.probe", section["probe"], config["probe_sets"], "probe_sets")
+        if section.get("vocabulary"):
+            known(f"{key}.vocabulary", section["vocabulary"], vocabularies, "convis.vocabularies")
+    ood = cv.get("ood")
+    if ood and ood.get("train_probe"):
+        known("ood.train_probe", ood["train_probe"], config["probe_sets"], "probe_sets")
+    wsol = cv.get("wsol")
+    if wsol:
+        if bool(wsol.get("cub_root")) == bool(wsol.get("boxes_csv")):
+            raise ConfigError("convis.wsol needs exactly one of cub_root (a CUB-200-2011 folder) and "
+                              "boxes_csv (a CSV with header image,x0,y0,x1,y1)")
+        source = wsol.get("cub_root") or wsol.get("boxes_csv")
+        exists = Path(source).is_dir() if wsol.get("cub_root") else Path(source).is_file()
+        if not exists:
+            raise ConfigError(f"convis.wsol: {source} does not exist")
+
+
+# ---------------------------------------------------------------- resolved settings
+# Lists stay lists (not tuples): rules pass them on as params, and Snakemake compares
+# params by their repr.
+
+
+@dataclass(frozen=True)
+class WwwMethod:
+    """A configured WWW method: its name in paths, and its view and similarity names."""
+
+    name: str
+    view: str
+    sim: str
+
+
+@dataclass(frozen=True)
+class ClipDissectMethod:
+    """A configured CLIP-Dissect method: its name in paths and what the name holds."""
+
+    name: str
+    variant: str
+    view: str
+    sim: str
+    top_k: int
+
+
+@dataclass(frozen=True)
+class Stability:
+    """The stability study, every "empty means all" list filled in; sims are names."""
+
+    probe_sets: list[str]
+    variants: list[str]
+    layers: list[str]
+    concept_sets: list[str]
+    sims: list[str]
+    ks: list[int]
+    base_k: int
+    n_best: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The figures' probe set, concept set, sample images, neurons, layers and image count."""
+
+    probe: str
+    concepts: str
+    sample_images: list[str]
+    neurons: list[int]
+    layers: list[str]
+    n_images: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the rule files read, derived once from a validated, checked config.
+
+    A feature that is off is an empty list (clip_dissect) or None (stability, convis).
+    """
+
+    views: list[str]  # names in paths, in config order
+    www: list[WwwMethod]  # views x similarities, in config order
+    clip_dissect: list[ClipDissectMethod]
+    stability: Stability | None
+    figures: Figures
+    convis: dict | None  # the convis section, schema defaults filled in
+    evaluation_probe_sets: list[str]
+    evaluation_concept_sets: list[str]
+
+
+def member_name(family: names.Family, kind: str, config: dict) -> str:
+    """A view or similarity name with its parameters from the config section of its kind."""
+    return family.name(kind, family.param_values(kind, config.get(kind) or {}))
+
+
+def resolve(config: dict) -> Settings:
+    """The settings of a validated config (run :func:`check` first)."""
+    views = [member_name(names.VIEWS, kind, config) for kind in config["views"]]
+    return Settings(
+        views=views,
+        www=www_methods(config, views),
+        clip_dissect=clip_dissect_methods(config),
+        stability=stability(config),
+        figures=figures(config),
+        convis=config.get("convis") or None,
+        evaluation_probe_sets=list(config["evaluation"]["probe_sets"]),
+        evaluation_concept_sets=list(config["evaluation"]["concept_sets"]),
+    )
+
+
+def sim_names(config: dict, kinds: list[str]) -> list[str]:
+    """Similarity names (``cos``, ``tvmf-k16``) of the listed kinds, parameters from the config."""
+    return [member_name(names.SIMILARITIES, kind, config) for kind in kinds]
+
+
+def www_methods(config: dict, views: list[str]) -> list[WwwMethod]:
+    """WWW over the configured views and similarities, parameters from methods.www."""
+    www = config["methods"]["www"]
+    params = names.WWW.param_values(www)
+    return [WwwMethod(names.www_method_name(view, sim, **params), view, sim)
+            for view in views for sim in sim_names(config, www["similarities"])]
+
+
+def clip_dissect_methods(config: dict) -> list[ClipDissectMethod]:
+    """Each variant at its own top_k, over CLIP-Dissect's views and similarities; [] = off.
+
+    The center view needs no entry under views; another view must be there (check_clip_dissect).
+    """
+    cd = config["methods"]["clip_dissect"]
+    views = [member_name(names.VIEWS, kind, config) for kind in cd["views"]]
+    methods = []
+    for variant in cd["variants"]:
+        params = names.CLIP_DISSECT.param_values(cd[variant])
+        for view in views:
+            for sim in sim_names(config, cd["similarities"]):
+                name = names.clip_dissect_method_name(variant, view, sim, **params)
+                methods.append(ClipDissectMethod(name, variant, view, sim, params["top_k"]))
+    return methods
+
+
+def stability(config: dict) -> Stability | None:
+    """The stability study with empty selections resolved to every configured one; None = off."""
+    st = config["stability"]
+    if not st["variants"]:
+        return None
+    return Stability(probe_sets=list(st["probe_sets"] or config["probe_sets"]),
+                     variants=list(st["variants"]),
+                     layers=list(st["layers"] or config["target"]["layers"]),
+                     concept_sets=list(st["concept_sets"] or config["concept_sets"]),
+                     sims=sim_names(config, st["similarities"]), ks=list(st["ks"]),
+                     base_k=st["base_k"], n_best=st["n_best"])
+
+
+def figures(config: dict) -> Figures:
+    """Unset choices: the first evaluated probe and concept set (else the first configured),
+    every target layer."""
+    fig, evaluation = config["figures"], config["evaluation"]
+    probes = evaluation["probe_sets"] or list(config["probe_sets"])
+    concept_sets = evaluation["concept_sets"] or list(config["concept_sets"])
+    return Figures(probe=fig.get("probe_set") or probes[0],
+                   concepts=fig.get("concept_set") or concept_sets[0],
+                   sample_images=list(fig["sample_images"]), neurons=list(fig["neurons"]),
+                   layers=list(fig["layers"] or config["target"]["layers"]),
+                   n_images=fig["n_images"])

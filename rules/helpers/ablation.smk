@@ -1,0 +1,69 @@
+# Helpers of rules/ablation.smk: the WWW grid, the ablation table's evaluations and the
+# neuron panels' inputs, each with its labels.
+
+
+def www_grid():
+    """The configured WWW methods with the ablation's two switches: whether a method uses
+    the Grad-CAM crop and whether it uses t-vMF."""
+    return [dict(method=m.name, view=m.view, sim=m.sim,
+                 gradcam=names.parse_view(m.view).kind != "center",
+                 tvmf=names.parse_sim(m.sim).kind != "cos")
+            for m in SETTINGS.www]
+
+
+def ablation_grid_complete():
+    """Whether both views and both similarities are configured (the ablation's 2 x 2 grid)."""
+    cells = www_grid()
+    return {c["gradcam"] for c in cells} == {c["tvmf"] for c in cells} == {False, True}
+
+
+def ablation_evaluations():
+    """Every evaluation the ablation table joins: path and labels."""
+    if not ablation_grid_complete():
+        raise WorkflowError("the ablation table needs views: [center, gradcam] and "
+                            "methods.www.similarities: [cos, tvmf] in the config")
+    return [dict(path=evaluation_path(probe, cell["method"], concepts),
+                 labels=dict(probe=probe, concepts=concepts, gradcam=cell["gradcam"],
+                             tvmf=cell["tvmf"], method=cell["method"], view=cell["view"],
+                             sim=cell["sim"], target=TARGET, clip=CLIP["match"],
+                             eval_clip=CLIP["eval"], sentence=SENTENCE))
+            for probe in SETTINGS.evaluation_probe_sets
+            for concepts in SETTINGS.evaluation_concept_sets
+            for cell in www_grid()]
+
+
+def neuron_panel_views(layer):
+    """Each configured view with the layer's activations and its crop boxes (None: center)."""
+    probe = SETTINGS.figures.probe
+    return [dict(view=view, activations=f"results/activations/{probe}/{TARGET}/{view}/{layer}.npz",
+                 boxes=view_boxes_path(probe, view))
+            for view in SETTINGS.views]
+
+
+def neuron_panel_cells(layer):
+    """Each WWW method's view, similarity and descriptions of the layer."""
+    fig = SETTINGS.figures
+    return [dict(view=cell["view"], sim=cell["sim"],
+                 path=description_path(fig.probe, layer, cell["method"], fig.concepts))
+            for cell in www_grid()]
+
+
+def neuron_panel_inputs(wildcards):
+    """Manifest, and the files neuron_panel_views and neuron_panel_cells name."""
+    views = neuron_panel_views(wildcards.layer)
+    return dict(
+        manifest=f"results/probe/{SETTINGS.figures.probe}/manifest.parquet",
+        activations=[item["activations"] for item in views],
+        boxes=[item["boxes"] for item in views if item["boxes"]],
+        descriptions=[item["path"] for item in neuron_panel_cells(wildcards.layer)],
+    )
+
+
+def ablation_outputs():
+    """The ablation table (when the 2 x 2 grid is configured and evaluated) and the neuron panels."""
+    outputs = []
+    if (ablation_grid_complete() and SETTINGS.evaluation_probe_sets
+            and SETTINGS.evaluation_concept_sets):
+        outputs += ["results/tables/ablation.csv", "results/tables/ablation.md"]
+    outputs += [f"results/figures/neuron_panels/{layer}.png" for layer in SETTINGS.figures.layers]
+    return outputs

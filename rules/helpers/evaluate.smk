@@ -1,0 +1,32 @@
+# Helpers of rules/evaluate.smk: the method families and every evaluation, with its labels.
+
+
+def method_families():
+    """Every described method's name, by family: the family decides the evaluation styles."""
+    return {"www": [m.name for m in SETTINGS.www],
+            "clip-dissect": [m.name for m in SETTINGS.clip_dissect]}
+
+
+EVALUATION_STYLES = {"www": ["www", "clip-dissect"], "clip-dissect": ["clip-dissect"]}
+
+
+def method_clip(family):
+    """Tag of the CLIP model a method family matches with (the tables' ``clip`` label)."""
+    return CLIP["dissect"] if family == "clip-dissect" else CLIP["match"]
+
+
+def evaluations():
+    """Every evaluation (evaluated probe sets x methods x concept sets): path and labels."""
+    return [dict(path=evaluation_path(probe, method, concepts),
+                 labels=dict(probe=probe, method=method, concepts=concepts, family=family,
+                             target=TARGET, clip=method_clip(family), eval_clip=CLIP["eval"],
+                             sentence=SENTENCE))
+            for probe in SETTINGS.evaluation_probe_sets
+            for family, methods in method_families().items()
+            for method in methods
+            for concepts in SETTINGS.evaluation_concept_sets]
+
+
+def evaluation_outputs():
+    """The concept-discovery table (no rows when nothing is evaluated)."""
+    return ["results/tables/concept_discovery.csv", "results/tables/concept_discovery.md"]
