@@ -180,3 +180,33 @@ def test_clip_dissect_matches_with_its_own_clip_model(run):
     assert inputs and all(f"results/similarity/demo/{dissect}/center/words/cos.npz" in line
                           for line in inputs)
     assert all(f"/{dissect}/" not in line for line in rule_inputs(out, "www_descriptions"))
+
+
+def labels_config() -> dict:
+    """CLIP-Dissect's Table 3 setting: the final layer described with the 1000 label lines."""
+    config = tiny_config(layers=["fc"])
+    config["concept_sets"] = {"labels": {"type": "imagenet_labels"}}
+    config["evaluation"]["concept_sets"] = ["labels"]
+    config["methods"]["clip_dissect"] = {"variants": ["softwpmi"], "similarities": ["cos"],
+                                         "n_best": N_BEST, "softwpmi": dict(SOFT)}
+    return config
+
+
+def test_imagenet_labels_accuracy_is_the_index_match_of_clip_dissects_table_3(run_workflow):
+    flow = run_workflow(labels_config(), "results/tables/concept_discovery.csv")
+    target = target_dir(flow)
+    concepts = io.load_concepts(flow.path("results/concepts/labels.parquet"))
+    # concept id = class index, and the lines tell the two cranes apart
+    assert concepts["concept_id"].tolist() == list(range(1000))
+    assert concepts["text"].iloc[134] == "crane, bird" and concepts["text"].iloc[517] == "crane, machine"
+    method = "softwpmi-center-cos-k10"
+    table = io.read_parquet(flow.path(f"results/descriptions/demo/{target}/fc/{method}/labels.parquet"))
+    ranked = table.sort_values(["neuron", "rank"]).groupby("neuron")["concept_id"].apply(list)
+    top1 = 100 * np.mean([ids[0] == k for k, ids in ranked.items()])
+    top5 = 100 * np.mean([k in ids[:5] for k, ids in ranked.items()])
+    summary = pd.read_csv(flow.path("results/tables/concept_discovery.csv"))
+    row = summary[(summary["method"] == method) & (summary["style"] == "clip-dissect")].iloc[0]
+    assert row["top1_acc"] == pytest.approx(top1) and row["top5_acc"] == pytest.approx(top5)
+    # the synonym-level columns (ours) apply to the `imagenet` set only
+    assert "top1_synonym_acc" not in row or np.isnan(row["top1_synonym_acc"])
+    assert row["clip"] == clip_dir(flow)  # the clip.dissect model (the tiny CLIP here)
