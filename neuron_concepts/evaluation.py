@@ -1,6 +1,6 @@
 """Evaluation of final-layer neuron descriptions against the neurons' ImageNet classes.
 
-Two styles, as in the papers (METHODS.md), kept apart because they give different numbers
+Two styles, as in the papers (docs/methods.md), kept apart because they give different numbers
 for the same predictions:
 
 - WWW style: the selected concepts against the class's synonyms (Hit Rate, F1, and CLIP

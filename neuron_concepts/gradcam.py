@@ -3,7 +3,7 @@
 The target model sees the *whole* image (both sides resized to its input size, no
 crop). Grad-CAM of the class the model predicts, at the last conv block, says where
 the evidence lies; a square crop around the CAM maximum is the image CLIP and the
-target model then see (METHODS.md, "Views of an image").
+target model then see (docs/methods.md, "Views of an image").
 
 The pipeline splits the work in two so that a new crop fraction reruns only the cheap part:
 

@@ -1,4 +1,4 @@
-"""Metrics of neuron descriptions against ground-truth labels (METHODS.md, "Evaluation").
+"""Metrics of neuron descriptions against ground-truth labels (docs/methods.md, "Evaluation").
 
 Predictions and ground truth are lists (one per neuron) of lists of strings. Scores are
 per neuron first (the ``*_per_neuron`` functions, kept in the evaluation artifact) and

@@ -5,7 +5,7 @@ concepts with ``S_j >= alpha * max_j S_j`` are selected. :func:`concept_scores` 
 neuron from embeddings; :func:`layer_scores` scores every neuron of a layer at once from the
 stored cosine matrix, as the pipeline does, applying t-vMF there in float32.
 
-Where this differs from the official code on purpose (METHODS.md, tests/reference/): the
+Where this differs from the official code on purpose (docs/methods.md, tests/reference/): the
 threshold admits ``S_j >= delta`` (the official ``concept_matching.py`` uses ``>``), and a
 neuron whose best score is not positive gets its argmax, flagged ``fallback`` (the official
 code selects nothing). Scores are means over the top images; the official code sums them,

@@ -10,7 +10,7 @@ from neuron_concepts.errors import ConfigError, InputDataError
 
 
 def reference_scores(sim, acts, top_k, a, lam, probs, lower_index_wins=True):
-    """METHODS.md's formulas in float64 with plain loops (``probs``: p_r per rank)."""
+    """docs/methods.md's formulas in float64 with plain loops (``probs``: p_r per rank)."""
     sim = np.asarray(sim, dtype=np.float64)
     acts = np.asarray(acts, dtype=np.float64)
     n_images, n_neurons = acts.shape

@@ -143,7 +143,7 @@ def test_similarity_artifacts_hold_only_cosines(run):
 
 @pytest.mark.parametrize("view", ["center", GRADCAM_VIEW])
 def test_tvmf_descriptions_equal_scores_of_the_stored_cosines(run, view):
-    """t-vMF applied in float32 to the stored cosines, then averaged (METHODS.md)."""
+    """t-vMF applied in float32 to the stored cosines, then averaged (docs/methods.md)."""
     sims = io.read_npz(run.path(f"results/similarity/demo/{CLIP}/{view}/words/cos.npz"))
     acts = io.read_npz(run.path(f"results/activations/demo/{TARGET}/{view}/layer4.npz"))
     scores = www.layer_scores(sims["prompt"], sims["base"], acts["activations"], N_IMAGES,

@@ -148,7 +148,7 @@ def selected_sets(table) -> list[frozenset]:
 
 
 def float64_selection(images, prompts, base, acts, n, alpha, kappa) -> list[frozenset]:
-    """METHODS.md's WWW selection computed in float64 from the stored embeddings."""
+    """docs/methods.md's WWW selection computed in float64 from the stored embeddings."""
     images, prompts, base = (unit(np.asarray(x, dtype=np.float64)) for x in (images, prompts, base))
     f = lambda c: (1 + c) / (1 + kappa * (1 - c)) - 1  # noqa: E731
     to_prompts, to_base = f(images @ prompts.T), f(images @ base)

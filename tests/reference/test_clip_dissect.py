@@ -26,7 +26,7 @@ that is larger: a score is ``log p(t_m | B_k) - lam * log p(t_m)`` with each ter
 size) is what the official float32 run, and ours, lie from the float64 evaluation.
 Descriptions (argmaxes) are compared with the official float32 run.
 
-Documented difference (METHODS.md): ``torch.topk`` leaves the order of tied activations
+Documented difference (docs/methods.md): ``torch.topk`` leaves the order of tied activations
 unspecified; ours takes the lower image index first. With ties among images whose
 similarity rows are equal, the scores agree whatever the order (tested below); otherwise
 tests/test_clip_dissect.py pins our order against a lower-index-first reference.

@@ -21,13 +21,13 @@ What the official map does (generate_heatmap.py):
   and all its hyponyms in the vocabulary).
 
 The library's ``padding="noise"`` grid is this official grid. Two differences are by design
-(METHODS.md): the official code ranks each patch on its own, where the contract ranks the
+(docs/methods.md): the official code ranks each patch on its own, where the contract ranks the
 mean of a location's two patch embeddings; the official sum equals the contract's mean
 because every image pixel is covered by the same number of patches when the stride divides
 both sides. The checks below therefore give every patch of a location the location's rank,
 which is exactly the contract's ``r_ij``.
 
-The library's default grid (``padding="none"``) is the paper's Algorithm 1 as METHODS.md
+The library's default grid (``padding="none"``) is the paper's Algorithm 1 as docs/methods.md
 states it, re-derived below in a plain loop (``paper_heatmap``): every location ``(i, j)`` on
 a grid of the stride, the last row and column included, the patches ``x[j:j+s, i:i+s]`` of
 every size ``s`` sharing the top-left corner, all inside the image, and each pixel the mean
@@ -81,7 +81,7 @@ def official_grid_heatmap(rank_at, height: int, width: int, sizes=(128, 64), str
 
 
 def paper_heatmap(rank_at, height: int, width: int, sizes=(64, 128), stride: int = 16) -> np.ndarray:
-    """The paper's Algorithm 1 (METHODS.md) for an image of ``height x width``.
+    """The paper's Algorithm 1 (docs/methods.md) for an image of ``height x width``.
 
     ``rank_at(i, j)``: ``r_ij`` of the location whose patches have the top-left corner
     ``(i, j)`` (column, row) in image coordinates.

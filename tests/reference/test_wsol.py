@@ -16,7 +16,7 @@ plain loops; nothing here calls the library code it checks. What the official co
 - the loop (l. 192-203): ``t in np.arange(0, 1, 0.01)``, a hit when IoU ``> 0.5``, BoxAcc
   the hit fraction, MaxBoxAcc the largest. One ground-truth box per image (CUB).
 
-Our ``box_hits`` counts IoU ``>= 0.5`` (METHODS.md); the checks below keep IoUs away from
+Our ``box_hits`` counts IoU ``>= 0.5`` (docs/methods.md); the checks below keep IoUs away from
 exactly 0.5 and one test pins that single difference.
 """
 
@@ -184,7 +184,7 @@ def test_iou_exactly_one_half_is_the_one_difference():
     gt = (0.0, 0.0, 100.0, 200.0)  # area 20,000, containing it: IoU exactly 0.5
     assert official_iou(gt, official_box(official_normalise(saliency), 0.5)) == 0.5
     assert official_max_box_acc([saliency], [gt])[0] == 0.0  # official: IoU > 0.5
-    assert ev.max_box_acc([saliency], [[xyxy(gt)]]) == 100.0  # ours: IoU >= 0.5 (METHODS.md)
+    assert ev.max_box_acc([saliency], [[xyxy(gt)]]) == 100.0  # ours: IoU >= 0.5 (docs/methods.md)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

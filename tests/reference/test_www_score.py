@@ -22,16 +22,16 @@ The official code splits the image rows over ``concept_sim_num`` files (lines 90
 file here, which is the same arithmetic. The functions below are written from that
 description, not sharing a code path with ``neuron_concepts.www``.
 
-Where ours differs on purpose (METHODS.md), each asserted below:
+Where ours differs on purpose (docs/methods.md), each asserted below:
 - the threshold admits ``S_j >= delta`` (official: ``>``), so a score exactly on the
   threshold is selected by ours only;
 - when ``max_j S_j <= 0`` ours selects the argmax and flags the neuron ``fallback``; the
   official selection is empty;
-- our scores are means over the top images (METHODS.md), the official weights sums: every
+- our scores are means over the top images (docs/methods.md), the official weights sums: every
   score of a neuron scaled by ``1 / n``, the same selection;
 - ties: among exactly equal scores ours orders the lower concept index first (a stable
   sort), the official reversed ascending sort the higher one first (same set); among
-  images tied at the n-th activation ours keeps the lower image index (METHODS.md), the
+  images tied at the n-th activation ours keeps the lower image index (docs/methods.md), the
   official ``argsort`` + ``flip`` the higher one (for numpy's small-array sort).
 """
 
@@ -215,7 +215,7 @@ def test_tied_activations_inside_the_top_images_change_nothing():
 
 
 def test_images_tied_at_the_last_top_rank_are_chosen_differently():
-    """Documented: ours keeps the lower image index (METHODS.md), the official the higher."""
+    """Documented: ours keeps the lower image index (docs/methods.md), the official the higher."""
     acts = np.array([[5.0], [3.0], [1.0], [3.0], [0.0], [2.0]], dtype=np.float32)
     assert sorted(top_image_indices(acts, 2)[0].tolist()) == [0, 1]
     assert sorted(official_top_images(acts, 2)[0].tolist()) == [0, 3]
