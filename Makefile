@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 benchmark: setup
-	$(BIN)/python benchmarks/bench_embeddings.py
+	$(BIN)/python benchmarks/bench_pipeline.py --stages 10000 4000
 
 clean:
 	rm -rf results logs .snakemake

@@ -1,21 +1,24 @@
-"""Throughput and peak memory of the ConVis rank-volume stage next to the raw CLIP forward.
+"""Throughput and peak memory of the sharded ConVis rank-volume stage next to the raw CLIP forward.
 
-For one image: the patches of the ConVis grid (sides 64 and 128 sharing a top-left corner,
-stride 16; by default the paper's valid locations, every patch inside the image; with
-``--padding noise`` the official code's grid over every location whose large patch reaches
-into the noise-padded image) are cut, resized and embedded; the raw forward embeds the same,
-already preprocessed, patch batch with ``encode_image`` alone. The difference is what
-padding, cropping, resizing and ranking against the vocabulary cost. Random CLIP weights and random
-synset embeddings: the cost does not depend on their values.
+A shard of ``--images`` images (as one ``convis_rank_volume_*`` job makes them): the patches
+of each image's ConVis grid (sides 64 and 128 sharing a top-left corner, stride 16; by
+default the paper's valid locations; ``--padding noise`` the official code's grid) are cut,
+resized and embedded in CLIP forwards of ``--batch-size`` patches shared by consecutive
+images (float16 autocast on CUDA with ``--precision auto``), then ranked against the
+vocabulary. The raw forward embeds the same, already preprocessed, patches with
+``encode_image`` alone, in batches of the same size and precision. The difference is what
+loading, cropping, resizing, padding the last batch and ranking cost. Random CLIP weights and
+random synset embeddings: the cost does not depend on their values.
 
-    .venv/bin/python benchmarks/bench_convis.py                  # 224 x 224, ViT-B-32, CPU
-    .venv/bin/python benchmarks/bench_convis.py --height 375 --width 500 --device cuda
+    .venv/bin/python benchmarks/bench_convis.py                  # 4 images of 224 x 224, ViT-B-32, CPU
+    .venv/bin/python benchmarks/bench_convis.py --images 64 --height 375 --width 500 --device cuda
     .venv/bin/python benchmarks/bench_convis.py --height 375 --width 500 --resize 224 --padding noise  # official
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
 import time
@@ -80,11 +83,13 @@ class Peak:
             self.mib = self.rss.mib
 
 
-def test_image(height: int, width: int) -> Image.Image:
-    """skimage's astronaut photograph resized to ``height x width``."""
+def test_images(n: int, height: int, width: int) -> list[tuple[str, Image.Image]]:
+    """``n`` crops of skimage's astronaut photograph, each resized to ``height x width``."""
     from skimage import data
 
-    return Image.fromarray(data.astronaut()).resize((width, height), Image.BICUBIC)
+    photo = Image.fromarray(data.astronaut())
+    return [(f"astronaut{k}", photo.crop((k % 64, k % 48, 448 + k % 64, 448 + k % 48)).resize(
+        (width, height), Image.BICUBIC)) for k in range(n)]
 
 
 def timed(fn, device: torch.device) -> float:
@@ -100,6 +105,7 @@ def timed(fn, device: torch.device) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--images", type=int, default=4, help="images in the shard")
     parser.add_argument("--height", type=int, default=224)
     parser.add_argument("--width", type=int, default=224)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(convis.DEFAULT_SIZES))
@@ -109,69 +115,77 @@ def main() -> None:
     parser.add_argument("--padding", choices=convis.PADDINGS, default=convis.DEFAULT_PADDING,
                         help="none: the paper's valid locations (default); noise: the official padded grid")
     parser.add_argument("--synsets", type=int, default=1860, help="vocabulary size (ImageNet closure: 1860)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=convis.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--precision", choices=convis.PRECISIONS, default="auto")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    dtype = convis.forward_dtype(args.precision, device)
     clip = models.load_clip(args.model, "random", device=device)  # random weights: no download
-    image = test_image(args.height, args.width)
+    images = test_images(args.images, args.height, args.width)
     dim = clip.module.visual.output_dim
     synsets = torch.nn.functional.normalize(torch.randn(args.synsets, dim, generator=torch.Generator().manual_seed(0)), dim=1)
 
-    framed = convis.frame_image(image, args.resize)
-    boxes = convis.patch_grid(framed.height, framed.width, args.sizes, args.stride, args.padding)
-    n_locations, n_sizes = boxes.shape[:2]
-    n_patches = n_locations * n_sizes
-    print(f"{args.model} on {device} ({torch.get_num_threads()} threads), image {args.height}x{args.width}"
-          f"{f' as a {args.resize}-px centre crop' if args.resize else ''}, sizes {tuple(args.sizes)} "
-          f"stride {args.stride} padding {args.padding}: {n_locations} locations x {n_sizes} = {n_patches} patches, "
-          f"{args.synsets} synsets, batch {args.batch_size}")
+    framed = [convis.frame_image(image, args.resize) for _, image in images]
+    grids = [convis.patch_grid(f.height, f.width, args.sizes, args.stride, args.padding) for f in framed]
+    n_sizes = len(args.sizes)
+    n_patches = sum(len(grid) * n_sizes for grid in grids)
+    print(f"{args.model} on {device} ({torch.get_num_threads()} threads), {args.images} images "
+          f"{args.height}x{args.width}{f' as {args.resize}-px centre crops' if args.resize else ''}, sizes "
+          f"{tuple(args.sizes)} stride {args.stride} padding {args.padding}: {n_patches} patches, "
+          f"{args.synsets} synsets, {args.batch_size} patches per forward, "
+          f"{'float16 autocast' if dtype else 'float32'}")
     for h, w in [(224, 224), (375, 500), (500, 500)]:
         grid = convis.patch_grid(h, w, args.sizes, args.stride, args.padding)
         print(f"  (for scale: a {h}x{w} image has {grid.shape[0]} locations, {grid.shape[0] * grid.shape[1]} patches)")
 
-    # The same patch batch, preprocessed once, for the raw forward.
+    # The same patches, preprocessed once, for the raw forward (on the CPU: device memory stays free).
     spec = convis.clip_input_spec(clip)
-    pixels = convis.image_pixels(framed)
     pad = max(args.sizes) if args.padding == "noise" else 0  # boxes in canvas coordinates
-    if pad:
-        pixels = convis.noise_padded(pixels, pad)
-    pixels = pixels.to(device)
-    with torch.inference_mode():
-        crop_s = timed(lambda: [convis.crop_batch(pixels, boxes[:, k] + pad, spec) for k in range(n_sizes)], device)
-        batch = torch.cat([convis.crop_batch(pixels, boxes[:, k] + pad, spec) for k in range(n_sizes)])
-        clip.module.encode_image(batch[:8])  # warm-up
+    crops = []
+    for image, grid in zip(framed, grids):
+        pixels = convis.image_pixels(image)
+        if pad:
+            pixels = convis.noise_padded(pixels, pad)
+        crops += [convis.crop_batch(pixels, grid[:, k] + pad, spec) for k in range(n_sizes)]
+    batch = torch.cat(crops)
+    autocast = (torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
+        clip.module.encode_image(batch[:8].to(device))  # warm-up
 
         def raw_forward() -> None:
             for start in range(0, len(batch), args.batch_size):
-                clip.module.encode_image(batch[start:start + args.batch_size])
+                clip.module.encode_image(batch[start:start + args.batch_size].to(device))
 
         with Peak(device) as raw_peak:
             raw_s = timed(raw_forward, device)
 
-    volume = None
+    volumes = []
 
     def stage() -> None:
-        nonlocal volume
-        volume = convis.rank_volume(clip, image, synsets, args.sizes, args.stride, args.batch_size,
-                                    resize=args.resize, padding=args.padding)
+        volumes.extend(convis.rank_volumes(clip, images, synsets, args.sizes, args.stride, args.batch_size,
+                                           resize=args.resize, padding=args.padding, precision=args.precision))
 
     with Peak(device) as stage_peak:
         stage_s = timed(stage, device)
 
+    volume = volumes[0][1]
     members = np.sort(np.random.default_rng(0).choice(args.synsets, size=min(50, args.synsets), replace=False))
     map_s = timed(lambda: volume.saliency(members), torch.device("cpu"))
     volume_mib = (volume.rank_counts.nbytes + volume.location_emb.nbytes) / 2**20
 
-    print(f"{'stage':<40} {'seconds':>8} {'patches/s':>10} {'peak MiB':>9}")
-    print(f"{'raw encode_image (same patch batch)':<40} {raw_s:8.2f} {n_patches / raw_s:10.1f} {raw_peak.mib:9.0f}")
-    print(f"{'rank_volume (crop+resize+encode+rank)':<40} {stage_s:8.2f} {n_patches / stage_s:10.1f} {stage_peak.mib:9.0f}")
-    print(f"{'  of which crop + resize alone':<40} {crop_s:8.2f} {n_patches / crop_s:10.1f}")
-    print(f"rank_volume / raw forward time: {stage_s / raw_s:.2f}x; stored volume {volume_mib:.2f} MiB "
-          f"(uint16 ranks {volume.rank_counts.shape} + float16 embeddings)")
+    n = args.images
+    print(f"{'stage':<44} {'seconds':>8} {'images/s':>9} {'patches/s':>10} {'peak MiB':>9}")
+    print(f"{'raw encode_image (same patches and batches)':<44} {raw_s:8.2f} {n / raw_s:9.2f} "
+          f"{n_patches / raw_s:10.1f} {raw_peak.mib:9.0f}")
+    print(f"{'rank_volumes (crop+resize+encode+rank)':<44} {stage_s:8.2f} {n / stage_s:9.2f} "
+          f"{n_patches / stage_s:10.1f} {stage_peak.mib:9.0f}")
+    print(f"sharded stage / raw forward time: {stage_s / raw_s:.2f}x; peak memory is "
+          f"{'the CUDA allocator peak' if device.type == 'cuda' else 'process RSS growth'}; one stored "
+          f"volume {volume_mib:.2f} MiB (uint16 ranks {volume.rank_counts.shape} + float16 embeddings)")
     print(f"saliency_map of one synset ({len(members)} members), no CLIP call: {1000 * map_s:.1f} ms")
 
 

@@ -6,14 +6,17 @@ Text stage: ``embeddings.encode_texts`` on concept names (tokenise, sort by leng
 context, encode, normalise) against the raw ``encode_text`` forward of the same batches,
 both with the full 77-token context and with the context cut by hand. Image stage: the
 pipeline's loader (decode, preprocess) and ``embeddings.encode_images`` on the demo
-photographs against the raw ``encode_image`` forward of preprocessed tensors, same batch
-size. Random weights: throughput does not depend on them. Prints items/s and peak memory.
+photographs (PNGs from 102x102 to 1411x1411 px) against the raw ``encode_image`` forward of
+preprocessed tensors, same batch size, both with torchvision decoding (the pipeline's path)
+and with PIL (the path before), timed alternately; medians of ``--repeats``. Random
+weights: throughput does not depend on them. Prints items/s and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import tempfile
 import time
 
@@ -69,27 +72,69 @@ def bench_text(clip: models.ClipModel, n_texts: int, batch_size: int, repeats: i
 
 
 def bench_images(clip: models.ClipModel, n_images: int, batch_size: int, repeats: int,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, paths: str = "fast") -> None:
+    """The image stage against the raw forward, timed alternately ``repeats`` times (medians).
+
+    ``paths``: ``fast`` (torchvision decoding and tensor preprocessing, the pipeline's
+    default), ``pil`` (PIL decoding and preprocessing, the path before) or ``both``.
+    Besides wall time, CPU seconds (this process and its loader workers) are shown: on a
+    machine shared with other jobs they vary less than wall time.
+    """
     with tempfile.TemporaryDirectory() as folder:
         manifest, _ = data.build_manifest(data.materialise_demo(folder))
         manifest = manifest.sample(n=n_images, replace=True, random_state=0).reset_index(drop=True)
         workers = data.default_workers(clip.device) if workers is None else workers
-        loader = data.image_loader(manifest, clip.preprocess, batch_size, workers=workers)
-        tensors = [batch for batch in loader]
+        tensors = list(data.image_loader(manifest, clip.preprocess, batch_size, fast=False))
 
         @torch.inference_mode()
         def raw():
             for batch in tensors:
                 clip.module.encode_image(batch.to(clip.device))
 
-        def stage():
-            embeddings.encode_images(clip, data.image_loader(manifest, clip.preprocess, batch_size,
-                                                             workers=workers), progress=False)
+        def stage(fast: bool):
+            return lambda: embeddings.encode_images(
+                clip, data.image_loader(manifest, clip.preprocess, batch_size, workers=workers,
+                                        device=clip.device, fast=fast), progress=False)
 
-        t_raw, t_stage = timed(raw, repeats), timed(stage, repeats)
-    print(f"image raw encode_image, batch {batch_size:<4}      : {n_images / t_raw:9.1f} images/s")
-    print(f"image stage (load, preprocess, encode)  : {n_images / t_stage:9.1f} images/s "
-          f"(overhead vs raw forward {100 * (t_stage / t_raw - 1):+.1f}%, {workers} loader workers)")
+        variants = {"fast": [True], "pil": [False], "both": [False, True]}[paths]
+        runs = {"raw": raw, **{("fast" if f else "pil"): stage(f) for f in variants}}
+        wall: dict[str, list[float]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
+        for fn in runs.values():
+            fn()  # warm-up
+        for _ in range(repeats):  # alternate, so a busy spell of the machine hits every row
+            for name, fn in runs.items():
+                seconds, cpu_seconds = timed_once(fn)
+                wall[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+    t_raw, c_raw = statistics.median(wall["raw"]), statistics.median(cpu["raw"])
+    print(f"image raw encode_image, batch {batch_size:<4}      : {n_images / t_raw:9.1f} images/s "
+          f"(median of {repeats}; {c_raw / n_images * 1000:.0f} CPU ms/image)")
+    for name in runs:
+        if name == "raw":
+            continue
+        t, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        ratios = [s / r for s, r in zip(wall[name], wall["raw"])]
+        print(f"image stage {name:<4} (load, preprocess, encode): {n_images / t:9.1f} images/s "
+              f"(overhead vs raw forward {100 * (t / t_raw - 1):+.1f}%, median of paired runs "
+              f"{100 * (statistics.median(ratios) - 1):+.1f}%; CPU {100 * (c / c_raw - 1):+.1f}%; "
+              f"{workers} loader workers)")
+
+
+def timed_once(fn) -> tuple[float, float]:
+    """Wall and CPU seconds (this process and finished children) of one call of ``fn``."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, cpu_seconds() - cpu_start
+
+
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -103,13 +148,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None,
                         help="image loader processes (default: the pipeline's choice for the device)")
+    parser.add_argument("--image-path", choices=["fast", "pil", "both"], default="both",
+                        help="image stage: torchvision decoding (fast), PIL (the path before), or both")
+    parser.add_argument("--skip-text", action="store_true", help="only the image stage")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
     clip = models.load_clip(args.clip, "random", device=device)
     print(f"{args.clip} (random weights) on {device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    bench_text(clip, args.texts, args.text_batch, args.repeats)
-    bench_images(clip, args.images, args.image_batch, args.repeats, args.workers)
+    if not args.skip_text:
+        bench_text(clip, args.texts, args.text_batch, args.repeats)
+    bench_images(clip, args.images, args.image_batch, args.repeats, args.workers, args.image_path)
     print(f"peak host memory (RSS): {peak_rss_mib():.0f} MiB")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

@@ -11,7 +11,9 @@ Configuration and running:
 - ``names``: the parameter names in artifact paths: build them, parse them, match them.
 - ``errors``: the exceptions whose message says what to fix.
 - ``logs``: a job's Python logging, warnings and stderr, sent to its log file.
+- ``lazy``: modules imported on first use, so jobs that never touch torch never load it.
 - ``provenance``: a run's resolved config, package versions, weights hashes and artifact manifest.
+- ``resources``: what a job declares, from its inputs: the description jobs' memory formula.
 
 Data:
 
@@ -42,6 +44,7 @@ Evaluation and figures:
 - ``evaluation``: final-layer descriptions against the neurons' ImageNet classes; tables.
 - ``figures``: shared drawing helpers (canvas, heat-map overlay, reproducible PNG) and WWW figures.
 - ``www_figures``: the WWW figures drawn from pipeline artifacts.
+- ``browser``: the static neuron browser: every neuron, its images and every method's words.
 """
 
 from __future__ import annotations
@@ -52,9 +55,9 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
-    "errors", "evaluation", "figures", "gradcam", "io", "logs", "metrics", "models", "names",
-    "provenance", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
+    "activations", "browser", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
+    "errors", "evaluation", "figures", "gradcam", "io", "lazy", "logs", "metrics", "models", "names",
+    "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
 ]
 
 

@@ -115,22 +115,71 @@ def layer_scores(variant: str, clip_sim: ArrayLike | torch.Tensor,
     raise ValueError(f"unknown CLIP-Dissect variant {variant!r}: use one of {VARIANTS}")
 
 
+def layer_scores_over_k(variant: str, clip_sim: ArrayLike | torch.Tensor,
+                        activations: ArrayLike | torch.Tensor, ks: Sequence[int], a: float,
+                        lam: float, p_start: float | None = None, p_end: float | None = None,
+                        device: str | torch.device | None = None, sim: str = "cos",
+                        kappa: float = 16.0) -> dict[int, np.ndarray]:
+    """:func:`layer_scores` at every ``top_k`` in ``ks`` from one pass: ``{k: [K, C]}``.
+
+    The stability study describes a layer at several k. A neuron's top images at a smaller k
+    are the first of its top images at the largest (one ranking), and the expensive part,
+    rebuilding ``Q`` from the cosine rows, is shared: each chunk of neurons gathers and
+    softmaxes the rows of its largest-k top images once, and every k sums its own
+    ``log((1 - p_r) + p_r Q)`` over its first k ranks (soft-WPMI's ``p_r`` depends on k,
+    so it is a sum per k, not a prefix sum). Equal to :func:`layer_scores` at each k.
+    """
+    ks = sorted(set(int(k) for k in ks))
+    if not ks:
+        raise ValueError("no top_k given")
+    if variant == "softwpmi":
+        probs = [rank_probabilities(k, p_start, p_end) for k in ks]
+    elif variant == "wpmi":
+        probs = [np.ones(k, dtype=np.float64) for k in ks]
+    else:
+        raise ValueError(f"unknown CLIP-Dissect variant {variant!r}: use one of {VARIANTS}")
+    scores = _pmi_scores_over_k(clip_sim, activations, probs, a, lam, device, None, None,
+                                similarity_fn(sim, kappa))
+    return dict(zip(ks, scores))
+
+
+def group_by_top_k(scorings: Sequence[dict]) -> list[list[dict]]:
+    """Scoring argument dicts (:func:`layer_scores`' keywords) grouped by all but top_k,
+    each group in first-seen order: one :func:`layer_scores_over_k` call per group."""
+    groups: dict[tuple, list[dict]] = {}
+    for scoring in scorings:
+        key = tuple(sorted((k, repr(v)) for k, v in scoring.items() if k != "top_k"))
+        groups.setdefault(key, []).append(scoring)
+    return list(groups.values())
+
+
 def _pmi_scores(clip_sim, activations, rank_probs: np.ndarray, a: float, lam: float,
                 device, neuron_chunk: int | None, sim_rows, sim_fn) -> np.ndarray:
     """Shared body of WPMI and soft-WPMI: conditional log-likelihood minus ``lam`` x prior."""
+    return _pmi_scores_over_k(clip_sim, activations, [rank_probs], a, lam, device,
+                              neuron_chunk, sim_rows, sim_fn)[0]
+
+
+def _pmi_scores_over_k(clip_sim, activations, rank_probs: Sequence[np.ndarray], a: float,
+                       lam: float, device, neuron_chunk: int | None, sim_rows,
+                       sim_fn) -> list[np.ndarray]:
+    """:func:`_pmi_scores` for several rank-probability vectors (one per k), one pass."""
     if not (math.isfinite(a) and math.isfinite(lam)):
         raise ValueError(f"CLIP-Dissect a and lambda must be finite, got a={a}, lam={lam}")
     sim = _sim_tensor(clip_sim)
     device = _pick_device(device, clip_sim)
     n_images = _check_shapes(sim, activations, sim_rows)
-    top = top_image_indices(activations, len(rank_probs))  # [K, top_k], ties -> lower index
+    top_k = max(len(probs) for probs in rank_probs)
+    top = top_image_indices(activations, top_k)  # [K, top_k], ties -> lower index
     rows = _rows_of_images(top, n_images, sim.shape[0], sim_rows)
     store, positions = _place_rows(sim, rows, device)
     log_norm = _row_log_normalisers(store, np.unique(positions), a, sim_fn)
-    cond = concept_log_likelihood(store, positions, log_norm, rank_probs, a, neuron_chunk,
-                                  sim_fn)
-    cond.sub_(lam * log_prior(cond))
-    return cond.cpu().numpy()
+    out = []
+    for cond in concept_log_likelihoods(store, positions, log_norm, rank_probs, a,
+                                        neuron_chunk, sim_fn):
+        cond.sub_(lam * log_prior(cond))
+        out.append(cond.cpu().numpy())
+    return out
 
 
 def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
@@ -143,28 +192,47 @@ def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm:
     rebuilt per chunk of neurons as ``exp(a * P - log_norm)``, so no ``Q`` matrix is kept.
     ``P = sim_fn(cos)`` in float32 (``None``: the cosine).
     """
+    return concept_log_likelihoods(store, positions, log_norm, [rank_probs], a, neuron_chunk,
+                                   sim_fn)[0]
+
+
+def concept_log_likelihoods(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
+                            rank_probs: Sequence[np.ndarray], a: float,
+                            neuron_chunk: int | None = None, sim_fn=None) -> list[torch.Tensor]:
+    """:func:`concept_log_likelihood` for each rank-probability vector of ``rank_probs``
+    (length k: the first k ranks of ``positions``), from one gather of ``Q`` per chunk."""
     device = store.device
     n_neurons, top_k = positions.shape
     n_concepts = store.shape[1]
+    if any(not 1 <= len(probs) <= top_k for probs in rank_probs):
+        raise ValueError(f"rank probabilities of lengths {[len(p) for p in rank_probs]} for "
+                         f"{top_k} top images")
     if neuron_chunk is None:
         budget = GPU_BLOCK_ELEMENTS if device.type != "cpu" else CPU_BLOCK_ELEMENTS
         neuron_chunk = max(1, budget // (top_k * n_concepts))
     if neuron_chunk < 1:
         raise ValueError(f"neuron_chunk must be >= 1, got {neuron_chunk}")
-    probs = torch.as_tensor(rank_probs, dtype=torch.float32, device=device)
-    # (1 - p_r) + 1e-7 summed in float64 first, as one offset per rank.
-    offsets = torch.as_tensor((1.0 - rank_probs) + LOG_EPS, dtype=torch.float32, device=device)
+    terms = [(torch.as_tensor(probs, dtype=torch.float32, device=device),
+              # (1 - p_r) + 1e-7 summed in float64 first, as one offset per rank.
+              torch.as_tensor((1.0 - probs) + LOG_EPS, dtype=torch.float32, device=device))
+             for probs in rank_probs]
     pos = torch.as_tensor(positions, dtype=torch.int64, device=device)
-    out = torch.empty((n_neurons, n_concepts), dtype=torch.float32, device=device)
+    outs = [torch.empty((n_neurons, n_concepts), dtype=torch.float32, device=device)
+            for _ in rank_probs]
     for start in range(0, n_neurons, neuron_chunk):
         idx = pos[start:start + neuron_chunk].reshape(-1)
         n = idx.numel() // top_k
         block = _similarity_rows(store, idx, sim_fn)              # [n * top_k, C]
         block.mul_(a).sub_(log_norm.index_select(0, idx)[:, None]).exp_()  # Q rows
         block = block.view(n, top_k, n_concepts)
-        block.mul_(probs[None, :, None]).add_(offsets[None, :, None]).log_()
-        out[start:start + n] = block.sum(dim=1)
-    return out
+        for i, ((probs, offsets), out) in enumerate(zip(terms, outs)):
+            k = probs.numel()
+            ranks = block[:, :k]
+            # The last k may work in place: no other k reads Q after it.
+            ranks = ranks.mul_(probs[None, :, None]) if i == len(terms) - 1 else \
+                ranks.mul(probs[None, :, None])
+            out[start:start + n] = ranks.add_(offsets[None, :, None]).log_().sum(dim=1)
+    return outs
 
 
 def log_prior(cond: torch.Tensor, column_chunk: int = 4096) -> torch.Tensor:

@@ -31,28 +31,33 @@ members' columns and a coverage average (:func:`saliency_map`), with no further 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from PIL import Image
 
-from . import wordnet
+from . import lazy, wordnet
 from .data import center_box, imagenet_wnids
-from .embeddings import encode_image_batch
 from .errors import InputDataError
 from .similarity import as_tensor, normalize
+
+# Imported on first use: the vocabulary, map and top-synset jobs never load torch.
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
 from .wordnet import is_wnid  # noqa: F401  (re-exported: the OOD stage checks its labels with convis.is_wnid)
 
 DEFAULT_SIZES = (64, 128)
 DEFAULT_STRIDE = 16
 DEFAULT_PADDING = "none"
 PADDINGS = ("none", "noise")  # the paper's valid locations; the official noise-padded grid
+PRECISIONS = ("auto", "float32", "float16")  # the CLIP forward of the rank volumes (convis.precision)
+DEFAULT_BATCH_SIZE = 256  # patches per CLIP forward (convis.batch_size)
+RANK_CHUNK = 512  # locations ranked at a time: bounds the [locations, S] similarity block
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -180,7 +185,7 @@ def max_rank_sim(image_emb: ArrayLike | torch.Tensor, synset_emb: ArrayLike | to
 
 def _as_ranks(ranks: ArrayLike | torch.Tensor) -> np.ndarray:
     """Ranks in [0, 1) as float64 from float ranks or integer rank counts ``[..., S]``."""
-    ranks = ranks.cpu().numpy() if isinstance(ranks, torch.Tensor) else np.asarray(ranks)
+    ranks = ranks.cpu().numpy() if lazy.is_tensor(ranks) else np.asarray(ranks)
     if np.issubdtype(ranks.dtype, np.integer):
         return ranks.astype(np.float64) / ranks.shape[-1]
     return ranks.astype(np.float64)
@@ -354,7 +359,7 @@ def saliency_map(ranks: ArrayLike | torch.Tensor, boxes: np.ndarray, members: Ar
     of ``r`` over the patches that cover it (:func:`coverage_average`).
     """
     index = np.asarray(members, dtype=np.int64)
-    ranks = ranks.cpu().numpy() if isinstance(ranks, torch.Tensor) else np.asarray(ranks)
+    ranks = ranks.cpu().numpy() if lazy.is_tensor(ranks) else np.asarray(ranks)
     best = ranks[:, index].max(axis=1)
     if np.issubdtype(ranks.dtype, np.integer):  # exact sums of counts, one division at the end
         return coverage_average(best, boxes, shape, divisor=ranks.shape[1])
@@ -539,58 +544,215 @@ def image_pixels(image) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
-@torch.inference_mode()
-def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
-                sizes: Sequence[int] = DEFAULT_SIZES, stride: int = DEFAULT_STRIDE,
-                batch_size: int = 64, resize: int | None = None, seed: int = 0,
-                padding: str = DEFAULT_PADDING) -> RankVolume:
-    """Ranks of every synset at every patch location of ``image`` (PIL): a :class:`RankVolume`.
+def forward_dtype(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype of CLIP's image forward: None = float32.
 
-    ``clip``: a loaded CLIP (``.module``, ``.preprocess``, ``.device``). ``synset_emb``:
-    ``[S, D]`` text embeddings of the vocabulary's definitions. The grid covers
-    :func:`frame_image` of ``image`` (native resolution, or its centre crop at ``resize``
-    px). ``padding="none"`` (the paper): valid locations only, patches cut from the image
-    itself; an image smaller than the largest patch is an :class:`InputDataError`.
-    ``"noise"`` (the official code): the image on a canvas of noise drawn from ``seed``
-    (:func:`noise_padded`; ``seed`` matters only here). Patches are cut on the device,
-    resized to CLIP's input size and embedded ``batch_size`` at a time (all sizes of a
-    location in the same batch). A location's embedding is the mean of its patches'
-    normalised embeddings, as the contract's ``e_ij = (E_I(S) + E_I(L)) / 2`` with the
-    official ``E_I``, which normalises (generate_heatmap.py ``load_clip_mask_filtered``);
-    ranks do not depend on the mean's length. (The official loop itself ranks each patch on
-    its own and adds both ranks.) Only the ``[L, S]`` counts and the renormalised ``[L, D]``
-    embeddings are kept.
+    ``"auto"``: float16 on CUDA (tensor cores, half the memory), float32 elsewhere (CPU
+    float16 matmuls are slow); ``"float32"`` or ``"float16"`` as named, on any device.
+    Embeddings are cast back to float32 before they are normalised, averaged and ranked.
     """
-    check_padding(padding)
-    device = torch.device(clip.device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} (convis.precision), got {precision!r}")
+    if precision == "auto":
+        return torch.float16 if torch.device(device).type == "cuda" else None
+    return torch.float16 if precision == "float16" else None
+
+
+@dataclass
+class _Frame:
+    """One image on its way through :func:`rank_volumes`: its grid, canvas and patch embeddings."""
+
+    key: str
+    boxes: np.ndarray              # [L, K, 4] in image coordinates
+    canvas: torch.Tensor           # uint8 [3, H', W'] on the device (the image, or it on noise)
+    pad: int                       # image -> canvas offset
+    shape: tuple[int, int]         # the framed image (the map's shape)
+    source_shape: tuple[int, int]  # the original image
+    emb: torch.Tensor | None = None  # float32 [L * K, D], rows filled as their batches return
+    left: int = 0                  # patches not embedded yet
+
+    def patches(self, spec: InputSpec, rows: int) -> Iterator[tuple[int, torch.Tensor]]:
+        """(first patch row, crops) pieces of at most ``rows`` patches, location-major (row
+        ``l * K + k`` is size ``k`` of location ``l``): cut only when the batcher needs them."""
+        n_sizes = self.boxes.shape[1]
+        per_piece = max(1, rows // n_sizes)
+        for start in range(0, len(self.boxes), per_piece):
+            chunk = self.boxes[start:start + per_piece] + self.pad  # canvas coordinates
+            crops = torch.stack([crop_batch(self.canvas, chunk[:, k], spec) for k in range(n_sizes)], 1)
+            yield start * n_sizes, crops.flatten(0, 1)
+
+
+def _prepare_frame(key: str, image, sizes: Sequence[int], stride: int, padding: str,
+                   resize: int | None, seed: int, device: torch.device) -> _Frame:
+    """The grid and canvas of one image (:func:`rank_volumes`); a too-small image's error names it."""
     source = image.convert("RGB")
-    framed = frame_image(source, resize)
-    pixels = image_pixels(framed)
-    height, width = pixels.shape[1:]
-    boxes = patch_grid(height, width, sizes, stride, padding)
+    pixels = image_pixels(frame_image(source, resize))
+    height, width = (int(v) for v in pixels.shape[1:])
+    try:
+        boxes = patch_grid(height, width, sizes, stride, padding)
+    except InputDataError as error:
+        raise InputDataError(f"image {key!r}: {error}") from error
     if padding == "noise":
         pad = max(sizes)  # every box lies within pad px of the image (grid_starts)
         canvas = noise_padded(pixels, pad, seed).to(device)
     else:
         pad, canvas = 0, pixels.to(device)  # every box lies inside the image
-    spec = clip_input_spec(clip)
-    synsets = normalize(_on_device(synset_emb, device))
-    n_locations, n_sizes = boxes.shape[:2]
+    return _Frame(key=key, boxes=boxes, canvas=canvas, pad=pad, shape=(height, width),
+                  source_shape=(source.height, source.width), left=boxes.shape[0] * boxes.shape[1])
+
+
+class _PatchQueue:
+    """Patches of consecutive images waiting for a CLIP forward, with the frame rows they fill."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[_Frame, int, torch.Tensor]] = []
+        self.rows = 0
+
+    def push(self, frame: _Frame, first_row: int, crops: torch.Tensor) -> None:
+        self.pieces.append((frame, first_row, crops))
+        self.rows += len(crops)
+
+    def pop(self, n: int) -> tuple[torch.Tensor, list[tuple[_Frame, int, int]]]:
+        """The first ``n`` queued patches (or all, when fewer) and their (frame, first row,
+        count) segments; a piece longer than what is left is split."""
+        taken, segments = [], []
+        while n > 0 and self.pieces:
+            frame, first, crops = self.pieces[0]
+            if len(crops) > n:
+                self.pieces[0] = (frame, first + n, crops[n:])
+                crops = crops[:n]
+            else:
+                self.pieces.pop(0)
+            taken.append(crops)
+            segments.append((frame, first, len(crops)))
+            n -= len(crops)
+            self.rows -= len(crops)
+        return torch.cat(taken), segments
+
+
+def _embed_fixed(clip, batch: torch.Tensor, batch_size: int, dtype: torch.dtype | None) -> torch.Tensor:
+    """Normalised float32 embeddings of ``batch`` (at most ``batch_size`` patches) from a
+    forward of exactly ``batch_size`` rows: the last batch is padded with copies of its last
+    patch. One input shape for every forward, so the kernels (and their rounding) that embed
+    a patch do not depend on how many patches, or which images, share its batch."""
+    n = len(batch)
+    if n < batch_size:
+        batch = torch.cat([batch, batch[-1:].expand(batch_size - n, *batch.shape[1:])])
+    autocast = (torch.autocast(torch.device(clip.device).type, dtype=dtype) if dtype is not None
+                else contextlib.nullcontext())
+    from .embeddings import encode_image_batch  # the model side: torch and open_clip
+
+    with autocast:
+        return encode_image_batch(clip, batch)[:n]
+
+
+def _finish(frame: _Frame, synsets: torch.Tensor, resize: int | None, padding: str) -> RankVolume:
+    """The :class:`RankVolume` of a frame whose patches are all embedded.
+
+    Location embeddings are the mean of the patches' normalised embeddings; they are ranked
+    :data:`RANK_CHUNK` locations at a time, a split fixed by the image alone."""
+    n_locations, n_sizes = frame.boxes.shape[:2]
+    emb = frame.emb.view(n_locations, n_sizes, -1).mean(dim=1)
     count_dtype = np.uint16 if len(synsets) <= np.iinfo(np.uint16).max else np.uint32
     counts = np.empty((n_locations, len(synsets)), dtype=count_dtype)
-    location_emb = None
-    per_batch = max(1, batch_size // n_sizes)
-    for start in range(0, n_locations, per_batch):
-        chunk = boxes[start:start + per_batch] + pad  # canvas coordinates
-        batch = torch.cat([crop_batch(canvas, chunk[:, k], spec) for k in range(n_sizes)])
-        emb = encode_image_batch(clip, batch).view(n_sizes, len(chunk), -1).mean(dim=0)
-        if location_emb is None:
-            location_emb = np.empty((n_locations, emb.shape[1]), dtype=np.float16)
-        counts[start:start + len(chunk)] = rank_counts(emb, synsets).cpu().numpy()
-        location_emb[start:start + len(chunk)] = normalize(emb).cpu().numpy()
-    return RankVolume(rank_counts=counts, boxes=boxes, shape=(int(height), int(width)),
-                      location_emb=location_emb, source_shape=(source.height, source.width),
+    location_emb = np.empty((n_locations, emb.shape[1]), dtype=np.float16)
+    for start in range(0, n_locations, RANK_CHUNK):
+        chunk = emb[start:start + RANK_CHUNK]
+        counts[start:start + len(chunk)] = rank_counts(chunk, synsets).cpu().numpy()
+        location_emb[start:start + len(chunk)] = normalize(chunk).cpu().numpy()
+    frame.emb = frame.canvas = None  # free the device memory before the next image
+    return RankVolume(rank_counts=counts, boxes=frame.boxes, shape=frame.shape,
+                      location_emb=location_emb, source_shape=frame.source_shape,
                       resize=resize or None, padding=padding)
+
+
+def rank_volumes(clip, images: Iterable[tuple[str, object]], synset_emb: ArrayLike | torch.Tensor,
+                 sizes: Sequence[int] = DEFAULT_SIZES, stride: int = DEFAULT_STRIDE,
+                 batch_size: int = DEFAULT_BATCH_SIZE, resize: int | None = None, seed: int = 0,
+                 padding: str = DEFAULT_PADDING,
+                 precision: str = "float32") -> Iterator[tuple[str, RankVolume]]:
+    """Rank volumes of many images with one CLIP: ``(key, RankVolume)`` in the order of ``images``.
+
+    ``images``: ``(key, PIL image)`` pairs, read lazily (a generator keeps one image, plus the
+    patches of a batch, in memory). ``clip``: a loaded CLIP (``.module``, ``.preprocess``,
+    ``.device``). ``synset_emb``: ``[S, D]`` text embeddings of the vocabulary's definitions.
+    The grid covers :func:`frame_image` of each image (native resolution, or its centre crop
+    at ``resize`` px). ``padding="none"`` (the paper): valid locations only, patches cut from
+    the image itself; an image smaller than the largest patch is an :class:`InputDataError`
+    naming its key. ``"noise"`` (the official code): each image on a canvas of noise drawn
+    from ``seed`` (:func:`noise_padded`; the same seed for every image, so a volume does not
+    depend on the images before it).
+
+    Patches of consecutive images share CLIP forwards of exactly ``batch_size`` patches (the
+    last one padded, :func:`_embed_fixed`), cut on the device, resized to CLIP's input size
+    and, with ``precision`` (:func:`forward_dtype`) float16, embedded under autocast. A
+    location's embedding is the mean of its patches' normalised embeddings, as the paper's
+    ``e_ij = (E_I(S) + E_I(L)) / 2`` with the official ``E_I``, which normalises
+    (generate_heatmap.py ``load_clip_mask_filtered``); ranks do not depend on the mean's
+    length. (The official loop itself ranks each patch on its own and adds both ranks.) Only
+    the ``[L, S]`` counts and the renormalised ``[L, D]`` embeddings are kept. An image's
+    volume depends on that image alone: which images share its call or its batches does not
+    change it.
+    """
+    # torch.inference_mode wraps each step of the generator (decorated here, at call time,
+    # so that importing this module does not import torch).
+    return torch.inference_mode()(_rank_volumes)(clip, images, synset_emb, sizes, stride,
+                                                 batch_size, resize, seed, padding, precision)
+
+
+def _rank_volumes(clip, images, synset_emb, sizes, stride, batch_size, resize, seed, padding,
+                  precision) -> Iterator[tuple[str, RankVolume]]:
+    """The body of :func:`rank_volumes`, run under inference mode."""
+    check_padding(padding)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive (convis.batch_size), got {batch_size}")
+    device = torch.device(clip.device)
+    dtype = forward_dtype(precision, device)
+    spec = clip_input_spec(clip)
+    synsets = normalize(_on_device(synset_emb, device))
+    queue, in_flight = _PatchQueue(), []
+
+    def embed(n: int) -> None:
+        batch, segments = queue.pop(n)
+        emb = _embed_fixed(clip, batch, batch_size, dtype)
+        offset = 0
+        for frame, first, count in segments:
+            if frame.emb is None:
+                frame.emb = torch.empty((frame.left, emb.shape[1]), dtype=torch.float32, device=device)
+            frame.emb[first:first + count] = emb[offset:offset + count]
+            frame.left -= count
+            offset += count
+
+    def finished() -> Iterator[tuple[str, RankVolume]]:
+        while in_flight and in_flight[0].left == 0:
+            frame = in_flight.pop(0)
+            yield frame.key, _finish(frame, synsets, resize, padding)
+
+    for key, image in images:
+        frame = _prepare_frame(str(key), image, sizes, stride, padding, resize, seed, device)
+        in_flight.append(frame)
+        for first, crops in frame.patches(spec, batch_size):
+            queue.push(frame, first, crops)
+            while queue.rows >= batch_size:
+                embed(batch_size)
+        yield from finished()
+    while queue.rows:
+        embed(batch_size)
+    yield from finished()
+
+
+def rank_volume(clip, image, synset_emb: ArrayLike | torch.Tensor,
+                sizes: Sequence[int] = DEFAULT_SIZES, stride: int = DEFAULT_STRIDE,
+                batch_size: int = DEFAULT_BATCH_SIZE, resize: int | None = None, seed: int = 0,
+                padding: str = DEFAULT_PADDING, precision: str = "float32") -> RankVolume:
+    """Ranks of every synset at every patch location of one ``image`` (PIL): a :class:`RankVolume`.
+
+    :func:`rank_volumes` of that image alone (the same volume as in any shard of images).
+    """
+    [(_, volume)] = rank_volumes(clip, [("image", image)], synset_emb, sizes=sizes, stride=stride,
+                                 batch_size=batch_size, resize=resize, seed=seed, padding=padding,
+                                 precision=precision)
+    return volume
 
 
 # ----------------------------------------------------------------------------- figures

@@ -1,24 +1,38 @@
 """Probe image sets: the bundled demo, ImageNet-style class folders, or a flat folder with labels.
 
 A probe set becomes a manifest table (image_id, path, label, label_name, width, height)
-that every later stage reads. Images are checked when the manifest is built, so a bad
-file stops the probe stage (or is skipped and recorded) instead of failing a model job.
+that every later stage reads. The manifest reads image headers only (format and size, no
+pixel decoding, in parallel threads), so listing a 1.28M-image folder costs seconds per
+thousand files, not a full decode: a file that is not an image stops the probe stage (or
+is skipped and recorded); a file whose header is fine but whose pixel data is damaged
+stops the first model job that decodes it, with an :class:`InputDataError` naming it.
+
+Model stages preprocess with each model's own PIL pipeline, as the methods' official code
+does, so the pipeline's numbers are theirs. ``fast=True`` (ours, off by default) decodes with
+``torchvision.io.decode_image`` and preprocesses uint8 tensors (:func:`tensor_transform`):
+faster on a busy CPU, within two uint8 levels of the PIL result (tests/test_loading.py), so
+a neuron's top images can differ where activations tie that closely. This module imports
+torch only inside functions: table and figure jobs use it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigError, InputDataError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -184,25 +198,38 @@ def scan_flat_folder(root: str | Path, labels_csv: str | Path | None = None) -> 
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
-    """(width, height) of a readable image file, or None when it is not one."""
+    """(width, height) from an image file's header, or None when PIL cannot identify it.
+
+    Reads the header only: no pixels are decoded, so a 1.28M-image folder lists quickly.
+    A file with a good header and damaged pixel data passes here; the first job that
+    decodes it stops with an :class:`InputDataError` naming the file (:func:`load_image`).
+    The size is the one a full decode gives (PIL sets it from the header).
+    """
     try:
         with Image.open(path) as image:
-            image.load()  # decode fully: a truncated file fails here, not in a model job
             return image.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
 
 
-def build_manifest(files: pd.DataFrame, skip_unreadable: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check every image, add width/height, return (manifest, unreadable files).
+def build_manifest(files: pd.DataFrame, skip_unreadable: bool = False,
+                   workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check every file's image header, add width/height, return (manifest, unreadable files).
 
-    With ``skip_unreadable`` false, any unreadable or non-image file is an error that
-    lists all of them; otherwise they are dropped from the manifest and returned.
+    With ``skip_unreadable`` false, any file that is not an image is an error that lists
+    all of them; otherwise they are dropped from the manifest and returned. ``workers``
+    threads read headers in parallel (the work is file I/O); the result does not depend
+    on it.
     """
     if files["image_id"].duplicated().any():
         dup = files.loc[files["image_id"].duplicated(), "image_id"].tolist()
         raise InputDataError(f"probe set has duplicate image ids {dup[:10]}: rename the files")
-    sizes = [image_size(p) for p in files["path"]]
+    paths = list(files["path"])
+    if workers > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            sizes = list(pool.map(image_size, paths, chunksize=256))
+    else:
+        sizes = [image_size(p) for p in paths]
     bad = [s is None for s in sizes]
     unreadable = files.loc[bad, ["image_id", "path"]].reset_index(drop=True)
     if len(unreadable) and not skip_unreadable:
@@ -248,44 +275,237 @@ def center_box(width: int, height: int) -> tuple[int, int, int, int]:
     return x0, y0, x0 + side, y0 + side
 
 
+# --------------------------------------------------------------------------- loading
+
+#: (PIL format, mode) of files that ``torchvision.io.decode_image`` decodes to the very
+#: pixels ``load_image`` gives (checked in tests/test_loading.py); other files go through PIL.
+FAST_DECODE = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L"), ("PNG", "RGBA")}
+
+
+def read_image(path: str | Path) -> "torch.Tensor":
+    """An image file as an RGB uint8 tensor ``[3, H, W]``, the pixels of :func:`load_image`.
+
+    JPEG and PNG (8-bit RGB, gray, RGBA: :data:`FAST_DECODE`) decode with
+    ``torchvision.io.decode_image`` (libjpeg-turbo / libpng, no PIL image in between);
+    everything else, and any file that decoder refuses, goes through PIL, whose error
+    names the file.
+    """
+    import torch
+
+    decode_image, rgb = _torchvision_decoder()
+    try:
+        with Image.open(path) as image:  # the header only
+            fast = (image.format, image.mode) in FAST_DECODE
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        fast = False
+    if fast:
+        try:
+            pixels = decode_image(str(path), mode=rgb)
+            if pixels.dtype == torch.uint8 and pixels.ndim == 3 and pixels.shape[0] == 3:
+                return pixels
+        except (RuntimeError, ValueError):
+            pass  # a damaged file: PIL says what is wrong with it
+    return torch.from_numpy(np.array(load_image(path))).permute(2, 0, 1).contiguous()
+
+
+@lru_cache(maxsize=1)
+def _torchvision_decoder() -> tuple[Callable, Any]:
+    """``torchvision.io.decode_image`` and its RGB mode. torchvision 0.29 deprecates its
+    decoders in favour of TorchCodec (not a dependency here); the warning is silenced once
+    rather than repeated for every image."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of "
+                            "TorchVision are deprecated", category=DeprecationWarning)
+    from torchvision.io import ImageReadMode, decode_image
+
+    return decode_image, ImageReadMode.RGB
+
+
+def tensor_transform(transform: Callable) -> Callable | None:
+    """The uint8-tensor equivalent of a PIL preprocessing pipeline, or None if it has none.
+
+    Understands what the pipeline's models use: torchvision's ``Compose`` of ``Resize``,
+    ``CenterCrop``, ``ToTensor`` (open_clip's ``MaybeToTensor``), RGB conversion
+    (``MaybeConvertMode``, ``_convert_to_rgb``; decoding gives RGB already) and
+    ``Normalize``, and torchvision's ``ImageClassification`` preset. Resizing uses
+    torchvision's native uint8 kernels with antialiasing, as PIL does; the result equals
+    the PIL path's up to one uint8 level in a few pixels (rounding), i.e. a max abs
+    difference of 1/255/std (~0.02) after normalisation (tests/test_loading.py).
+    """
+    import torch
+    from torchvision import transforms as T
+    from torchvision.transforms import v2
+    from torchvision.transforms._presets import ImageClassification
+
+    if isinstance(transform, ImageClassification):
+        return v2.Compose([v2.Resize(transform.resize_size, transform.interpolation, antialias=True),
+                           v2.CenterCrop(transform.crop_size),
+                           v2.ToDtype(torch.float32, scale=True),
+                           v2.Normalize(transform.mean, transform.std)])
+    if not isinstance(transform, T.Compose):
+        return None
+    steps = []
+    for step in transform.transforms:
+        name = getattr(step, "__name__", type(step).__name__)
+        if isinstance(step, T.Resize):
+            steps.append(v2.Resize(step.size, step.interpolation, step.max_size, antialias=True))
+        elif isinstance(step, T.CenterCrop):
+            steps.append(v2.CenterCrop(step.size))
+        elif isinstance(step, T.ToTensor):  # MaybeToTensor is one
+            steps.append(v2.ToDtype(torch.float32, scale=True))
+        elif isinstance(step, T.Normalize):
+            steps.append(v2.Normalize(step.mean, step.std))
+        elif name in ("MaybeConvertMode", "_convert_to_rgb") and getattr(step, "mode", "RGB") == "RGB":
+            continue
+        else:
+            return None
+    return v2.Compose(steps)
+
+
 @dataclass
-class ProbeImages(torch.utils.data.Dataset):
-    """Images of a manifest through one view, preprocessed for one model.
+class UnreadableImage:
+    """Stands in for a batch whose image could not be read (see :class:`ImageBatches`)."""
+
+    message: str
+
+
+@dataclass
+class ProbeImages:
+    """Images of a manifest through one view, preprocessed for one model (a map-style dataset).
 
     ``boxes`` (x0, y0, x1, y1 per image, in original pixels) crop each image first, as the
     Grad-CAM view does; without boxes the model's own preprocessing makes the center view.
+    ``transform`` is the model's PIL preprocessing, applied as is by default (the official
+    code's pixels); with ``fast`` images are decoded by :func:`read_image` and preprocessed by
+    :func:`tensor_transform` of it, when it has one (ours: within two uint8 levels). An unreadable image gives an :class:`UnreadableImage`, not an
+    exception, so the error reaches the main process without a worker's traceback.
     """
 
     paths: Sequence[str]
     transform: Callable
     boxes: np.ndarray | None = None
+    fast: bool = False
+    tensor_transform: Callable | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.paths = [str(p) for p in self.paths]
+        if self.fast:
+            self.tensor_transform = tensor_transform(self.transform)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        image = load_image(self.paths[i])
-        if self.boxes is not None:
-            image = image.crop(tuple(int(v) for v in self.boxes[i]))
-        return self.transform(image)
+    def __getitem__(self, i: int) -> "torch.Tensor | UnreadableImage":
+        try:
+            return self.load(i)
+        except InputDataError as exc:
+            return UnreadableImage(str(exc))
+
+    def load(self, i: int) -> "torch.Tensor":
+        """Image ``i`` preprocessed: ``[3, S, S]`` float32."""
+        box = None if self.boxes is None else [int(v) for v in self.boxes[i]]
+        if self.tensor_transform is None:
+            image = load_image(self.paths[i])
+            return self.transform(image if box is None else image.crop(tuple(box)))
+        pixels = read_image(self.paths[i])
+        if box is not None:
+            from torchvision.transforms.v2 import functional as F2
+
+            x0, y0, x1, y1 = box  # as PIL's crop: zeros outside the image
+            pixels = F2.crop(pixels, y0, x0, y1 - y0, x1 - x0)
+        return self.tensor_transform(pixels)
 
 
-def default_workers(device: torch.device | str) -> int:
-    """Loader processes: decoding overlaps the GPU's work; on the CPU they would compete with it."""
-    import os
+def collate_images(items: list) -> "torch.Tensor | UnreadableImage":
+    """A batch ``[B, 3, S, S]`` of dataset items, or the first :class:`UnreadableImage`."""
+    import torch
 
-    if torch.device(device).type != "cuda":
-        return 0
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    for item in items:
+        if isinstance(item, UnreadableImage):
+            return item
+    return torch.stack(items)
+
+
+@dataclass
+class ImageBatches:
+    """Batches of a :class:`ProbeImages` in manifest order; iterating raises
+    :class:`InputDataError` naming the file when an image cannot be read."""
+
+    loader: Any  # torch.utils.data.DataLoader
+
+    @property
+    def dataset(self) -> ProbeImages:
+        return self.loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator["torch.Tensor"]:
+        import torch
+
+        batches = iter(self.loader)
+        while True:
+            # Without workers the images are prepared here, one thread: torch's intra-op
+            # threads on small per-image ops cost more in synchronisation than they save
+            # (7x slower on 2 busy cores); the model's forward gets its threads back.
+            threads = torch.get_num_threads()
+            if self.loader.num_workers == 0:
+                torch.set_num_threads(1)
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            finally:
+                torch.set_num_threads(threads)
+            if isinstance(batch, UnreadableImage):
+                raise InputDataError(batch.message)
+            yield batch
+
+
+def job_cpus(threads: int | None = None) -> int:
+    """CPUs this job may use: its CPU affinity (what SLURM or taskset allocated, not the
+    machine's count), capped at the rule's ``threads`` when given."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, threads) if threads else cpus)
+
+
+def default_workers(device: "torch.device | str", threads: int | None = None) -> int:
+    """DataLoader worker processes for a model job with ``threads`` allocated CPUs.
+
+    On CUDA, every CPU but the main process's decodes (at most 16); on the CPU, decoding
+    competes with the model's own threads, so one worker overlaps the two only when the
+    job has at least 4 CPUs, and none below.
+    """
+    import torch
+
+    cpus = job_cpus(threads)
+    if torch.device(device).type == "cuda":
+        return max(1, min(16, cpus - 1))
+    return 1 if cpus >= 4 else 0
 
 
 def image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
-                 boxes: pd.DataFrame | None = None, workers: int = 0) -> torch.utils.data.DataLoader:
-    """Batches of a probe set in manifest order, optionally cropped to per-image boxes."""
+                 boxes: pd.DataFrame | None = None, workers: int = 0,
+                 device: "torch.device | str" = "cpu", fast: bool = False) -> ImageBatches:
+    """Batches of a probe set in manifest order, optionally cropped to per-image boxes.
+
+    Every view resizes to the model's input, so every batch but the last holds exactly
+    ``batch_size`` images whatever the files' sizes: batches are full without sorting,
+    and the output rows stay in manifest order. Memory is pinned when ``device`` is CUDA.
+    """
+    import torch
+
     box_array = None
     if boxes is not None:
         aligned = boxes.set_index("image_id").loc[manifest["image_id"]]
         box_array = aligned[["x0", "y0", "x1", "y1"]].to_numpy()
-    dataset = ProbeImages(list(manifest["path"]), transform, box_array)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                       num_workers=workers, pin_memory=workers > 0)
+    dataset = ProbeImages(list(manifest["path"]), transform, box_array, fast=fast)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+        collate_fn=collate_images, pin_memory=torch.device(device).type == "cuda",
+        prefetch_factor=4 if workers else None, persistent_workers=False)
+    return ImageBatches(loader)

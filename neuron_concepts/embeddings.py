@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import models
 from .models import ClipModel
 
 log = logging.getLogger(__name__)
@@ -105,13 +106,28 @@ def _text_width(clip: ClipModel) -> int:
 @torch.inference_mode()
 def encode_image_batch(clip: ClipModel, batch: torch.Tensor) -> torch.Tensor:
     """Normalised float32 CLIP image embeddings of a preprocessed batch, on the model's device."""
-    emb = clip.module.encode_image(batch.to(clip.device, non_blocking=True))
+    emb = clip.module.encode_image(models.to_model_input(batch, clip.device))
     return F.normalize(emb.float(), dim=-1)
 
 
+@torch.inference_mode()
 def encode_images(clip: ClipModel, batches: Iterable[torch.Tensor], total: int | None = None,
-                  progress: bool = True) -> np.ndarray:
-    """CLIP embeddings of preprocessed image batches (e.g. a DataLoader): float32 ``[N, D]``."""
-    chunks = [encode_image_batch(clip, batch).cpu()
-              for batch in tqdm(batches, total=total, desc="image batches", disable=not progress)]
+                  progress: bool = True, autocast: bool | None = None) -> np.ndarray:
+    """CLIP embeddings of preprocessed image batches (e.g. a DataLoader): float32 ``[N, D]``.
+
+    On CUDA, float16 autocast runs when ``autocast`` is True, or (None, the default) when
+    the first batch's embeddings lie within ``models.AUTOCAST_ATOL`` of float32's (see
+    :func:`models.choose_autocast`); the stored artifact is float16 either way. On the CPU
+    the forward is float32, whatever ``autocast`` says.
+    """
+    chunks: list[torch.Tensor] = []
+    use_autocast: bool | None = None
+    for batch in tqdm(batches, total=total, desc="image batches", disable=not progress):
+        if use_autocast is None:
+            use_autocast, (emb,) = models.choose_autocast(
+                lambda: [encode_image_batch(clip, batch)], clip.device, autocast)
+        else:
+            with models.autocast(clip.device, use_autocast):
+                emb = encode_image_batch(clip, batch)
+        chunks.append(emb.float().cpu())
     return torch.cat(chunks).numpy()

@@ -29,12 +29,10 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
-from . import data
+from . import data, models
 from .errors import InputDataError
 from .io import load_cams, save_cams  # noqa: F401 (re-exported: the format lives in io)
 
@@ -253,55 +251,45 @@ def crop_boxes(cams: torch.Tensor | ArrayLike, heights: ArrayLike, widths: Array
 def whole_image_transform(input_size: int, mean: Sequence[float],
                           std: Sequence[float]) -> Callable[[Image.Image], torch.Tensor]:
     """PIL image -> normalised tensor ``[3, S, S]`` of the whole image: both sides resized to
-    ``input_size``, no crop (the aspect ratio is not kept, nothing is cut away)."""
+    ``input_size`` (bilinear, antialiased), no crop (the aspect ratio is not kept, nothing
+    is cut away). A torchvision ``Compose``, so :func:`data.tensor_transform` gives its
+    uint8-tensor equivalent for the fast loader."""
+    from torchvision import transforms as T
+
     size = [int(input_size), int(input_size)]
-    mean, std = list(map(float, mean)), list(map(float, std))
-
-    def transform(image: Image.Image) -> torch.Tensor:
-        resized = TF.resize(image, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
-        return TF.normalize(TF.to_tensor(resized), mean, std)
-
-    return transform
-
-
-class WholeImages(Dataset):
-    """Images read from paths, each as the whole image resized to the model input."""
-
-    def __init__(self, paths: Sequence[str | os.PathLike],
-                 transform: Callable[[Image.Image], torch.Tensor]):
-        self.paths = [str(p) for p in paths]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.transform(data.load_image(self.paths[index]))
+    return T.Compose([T.Resize(size, interpolation=InterpolationMode.BILINEAR, antialias=True),
+                      T.ToTensor(), T.Normalize(list(map(float, mean)), list(map(float, std)))])
 
 
 def compute_cams(model: nn.Module, layer: nn.Module, paths: Sequence[str | os.PathLike], *,
                  input_size: int, mean: Sequence[float], std: Sequence[float],
                  batch_size: int = 32, device: torch.device | str | None = None,
-                 num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 num_workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAMs of the images at ``paths``: ``(cams float32 [N, h, w], predicted int64 [N])``.
 
-    Each image goes to the model whole (see :func:`whole_image_transform`); ``model``
-    should be in eval mode and on ``device`` (default: the device of its first
-    parameter). The CAMs stay at the layer's resolution; boxes come from
-    :func:`crop_boxes`, so changing the crop fraction needs no model run.
+    Each image goes to the model whole (see :func:`whole_image_transform`), decoded and
+    resized by the probe loader (:func:`data.image_loader`: torchvision decoding, worker
+    processes, pinned memory on CUDA; ``num_workers`` None: :func:`data.default_workers`).
+    ``model`` should be in eval mode and on ``device`` (default: the device of its first
+    parameter); on CUDA the batches go channels-last when the model is. Grad-CAM stays
+    float32 on every device: the predicted class and the CAM's argmax make discrete
+    boxes, which a float16 rounding could move. The CAMs stay at the layer's resolution;
+    boxes come from :func:`crop_boxes`, so changing the crop fraction needs no model run.
     """
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
-    loader = DataLoader(WholeImages(paths, whole_image_transform(input_size, mean, std)),
-                        batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda")
+    workers = data.default_workers(device) if num_workers is None else num_workers
+    files = pd.DataFrame({"path": [str(p) for p in paths]})
+    loader = data.image_loader(files, whole_image_transform(input_size, mean, std), batch_size,
+                               workers=workers, device=device)
+    channels_last = models.uses_channels_last(model, device)
     cams: list[np.ndarray] = []
     predicted: list[np.ndarray] = []
-    with tqdm(total=len(loader.dataset), desc="Grad-CAM", unit="img") as progress:
+    with tqdm(total=len(files), desc="Grad-CAM", unit="img") as progress:
         for batch in loader:
-            batch_cams, batch_pred = grad_cam(model, layer, batch.to(device, non_blocking=True))
+            batch_cams, batch_pred = grad_cam(model, layer, models.to_model_input(batch, device, channels_last))
             cams.append(batch_cams.cpu().numpy())
             predicted.append(batch_pred.cpu().numpy())
             progress.update(len(batch))

@@ -43,6 +43,7 @@ only the raw-string cosines of a similarity file. ``gradcam.save_cams`` and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -67,7 +68,8 @@ PathLike = str | os.PathLike
 
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success, and
+    record its SHA-256 (:func:`recorded_sha256`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -75,10 +77,59 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; artifacts are shared
     try:
         yield Path(tmp)
+        digest = sha256_file(tmp)
         os.replace(tmp, path)
+        _record_sha256(path, digest)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+# Hidden folder beside each artifact with the SHA-256 its writer computed: the provenance
+# manifest at the end of a run reads these instead of every artifact again (the big ones
+# are hashed on the node that wrote them, not on the login node). Hidden entries are not
+# artifacts (provenance skips them).
+HASH_RECORDS = ".sha256"
+HASH_CHUNK_BYTES = 2 ** 20
+
+
+def sha256_file(path: PathLike) -> str:
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hash_record_path(path: Path) -> Path:
+    return path.parent / HASH_RECORDS / f"{path.name}.json"
+
+
+def _record_sha256(path: Path, digest: str) -> None:
+    """Record ``path``'s digest with its size and modification time, which say whether the
+    file is still the one that was hashed."""
+    stat = path.stat()
+    record = _hash_record_path(path)
+    record.parent.mkdir(exist_ok=True)
+    tmp = record.with_name(f".{record.name}.tmp")
+    tmp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                               "sha256": digest}))
+    os.replace(tmp, record)
+
+
+def recorded_sha256(path: PathLike) -> str | None:
+    """The SHA-256 recorded when ``path`` was written, or None if there is no record or the
+    file changed since (another size or modification time)."""
+    path = Path(path)
+    try:
+        record = json.loads(_hash_record_path(path).read_text())
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    if record.get("size") != stat.st_size or record.get("mtime_ns") != stat.st_mtime_ns:
+        return None
+    return record.get("sha256")
 
 
 def _umask() -> int:
@@ -228,11 +279,12 @@ def _npz_keys(path: PathLike, fmt: _NpzFormat) -> list[str]:
         return list(data.files)
 
 
-def _load_npz(path: PathLike, fmt: _NpzFormat, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def _load_npz(path: PathLike, fmt: _NpzFormat, keys: Iterable[str] | None = None,
+              mmap: bool = False) -> dict[str, np.ndarray]:
     """The arrays ``keys`` (default: all of ``fmt``) of an npz artifact, checked.
 
-    Only the named arrays are read. A key in ``fmt.optional`` that the file lacks is
-    left out of the result.
+    Only the named arrays are read (``mmap``: memory-mapped, see :func:`_map_npz_member`).
+    A key in ``fmt.optional`` that the file lacks is left out of the result.
     """
     keys = list(fmt.arrays if keys is None else keys)
     unknown = sorted(set(keys) - set(fmt.arrays))
@@ -244,13 +296,51 @@ def _load_npz(path: PathLike, fmt: _NpzFormat, keys: Iterable[str] | None = None
             raise _bad(path, fmt.name, fmt.rule,
                        f"it lacks the array(s) {missing} (it holds {sorted(data.files)})")
         try:
-            arrays = {k: data[k] for k in keys if k in data.files}
+            arrays = {k: _map_npz_member(path, k) if mmap else data[k]
+                      for k in keys if k in data.files}
         except _READ_ERRORS as error:  # e.g. an object array, which needs pickle
             raise _bad(path, fmt.name, fmt.rule, f"an array cannot be read ({error})") from error
     problem = _array_problem(fmt, arrays)
     if problem:
         raise _bad(path, fmt.name, fmt.rule, problem)
     return arrays
+
+
+def _map_npz_member(path: PathLike, key: str) -> np.ndarray:
+    """Array ``key`` of an npz file memory-mapped in place (copy-on-write: writes stay in
+    memory), or read when it is compressed or empty.
+
+    ``write_npz`` stores members uncompressed, so each is a ``.npy`` file at a fixed offset
+    of the archive: past its zip local header, whose name and extra-field lengths sit at
+    bytes 26-29 of that header, and past the ``.npy`` header that numpy's format reads.
+    """
+    import struct
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{key}.npy")
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", f.read(4))
+        f.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(f)
+        offset = f.tell()
+    if (info.compress_type != zipfile.ZIP_STORED or dtype.hasobject
+            or int(np.prod(shape, dtype=np.int64)) == 0):
+        with np.load(path, allow_pickle=False) as data:
+            return data[key]
+    return np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape,
+                     order="F" if fortran_order else "C")
+
+
+def npz_shapes(path: PathLike) -> dict[str, tuple[int, ...]]:
+    """The shape of every array of an uncompressed npz, read from the headers only (no data):
+    what a job's memory declaration needs before the job runs."""
+    with zipfile.ZipFile(path) as archive:
+        keys = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+    return {key: tuple(_map_npz_member(path, key).shape) for key in keys}
 
 
 def _save_npz(path: PathLike, fmt: _NpzFormat, arrays: dict[str, np.ndarray]) -> None:
@@ -421,15 +511,24 @@ class TextEmbeddings:
 TEXT_PARTS = {"prompt": "emb", "base": "base", "raw": "raw"}
 TEXT_EMBEDDINGS = _NpzFormat("text embeddings", "text_embeddings", {
     "emb": _Array("float16", ("C", "D")), "ids": _Array("integer", ("C",)),
-    "base": _Array("float16", ("D",)), "raw": _Array("float16", ("C", "D"))})
+    "base": _Array("float16", ("D",)), "raw": _Array("float16", ("C", "D"))},
+    # The rule embeds only the parts the roles of its CLIP model read (prompts and base for
+    # WWW's matching, raw strings for CLIP-Dissect and ConVis definitions).
+    optional=frozenset({"emb", "base", "raw"}))
 
 
-def save_text_embeddings(path: PathLike, prompt: np.ndarray, base: np.ndarray, raw: np.ndarray,
-                         ids: Sequence[int] | np.ndarray) -> None:
-    """Write a concept set's text embeddings (see :class:`TextEmbeddings`), as float16."""
+def save_text_embeddings(path: PathLike, ids: Sequence[int] | np.ndarray,
+                         prompt: np.ndarray | None = None, base: np.ndarray | None = None,
+                         raw: np.ndarray | None = None) -> None:
+    """Write a concept set's text embeddings (see :class:`TextEmbeddings`), as float16: the
+    parts given (at least one)."""
+    if prompt is None and base is None and raw is None:
+        raise ValueError(f"not writing {path}: give at least one of prompt, base, raw")
+    # In this key order (it decides the bytes), as the files of every earlier version.
+    arrays = {"emb": prompt, "ids": _ids(ids), "base": base, "raw": raw}
     _save_npz(path, TEXT_EMBEDDINGS, {
-        "emb": np.asarray(prompt, dtype=np.float16), "ids": _ids(ids),
-        "base": np.asarray(base, dtype=np.float16), "raw": np.asarray(raw, dtype=np.float16)})
+        key: value if key == "ids" else np.asarray(value, dtype=np.float16)
+        for key, value in arrays.items() if value is not None})
 
 
 def load_text_embeddings(path: PathLike, parts: Iterable[str] = tuple(TEXT_PARTS)) -> TextEmbeddings:
@@ -440,6 +539,11 @@ def load_text_embeddings(path: PathLike, parts: Iterable[str] = tuple(TEXT_PARTS
     if unknown:
         raise ValueError(f"text embeddings have no parts {unknown}: use {list(TEXT_PARTS)}")
     arrays = _load_npz(path, TEXT_EMBEDDINGS, ["ids"] + [TEXT_PARTS[p] for p in parts])
+    missing = [p for p in parts if TEXT_PARTS[p] not in arrays]
+    if missing:
+        raise _bad(path, TEXT_EMBEDDINGS.name, TEXT_EMBEDDINGS.rule,
+                   f"it lacks the part(s) {missing}: the rule embeds only what the roles of its "
+                   f"CLIP model read, so a file made before a role changed lacks a new one")
     return TextEmbeddings(ids=arrays["ids"], **{p: arrays.get(k) for p, k in TEXT_PARTS.items()})
 
 
@@ -535,9 +639,14 @@ def save_similarity(path: PathLike, **matrices: np.ndarray) -> None:
     _save_npz(path, SIMILARITY, {k: np.asarray(v, dtype=np.float32) for k, v in matrices.items()})
 
 
-def load_similarity(path: PathLike, parts: Iterable[str] | None = None) -> Similarity:
+def load_similarity(path: PathLike, parts: Iterable[str] | None = None,
+                    mmap: bool = False) -> Similarity:
     """Read the cosine matrices ``parts`` (default: all the file holds); only those are
-    read, so CLIP-Dissect holds one ``[N, C]`` matrix, not the file."""
+    read, so CLIP-Dissect holds one ``[N, C]`` matrix, not the file.
+
+    ``mmap=True`` maps them instead of reading them (the file's arrays are stored
+    uncompressed): a method that gathers the rows of its neurons' top images then reads
+    only those rows from disk, and a ``[50,000, 82,115]`` matrix never sits in memory."""
     held = [k for k in SIMILARITY.arrays if k in _npz_keys(path, SIMILARITY)]
     parts = held if parts is None else list(parts)
     missing = [k for k in parts if k not in held]
@@ -548,7 +657,7 @@ def load_similarity(path: PathLike, parts: Iterable[str] | None = None) -> Simil
                    "rule writes prompt and base for the CLIP model of clip.match (WWW) and raw for "
                    "clip.dissect (CLIP-Dissect), so a file written before the roles changed lacks "
                    "a new role's matrices")
-    return Similarity(**_load_npz(path, SIMILARITY, parts))
+    return Similarity(**_load_npz(path, SIMILARITY, parts, mmap=mmap))
 
 
 # ============================================================================ Grad-CAM

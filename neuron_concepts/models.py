@@ -13,15 +13,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager, Sequence
 
-import torch
-from torch import nn
-
+from . import lazy
 from .errors import ConfigError, WeightsError
+
+# Imported on first use: the workflow imports this module for model names while it plans
+# (every snakemake call), and that must not pay torch's import.
+torch = lazy.module("torch")
+nn = lazy.module("torch.nn")
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,96 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA) and ask for deterministic kernels where they exist."""
-    torch.manual_seed(seed)
+    """Seed Python, NumPy and torch (CPU and CUDA), and ask for deterministic kernels.
+
+    Called by every model loader, so each model job starts from the same state:
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` picks deterministic
+    kernels where they exist (and warns where an op has none), cuDNN autotuning is off and
+    cuBLAS gets the fixed workspace it needs to be deterministic (``CUBLAS_WORKSPACE_CONFIG``,
+    effective when set before the first CUDA call). CPU results do not change: the CPU
+    kernels the pipeline uses are deterministic already.
+    """
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+# --------------------------------------------------------------------------- precision
+
+#: Autocast precision on CUDA (a torch dtype name), and how far its outputs may lie from float32's.
+AUTOCAST_DTYPE = "float16"
+AUTOCAST_ATOL = 1e-3
+
+
+def autocast(device: torch.device | str, enabled: bool = True) -> ContextManager:
+    """float16 autocast on CUDA when ``enabled``; a no-op on the CPU, which stays float32."""
+    if enabled and torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=getattr(torch, AUTOCAST_DTYPE))
+    return contextlib.nullcontext()
+
+
+def max_abs_difference(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    """Largest absolute difference between corresponding tensors, compared in float32."""
+    return max(float((x.detach().float() - y.detach().float()).abs().max())
+               for x, y in zip(a, b, strict=True))
+
+
+def compare_precision(forward: Callable[[], Sequence[torch.Tensor]], device_type: str,
+                      dtype: torch.dtype, atol: float) -> tuple[bool, list[torch.Tensor], float]:
+    """Run ``forward`` in float32 and under autocast to ``dtype``.
+
+    Returns (whether every output lies within ``atol`` of float32's, the float32 outputs,
+    the largest difference). The decision step of :func:`choose_autocast`.
+    """
+    reference = list(forward())
+    with torch.autocast(device_type, dtype=dtype):
+        low = list(forward())
+    difference = max_abs_difference(reference, low)
+    return difference <= atol, reference, difference
+
+
+def choose_autocast(forward: Callable[[], Sequence[torch.Tensor]], device: torch.device | str,
+                    requested: bool | None = None) -> tuple[bool, list[torch.Tensor]]:
+    """Whether a job runs under float16 autocast, decided on its first batch.
+
+    ``forward`` runs the model on the first batch and returns its outputs. On the CPU the
+    answer is always no (outputs stay float32 and byte-identical). On CUDA ``requested``
+    True or False is followed; None (auto) runs the batch both ways and keeps autocast only
+    when every output lies within :data:`AUTOCAST_ATOL` of float32 (logged), the check
+    the performance issue asks for. Returns the decision and the batch's outputs (float32
+    unless autocast was requested).
+    """
+    device = torch.device(device)
+    if device.type != "cuda" or requested is False:
+        return False, list(forward())
+    if requested:
+        with autocast(device):
+            return True, list(forward())
+    dtype = getattr(torch, AUTOCAST_DTYPE)
+    ok, reference, difference = compare_precision(forward, "cuda", dtype, AUTOCAST_ATOL)
+    log.info("float16 autocast differs from float32 by at most %.2e on the first batch: %s",
+             difference, "using it" if ok else f"staying float32 (limit {AUTOCAST_ATOL:g})")
+    return ok, reference
+
+
+def uses_channels_last(module: nn.Module, device: torch.device | str) -> bool:
+    """Whether a model runs channels-last: CNNs (any ``Conv2d``) on CUDA; never on the CPU."""
+    return torch.device(device).type == "cuda" and any(
+        isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def to_model_input(batch: torch.Tensor, device: torch.device | str,
+                   channels_last: bool = False) -> torch.Tensor:
+    """A preprocessed batch on the model's device (asynchronous from pinned memory),
+    channels-last when the model is."""
+    memory_format = torch.channels_last if channels_last and batch.ndim == 4 else torch.preserve_format
+    return batch.to(device, non_blocking=True, memory_format=memory_format)
 
 
 def weights_label(weights: str) -> str:
@@ -195,7 +285,7 @@ def load_target(name: str, weights: str, source: str = "torchvision",
     from torchvision import transforms
 
     device = torch.device(device)
-    torch.manual_seed(seed)
+    seed_everything(seed)
     class_names = None
     if source == "torchvision":
         import torchvision
@@ -237,6 +327,8 @@ def load_target(name: str, weights: str, source: str = "torchvision",
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ])
     module.eval().requires_grad_(False).to(device)
+    if uses_channels_last(module, device):
+        module.to(memory_format=torch.channels_last)
     return TargetModel(module=module, preprocess=preprocess, input_size=input_size,
                        tag=model_tag(name, weights), class_names=class_names, device=device)
 
@@ -346,7 +438,7 @@ def load_clip(model: str, pretrained: str, cache_dir: str | Path = "resources/we
                           "open_clip.list_models() or give a model_config JSON")
     device = torch.device(device)
     path = fetch_clip_weights(model, pretrained, cache_dir, download=False, key=key)
-    torch.manual_seed(seed)
+    seed_everything(seed)
     module, _, preprocess = open_clip.create_model_and_transforms(
         model, pretrained=str(path) if path else None, device=device)
     module.eval().requires_grad_(False)
@@ -380,8 +472,8 @@ def load_sentence_model(name: str, cache_dir: str | Path = "resources/weights",
         from sentence_transformers import models as st_models
 
     device = str(torch.device(device))
+    seed_everything(seed)
     if name == RANDOM:
-        torch.manual_seed(seed)
         word = st_models.Transformer(str(bundled_minilm()))
         word.auto_model.apply(word.auto_model._init_weights)
         width = word.auto_model.config.hidden_size

@@ -11,6 +11,10 @@ values back, and a regular expression that matches exactly what the builder writ
   :func:`parse_clip_dissect_method`, :data:`CLIP_DISSECT_METHOD`
 - ConVis grid: ``anchored64-128-stride16[-noise][-r224]`` -- :func:`convis_grid_name`,
   :func:`parse_convis_grid`, :data:`CONVIS_GRID`
+- ConVis shard (logs of rank-volume jobs): ``shard0003`` -- :func:`convis_shard_name`,
+  :func:`parse_convis_shard`, :data:`CONVIS_SHARD`; rank volumes
+  ``{grid folder}/ranks/{image}.npz`` -- :func:`convis_volume_path`,
+  :func:`parse_convis_volume_path`
 - model: ``resnet50-IMAGENET1K_V1`` -- built by ``models.model_tag`` (it stays with the
   model loading code; an architecture may hold ``-``, so a tag is not parsed back), matched
   by :data:`MODEL_TAG`
@@ -395,6 +399,49 @@ def parse_convis_grid(name: str) -> dict:
     return dict(sizes=[int(size) for size in match["sizes"].split("-")], stride=int(match["stride"]),
                 padding="noise" if match["noise"] else "none",
                 resize=int(match["resize"]) if match["resize"] else None)
+
+
+# ---------------------------------------------------------------- ConVis shards and volumes
+# A rank-volume job embeds a shard of a folder's images: the folder's image ids sorted and cut
+# into chunks (rules/helpers/convis.smk). The shard is named in the job's log and rule name
+# only; every image's volume keeps its own path, so the maps never see the shard layout.
+
+
+CONVIS_SHARD = r"shard[0-9]{4,}"
+
+
+def convis_shard_name(index: int) -> str:
+    """The name of a folder's ``index``-th rank-volume shard (from 0): ``shard0003``."""
+    if int(index) < 0:
+        raise ValueError(f"a ConVis shard index is not negative, got {index}")
+    return _checked(f"shard{int(index):04d}", CONVIS_SHARD, "ConVis shard")
+
+
+def parse_convis_shard(name: str) -> int:
+    """The index of a shard name (:func:`convis_shard_name`)."""
+    if re.fullmatch(CONVIS_SHARD, name) is None:
+        raise ValueError(f"{name!r} is no ConVis shard name (e.g. shard0003)")
+    return int(name[len("shard"):])
+
+
+def convis_volume_path(folder: str, image: str) -> str:
+    """The rank volume of probe image ``image`` in a ConVis grid folder
+    (``results/convis/{probe}/{clip}/{vocab}/{grid}``): ``{folder}/ranks/{image}.npz``."""
+    return f"{folder}/ranks/{image}.npz"
+
+
+_CONVIS_VOLUME = re.compile(rf"(?:.*/)?convis/(?P<probe>{CONFIG_NAME})/(?P<clip>{MODEL_TAG})/"
+                            rf"(?P<vocab>{CONFIG_NAME})/(?P<grid>{CONVIS_GRID})/ranks/(?P<image>.+)\.npz")
+
+
+def parse_convis_volume_path(path: str) -> dict:
+    """probe, clip, vocab, grid and image (an id may hold ``/``) of a rank-volume path
+    (:func:`convis_volume_path`)."""
+    match = _CONVIS_VOLUME.fullmatch(str(path))
+    if match is None:
+        raise ValueError(f"{path!r} is no ConVis rank volume "
+                         "(results/convis/{probe}/{clip}/{vocab}/{grid}/ranks/{image}.npz)")
+    return match.groupdict()
 
 
 # ================================================================ wildcard constraints

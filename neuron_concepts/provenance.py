@@ -60,13 +60,7 @@ MANIFEST_COLUMNS = ["path", "size", "sha256", "content_sha256"]
 
 
 # ---------------------------------------------------------------------------- hashing
-def sha256_file(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_file = io.sha256_file  # SHA-256 hex digest of a file's bytes (io: writers record it)
 
 
 def sha256_tree(root: str | os.PathLike) -> str:
@@ -134,7 +128,10 @@ def artifact_manifest(results_dir: str | os.PathLike,
     rows = []
     for rel in _walk_files(root, exclude):
         path = root / rel
-        rows.append({"path": rel, "size": path.stat().st_size, "sha256": sha256_file(path),
+        # The digest its job recorded when it wrote the file, if the file is unchanged since:
+        # the run's end then reads no artifact again.
+        digest = io.recorded_sha256(path) or sha256_file(path)
+        rows.append({"path": rel, "size": path.stat().st_size, "sha256": digest,
                      "content_sha256": content_hash_parquet(path)
                      if rel.endswith(".parquet") else ""})
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS).astype({"size": "int64"})

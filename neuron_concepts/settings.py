@@ -66,6 +66,29 @@ def check_core(config: dict) -> None:
                 raise ConfigError(f"concept_sets.{name}.path: file {spec['path']} does not exist")
     if config["methods"]["www"]["n_images"] < 1:
         raise ConfigError("methods.www.n_images must be at least 1")
+    check_described_probe_sets(config)
+
+
+def check_described_probe_sets(config: dict) -> None:
+    """descriptions.probe_sets must be configured, and hold every probe set whose
+    descriptions are evaluated, studied for stability or drawn."""
+    known = list(config["probe_sets"])
+    for name in (config.get("descriptions") or {}).get("probe_sets", []):
+        if name not in known:
+            raise ConfigError(f"descriptions.probe_sets names {name!r}, which is not defined "
+                              f"under probe_sets (defined: {known})")
+    described = described_probe_sets(config)
+    if not described:
+        raise ConfigError("no probe set is described: list one under descriptions.probe_sets "
+                          "(every probe set is used by ConVis alone)")
+    readers = [("evaluation.probe_sets", config["evaluation"]["probe_sets"]),
+               ("stability.probe_sets", config["stability"]["probe_sets"]),
+               ("figures.probe_set", [p for p in [config["figures"].get("probe_set")] if p])]
+    for key, names_ in readers:
+        for name in names_:
+            if name in known and name not in described:
+                raise ConfigError(f"{key} names {name!r}, whose neurons are not described: add it "
+                                  f"to descriptions.probe_sets {described}")
 
 
 def check_clip_dissect(config: dict) -> None:
@@ -176,6 +199,9 @@ class ClipDissectMethod:
     top_k: int
 
 
+STABILITY_VIEW = "center"  # the stability study's view: CLIP sees the whole image
+
+
 @dataclass(frozen=True)
 class Stability:
     """The stability study, every "empty means all" list filled in; sims are names."""
@@ -217,6 +243,7 @@ class Settings:
     convis: dict | None  # the convis section, schema defaults filled in
     evaluation_probe_sets: list[str]
     evaluation_concept_sets: list[str]
+    described_probe_sets: list[str]  # WWW and CLIP-Dissect run on these only
 
 
 def member_name(family: names.Family, kind: str, config: dict) -> str:
@@ -236,7 +263,32 @@ def resolve(config: dict) -> Settings:
         convis=config.get("convis") or None,
         evaluation_probe_sets=list(config["evaluation"]["probe_sets"]),
         evaluation_concept_sets=list(config["evaluation"]["concept_sets"]),
+        described_probe_sets=described_probe_sets(config),
     )
+
+
+def convis_only_probe_sets(config: dict) -> list[str]:
+    """The probe sets that ConVis's OOD and WSOL evaluations name (its own image folders)."""
+    convis = config.get("convis") or {}
+    named = [(convis.get("ood") or {}).get(key) for key in ("probe", "train_probe")]
+    named.append((convis.get("wsol") or {}).get("probe"))
+    return [name for name in named if name]
+
+
+def described_probe_sets(config: dict) -> list[str]:
+    """Whose neurons WWW and CLIP-Dissect describe: descriptions.probe_sets; empty means the
+    evaluation probe sets, or, with no evaluation, every probe set but ConVis's OOD/WSOL ones.
+
+    Describing an ImageNet-train or CUB folder that ConVis reads would plan thousands of jobs
+    and a similarity matrix of hundreds of GB, so those are described only when listed.
+    """
+    listed = (config.get("descriptions") or {}).get("probe_sets") or []
+    if listed:
+        return list(listed)
+    if config["evaluation"]["probe_sets"]:
+        return list(config["evaluation"]["probe_sets"])
+    convis_only = convis_only_probe_sets(config)
+    return [name for name in config["probe_sets"] if name not in convis_only]
 
 
 def sim_names(config: dict, kinds: list[str]) -> list[str]:
@@ -274,7 +326,7 @@ def stability(config: dict) -> Stability | None:
     st = config["stability"]
     if not st["variants"]:
         return None
-    return Stability(probe_sets=list(st["probe_sets"] or config["probe_sets"]),
+    return Stability(probe_sets=list(st["probe_sets"] or described_probe_sets(config)),
                      variants=list(st["variants"]),
                      layers=list(st["layers"] or config["target"]["layers"]),
                      concept_sets=list(st["concept_sets"] or config["concept_sets"]),
@@ -286,7 +338,7 @@ def figures(config: dict) -> Figures:
     """Unset choices: the first evaluated probe and concept set (else the first configured),
     every target layer."""
     fig, evaluation = config["figures"], config["evaluation"]
-    probes = evaluation["probe_sets"] or list(config["probe_sets"])
+    probes = evaluation["probe_sets"] or described_probe_sets(config)
     concept_sets = evaluation["concept_sets"] or list(config["concept_sets"])
     return Figures(probe=fig.get("probe_set") or probes[0],
                    concepts=fig.get("concept_set") or concept_sets[0],

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import torch
 from numpy.typing import ArrayLike
+
+from . import lazy
 
 # Similarity names in paths (cos, tvmf-k16) are built and parsed with every other name.
 from .names import parse_sim, sim_name  # noqa: F401  (kept importable from here)
 
-Array = torch.Tensor
+# Imported on first use: the ConVis map jobs import this module for numpy helpers only.
+torch = lazy.module("torch")
 
 # dtype of the stored cosine matrices. On CLIP-like data (tests/test_www.py, 5 seeds x 400
 # neurons, t-vMF kappa 16, n 40) the WWW selection of a neuron differed from a float64
@@ -27,8 +29,10 @@ Array = torch.Tensor
 SIMILARITY_DTYPE = np.float32
 
 
-def as_tensor(x: ArrayLike | torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Return ``x`` as a torch tensor of ``dtype`` (no copy when it already is one)."""
+def as_tensor(x: ArrayLike | torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Return ``x`` as a torch tensor of ``dtype`` (default float32; no copy when it already
+    is one)."""
+    dtype = torch.float32 if dtype is None else dtype
     if isinstance(x, torch.Tensor):
         return x.to(dtype)
     return torch.as_tensor(np.asarray(x), dtype=dtype)

@@ -26,24 +26,27 @@ rule ablation_table:
 
 
 rule neuron_panel_figure:
-    """Top images of chosen neurons under each view, with the concepts each WWW method assigns."""
+    """Top images of chosen neurons under each view, with the concepts each WWW method assigns.
+
+    One job draws every configured layer's panel (one PNG each): matplotlib's start-up is
+    paid once.
+    """
     input:
         unpack(neuron_panel_inputs),
     output:
-        report("results/figures/neuron_panels/{layer}.png", caption="../report/neuron_panels.rst",
-               category="WWW: Grad-CAM view and t-vMF", subcategory="Neuron panels",
-               labels={"layer": "{layer}"}),
+        [report(f"results/figures/neuron_panels/{layer}.png", caption="../report/neuron_panels.rst",
+                category="WWW: Grad-CAM view and t-vMF", subcategory="Neuron panels",
+                labels={"layer": layer})
+         for layer in SETTINGS.figures.layers],
     params:
-        # Each view and cell with its input paths, so no label depends on list order.
-        views=lambda wc: neuron_panel_views(wc.layer),
-        cells=lambda wc: neuron_panel_cells(wc.layer),
+        # Each layer with its views and cells and their input paths, and its output path,
+        # so no label depends on list order.
+        layers=lambda wc: neuron_panel_layers(),
         neurons=lambda wc: SETTINGS.figures.neurons,
         n_images=lambda wc: SETTINGS.figures.n_images,
-        title=lambda wc: (f"{TARGET} {wc.layer} on {SETTINGS.figures.probe}, "
-                          f"concepts from {SETTINGS.figures.concepts}"),
     localrule: True
     log:
-        "logs/figures/neuron_panels/{layer}.log",
+        "logs/figures/neuron_panels.log",
     conda:
         "../envs/torch.yaml"
     script:

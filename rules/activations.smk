@@ -15,6 +15,8 @@ rule activations:
         reduction=config["target"]["spatial_reduction"],
         batch_size=config["batch_size"]["image"],
         device=config["device"],
+    # the main process plus DataLoader workers (data.default_workers)
+    threads: 8
     resources:
         gpu=use_gpu(),
         mem_mb=8000,

@@ -95,6 +95,46 @@ def similarity_matrices(tag):
     return keys
 
 
+def text_models():
+    """Tags of the CLIP models that embed the configured concept sets (match, dissect), once each."""
+    roles = ["match"] + (["dissect"] if SETTINGS.clip_dissect or SETTINGS.stability else [])
+    return list(dict.fromkeys(CLIP[role] for role in roles))
+
+
+# The text embedding parts each role reads (io.TEXT_PARTS names).
+ROLE_TEXT_PARTS = {"match": ["prompt", "base"], "dissect": ["raw"]}
+
+
+def text_embedding_models(wildcards):
+    """Each model of a text_embeddings job: load_clip arguments, parts, output path."""
+    models = []
+    for tag in text_models():
+        parts = [part for role, role_parts in ROLE_TEXT_PARTS.items() if CLIP[role] == tag
+                 for part in role_parts]
+        models.append(dict(tag=tag, clip=clip_spec(tag), parts=parts,
+                           path=f"results/text_emb/{tag}/{wildcards.concepts}.npz"))
+    return models
+
+
+def similarity_pairs():
+    """(CLIP model tag, view) of every cosine file of a concept set, each once: clip.match
+    under WWW's views, clip.dissect under CLIP-Dissect's (and the stability study's)."""
+    pairs = [(CLIP["match"], method.view) for method in SETTINGS.www]
+    pairs += [(CLIP["dissect"], method.view) for method in SETTINGS.clip_dissect]
+    if SETTINGS.stability:
+        pairs.append((CLIP["dissect"], settings.STABILITY_VIEW))
+    return list(dict.fromkeys(pairs))
+
+
+def similarity_items(wildcards):
+    """Each (model, view) of a similarity job: inputs, matrices and output path."""
+    return [dict(clip=tag, view=view, matrices=similarity_matrices(tag),
+                 images=f"results/image_emb/{wildcards.probe}/{tag}/{view}.npz",
+                 texts=f"results/text_emb/{tag}/{wildcards.concepts}.npz",
+                 path=similarity_path(wildcards.probe, tag, view, wildcards.concepts))
+            for tag, view in similarity_pairs()]
+
+
 def evaluation_model_kind(tag):
     """``clip`` or ``sentence``: which evaluation model a path's model name is."""
     if tag == CLIP["eval"]:
@@ -157,6 +197,23 @@ def evaluation_path(probe, method, concepts):
     return f"results/eval/{probe}/{TARGET}/{layer}/{method}/{concepts}.parquet"
 
 
+def activations_path(probe, view, layer):
+    return f"results/activations/{probe}/{TARGET}/{view}/{layer}.npz"
+
+
+def similarity_path(probe, clip, view, concepts):
+    return f"results/similarity/{probe}/{clip}/{view}/{concepts}/cos.npz"
+
+
+def description_mem_mb(wildcards, input, attempt):
+    """mem_mb of a description job: neuron_concepts.resources.description_mem_mb's formula
+    on the shapes its inputs hold (known once they exist; Snakemake asks again then), times
+    the attempt (a retried job gets twice, then three times as much)."""
+    from neuron_concepts import resources
+
+    return attempt * resources.description_mem_mb(input.activations, input.similarity)
+
+
 def view_boxes_path(probe, view):
     """The crop boxes a view needs (named by the view's crop parameters); None for center."""
     parsed = names.parse_view(view)
@@ -196,4 +253,5 @@ def final_outputs():
         *gradcam_outputs(),
         *ablation_outputs(),
         *convis_outputs(),
+        *browser_outputs(),
     ]

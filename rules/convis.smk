@@ -6,6 +6,13 @@
 # paper's valid-location grid; ...-noise for the official code's noise-padded grid, ...-r224
 # for a 224-px centre crop): ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet.
 # A geometry, vocabulary or CLIP model of its own never overwrites or reuses another's.
+#
+# Jobs are sized by work, not by image: the rank volumes of a folder's images (the
+# configured images, the pairs' images and the WSOL sample) are made in shards of
+# convis.images_per_job images, one job per shard that loads CLIP once (a rule per shard,
+# convis_rank_volume_{probe}_{vocab}_shard0000, ..., since a Snakemake rule's outputs cannot
+# depend on a wildcard); maps, top-synset tables and figures of the configured images are one
+# job each. Every artifact keeps its per-image path, and a volume does not depend on its shard.
 
 
 include: "helpers/convis.smk"
@@ -36,111 +43,122 @@ rule convis_vocabulary:
         "../workflow_scripts/convis_vocabulary.py"
 
 
-rule convis_rank_volume:
-    """Rank counts of every vocabulary synset at every patch location of one image (uint16)."""
-    input:
-        manifest="results/probe/{probe}/manifest.parquet",
-        vocab="results/convis/vocab/{vocab}.parquet",
-        texts="results/text_emb/{clip}/convis-{vocab}.npz",
-        weights=lambda wc: weights_marker("clip", wc.clip),
-    output:
-        "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
-    params:
-        clip=lambda wc: clip_spec(wc.clip),
-        grid=lambda wc: names.parse_convis_grid(wc.convis_grid),  # sizes, stride, padding, resize
-        # the padding noise's seed: none without noise, so a seed change reruns only noise grids
-        seed=lambda wc: config["seed"] if names.parse_convis_grid(wc.convis_grid)["padding"] == "noise" else None,
-        batch_size=config["batch_size"]["image"],
-        device=config["device"],
-    resources:
-        gpu=use_gpu(),
-        mem_mb=8000,
-        runtime=60,
-    log:
-        "logs/convis_rank_volume/{probe}/{clip}/{vocab}/{convis_grid}/{image}.log",
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../workflow_scripts/convis_rank_volume.py"
+for _shard in convis_shards():
+
+    rule:
+        # The rank volumes (uint16 rank counts of every vocabulary synset at every patch
+        # location) of one shard of images: CLIP loaded once, patches of consecutive images
+        # sharing forwards of convis.batch_size. The script reads the image ids from the
+        # output paths (names.parse_convis_volume_path) rather than from a param, so a shard
+        # whose volumes all exist is not rerun when an image added elsewhere moves its borders.
+        name:
+            _shard["rule_name"]
+        input:
+            manifest=f"results/probe/{_shard['probe']}/manifest.parquet",
+            vocab=f"results/convis/vocab/{_shard['vocab']}.parquet",
+            texts=f"results/text_emb/{CLIP['match']}/convis-{_shard['vocab']}.npz",
+            weights=weights_marker("clip", CLIP["match"]),
+        output:
+            _shard["volumes"],
+        params:
+            probe=_shard["probe"],
+            **convis_rank_params(),  # clip, grid (sizes, stride, padding, resize), seed, batching
+        resources:
+            gpu=use_gpu(),
+            mem_mb=8000,
+            cpus_per_gpu=8,  # the profile cannot name a generated rule: set here
+            # minutes: a CPU embeds a 500 x 375 image's 850 patches (stride 16) in about a
+            # minute; a GPU (float16) thousands of patches a second
+            runtime=30 + (len(_shard["images"]) // 8 if use_gpu() else 2 * len(_shard["images"])),
+        log:
+            _shard["log"],
+        conda:
+            "../envs/torch.yaml"
+        script:
+            "../workflow_scripts/convis_rank_volume.py"
 
 
-rule convis_saliency:
-    """The ConVis map of one synset on one image, from the stored rank volume (no CLIP call)."""
-    input:
-        volume="results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
-        vocab="results/convis/vocab/{vocab}.parquet",
-    output:
-        "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/maps/{image}/{synset}.npz",
-    resources:
-        mem_mb=4000,
-        runtime=10,
-    log:
-        "logs/convis_saliency/{probe}/{clip}/{vocab}/{convis_grid}/{image}/{synset}.log",
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../workflow_scripts/convis_saliency.py"
+if convis_pair_items():
+
+    rule convis_saliency:
+        """The ConVis maps of the configured (image, synset) pairs, from the stored rank
+        volumes (no CLIP call), one job for all of them."""
+        input:
+            volumes=sorted({item["volume"] for item in convis_pair_items()}),
+            vocab=f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
+        output:
+            [item["map"] for item in convis_pair_items()],
+        params:
+            # One item per map, carrying its own volume and output path (nothing zipped by position).
+            maps=[{key: item[key] for key in ("image", "synset", "volume", "map")}
+                  for item in convis_pair_items()],
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        log:
+            "logs/convis_saliency.log",
+        conda:
+            "../envs/torch.yaml"
+        script:
+            "../workflow_scripts/convis_saliency.py"
 
 
-rule convis_top_synsets:
-    """The synsets an image scores highest on (their best patch location's rank)."""
-    input:
-        volume="results/convis/{probe}/{clip}/{vocab}/{convis_grid}/ranks/{image}.npz",
-        vocab="results/convis/vocab/{vocab}.parquet",
-    output:
-        "results/convis/{probe}/{clip}/{vocab}/{convis_grid}/top/{image}.parquet",
-    params:
-        n=lambda wc: convis_config()["top_n"],
-    resources:
-        mem_mb=4000,
-        runtime=10,
-    log:
-        "logs/convis_top_synsets/{probe}/{clip}/{vocab}/{convis_grid}/{image}.log",
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../workflow_scripts/convis_top_synsets.py"
+if convis_image_items():
+
+    rule convis_top_synsets:
+        """The synsets each configured image scores highest on (their best patch location's
+        rank), one job for all images."""
+        input:
+            volumes=[item["volume"] for item in convis_image_items()],
+            vocab=f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
+        output:
+            [item["top"] for item in convis_image_items()],
+        params:
+            n=convis_config()["top_n"],
+            images=[{key: item[key] for key in ("image", "volume", "top")} for item in convis_image_items()],
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        log:
+            "logs/convis_top_synsets.log",
+        conda:
+            "../envs/torch.yaml"
+        script:
+            "../workflow_scripts/convis_top_synsets.py"
 
 
-rule convis_figure:
-    """PNG overlay of one configured (image, synset) pair's ConVis map."""
-    input:
-        saliency=lambda wc: f"{convis_dir()}/maps/{wc.image}/{wc.synset}.npz",
-        manifest=lambda wc: f"results/probe/{convis_config()['probe']}/manifest.parquet",
-    output:
-        report("results/figures/convis/{image}__{synset}.png", caption="../report/convis_map.rst",
-               category="ConVis", subcategory="Saliency maps",
-               labels={"image": "{image}", "synset": "{synset}"}),
-    resources:
-        mem_mb=4000,
-        runtime=10,
-    log:
-        "logs/convis_figure/{image}__{synset}.log",
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../workflow_scripts/convis_figure.py"
+if convis_image_items() or convis_pair_items():
 
-
-rule convis_top_figure:
-    """PNG grid of the maps of an image's top-scoring synsets."""
-    input:
-        volume=lambda wc: f"{convis_dir()}/ranks/{wc.image}.npz",
-        top=lambda wc: f"{convis_dir()}/top/{wc.image}.parquet",
-        vocab=lambda wc: f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
-        manifest=lambda wc: f"results/probe/{convis_config()['probe']}/manifest.parquet",
-    output:
-        report("results/figures/convis/{image}__top.png", caption="../report/convis_top.rst",
-               category="ConVis", subcategory="Top synsets", labels={"image": "{image}"}),
-    resources:
-        mem_mb=4000,
-        runtime=10,
-    log:
-        "logs/convis_top_figure/{image}.log",
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../workflow_scripts/convis_top_figure.py"
+    rule convis_figures:
+        """PNG overlays of the configured pairs' maps and grids of each configured image's
+        top-scoring synsets' maps, one job for all of them."""
+        input:
+            maps=[item["map"] for item in convis_pair_items()],
+            volumes=[item["volume"] for item in convis_image_items()],
+            tops=[item["top"] for item in convis_image_items()],
+            vocab=f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
+            manifest=f"results/probe/{convis_config()['probe']}/manifest.parquet",
+        output:
+            [report(item["figure"], caption="../report/convis_map.rst", category="ConVis",
+                    subcategory="Saliency maps", labels={"image": item["image"], "synset": item["synset"]})
+             for item in convis_pair_items()],
+            [report(item["figure"], caption="../report/convis_top.rst", category="ConVis",
+                    subcategory="Top synsets", labels={"image": item["image"]})
+             for item in convis_image_items()],
+        params:
+            pairs=[{key: item[key] for key in ("image", "synset", "map", "figure")}
+                   for item in convis_pair_items()],
+            images=[{key: item[key] for key in ("image", "volume", "top", "figure")}
+                    for item in convis_image_items()],
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        log:
+            "logs/convis_figures.log",
+        conda:
+            "../envs/torch.yaml"
+        script:
+            "../workflow_scripts/convis_figures.py"
 
 
 rule convis_ood:

@@ -1,12 +1,47 @@
 rule text_embeddings:
-    """CLIP text embeddings of a concept set: WWW prompts, the base template and raw strings."""
+    """CLIP text embeddings of a concept set by every CLIP model that matches concepts.
+
+    One job per concept set (editing it invalidates every model's embeddings alike); each
+    model embeds only what its roles read: WWW's prompts and base template (clip.match),
+    raw strings (clip.dissect), and keeps its own artifact.
+    """
     input:
         concepts="results/concepts/{concepts}.parquet",
+        weights=[marker for tag in text_models() for marker in weights_marker("clip", tag)],
+    output:
+        [f"results/text_emb/{tag}/{{concepts}}.npz" for tag in text_models()],
+    params:
+        # Each model: its loader arguments, the parts it embeds and its output path.
+        models=text_embedding_models,
+        template=config["methods"]["www"]["template"],
+        base_template=config["methods"]["www"]["base_template"],
+        batch_size=config["batch_size"]["text"],
+        device=config["device"],
+    # Configured concept sets only; ConVis definition sets: convis_text_embeddings.
+    wildcard_constraints:
+        concepts=names.CONFIG_NAME,
+    resources:
+        gpu=use_gpu(),
+        mem_mb=8000,
+        runtime=60,
+    log:
+        "logs/text_embeddings/{concepts}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/text_embeddings.py"
+
+
+rule convis_text_embeddings:
+    """CLIP embeddings of a ConVis vocabulary's definitions (raw strings), row i = synset i."""
+    input:
+        concepts="results/concepts/convis-{vocab}.parquet",
         weights=lambda wc: weights_marker("clip", wc.clip),
     output:
-        "results/text_emb/{clip}/{concepts}.npz",
+        "results/text_emb/{clip}/convis-{vocab}.npz",
     params:
-        clip=lambda wc: clip_spec(wc.clip),
+        models=lambda wc: [dict(tag=wc.clip, clip=clip_spec(wc.clip), parts=["raw"],
+                                path=f"results/text_emb/{wc.clip}/convis-{wc.vocab}.npz")],
         template=config["methods"]["www"]["template"],
         base_template=config["methods"]["www"]["base_template"],
         batch_size=config["batch_size"]["text"],
@@ -16,7 +51,7 @@ rule text_embeddings:
         mem_mb=8000,
         runtime=60,
     log:
-        "logs/text_embeddings/{clip}/{concepts}.log",
+        "logs/convis_text_embeddings/{clip}/{vocab}.log",
     conda:
         "../envs/torch.yaml"
     script:
@@ -35,6 +70,8 @@ rule image_embeddings:
         clip=lambda wc: clip_spec(wc.clip),
         batch_size=config["batch_size"]["image"],
         device=config["device"],
+    # the main process plus DataLoader workers (data.default_workers)
+    threads: 8
     resources:
         gpu=use_gpu(),
         mem_mb=8000,

@@ -6,17 +6,18 @@ include: "helpers/evaluate.smk"
 
 
 rule evaluation_text_embeddings:
-    """Embeddings of a concept set and the ImageNet labels by an evaluation model (CLIP or mpnet).
+    """Embeddings of a concept set and the ImageNet labels by both evaluation models (CLIP, mpnet).
 
-    Computed once per (model, concept set), so evaluating a method needs no model at all.
+    Computed once per concept set, so evaluating a method needs no model at all.
     """
     input:
         concepts="results/concepts/{concepts}.parquet",
-        weights=lambda wc: weights_marker(evaluation_model_kind(wc.model), wc.model),
+        weights=[*weights_marker("clip", CLIP["eval"]), *weights_marker("sentence", SENTENCE)],
     output:
-        "results/eval_emb/{model}/{concepts}.npz",
+        clip=f"results/eval_emb/{CLIP['eval']}/{{concepts}}.npz",
+        sentence=f"results/eval_emb/{SENTENCE}/{{concepts}}.npz",
     params:
-        model=lambda wc: evaluation_model_spec(wc.model),
+        models=[evaluation_model_spec(CLIP["eval"]), evaluation_model_spec(SENTENCE)],
         batch_size=config["batch_size"]["text"],
         device=config["device"],
     resources:
@@ -24,7 +25,7 @@ rule evaluation_text_embeddings:
         mem_mb=8000,
         runtime=60,
     log:
-        "logs/evaluation_text_embeddings/{model}/{concepts}.log",
+        "logs/evaluation_text_embeddings/{concepts}.log",
     conda:
         "../envs/torch.yaml"
     script:
@@ -32,21 +33,27 @@ rule evaluation_text_embeddings:
 
 
 rule evaluate_descriptions:
-    """Per-neuron metrics of a final layer's descriptions against its ImageNet classes."""
+    """Per-neuron metrics of the final layer's descriptions of every method against its ImageNet classes.
+
+    One job per (probe set, concept set): the evaluation embeddings are read once for all
+    methods; each method keeps its own evaluation artifact.
+    """
     input:
-        descriptions="results/descriptions/{probe}/{target}/{layer}/{method}/{concepts}.parquet",
+        descriptions=lambda wc: [item["descriptions"] for item in evaluation_job_items(wc)],
         clip_emb=lambda wc: f"results/eval_emb/{CLIP['eval']}/{wc.concepts}.npz",
         sentence_emb=lambda wc: f"results/eval_emb/{SENTENCE}/{wc.concepts}.npz",
     output:
-        "results/eval/{probe}/{target}/{layer}/{method}/{concepts}.parquet",
+        evaluation_job_outputs(),
     params:
+        # Each method with its descriptions and evaluation paths.
+        methods=evaluation_job_items,
         # decides the top-1 / top-5 accuracy columns (imagenet_labels: class index; imagenet: synonyms)
         concept_type=lambda wc: config["concept_sets"][wc.concepts]["type"],
     resources:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/evaluate_descriptions/{probe}/{target}/{layer}/{method}/{concepts}.log",
+        "logs/evaluate_descriptions/{probe}/{concepts}.log",
     conda:
         "../envs/torch.yaml"
     script:

@@ -18,6 +18,8 @@ rule grad_cam:
         layer=config["gradcam"]["layer"],
         batch_size=config["gradcam"]["batch_size"],
         device=config["device"],
+    # the main process plus DataLoader workers (data.default_workers)
+    threads: 8
     resources:
         gpu=use_gpu(),
         mem_mb=8000,

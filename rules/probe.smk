@@ -6,6 +6,8 @@ rule probe_manifest:
     params:
         spec=lambda wc: config["probe_sets"][wc.probe],
         images_dir=lambda wc: f"results/probe/{wc.probe}/images",
+    # threads reading image headers (data.build_manifest)
+    threads: 4
     log:
         "logs/probe_manifest/{probe}.log",
     conda:

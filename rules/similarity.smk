@@ -1,24 +1,28 @@
 rule similarity:
-    """Image-concept cosines [N, C] of one CLIP model: WWW prompts and base template, raw strings.
+    """Image-concept cosines [N, C] of a concept set, for every CLIP model and view that matches it.
 
-    Cosines only: t-vMF is applied in float32 where scores are computed (www, CLIP-Dissect),
-    so no artifact holds its values and changing kappa reruns no similarity job. The file
-    holds the matrices of the roles that use this model (similarity_matrices).
+    One job per (probe set, concept set): every (model, view) file of it is made from one
+    read of the concept set's text embeddings. Cosines only: t-vMF is applied in float32
+    where scores are computed (www, CLIP-Dissect), so no artifact holds its values and
+    changing kappa reruns no similarity job. A file holds the matrices of the roles that use
+    its model (similarity_matrices), stored uncompressed so that the description jobs
+    memory-map it and read only the rows of their neurons' top images.
     """
     input:
-        images="results/image_emb/{probe}/{clip}/{view}.npz",
-        texts="results/text_emb/{clip}/{concepts}.npz",
+        images=lambda wc: list(dict.fromkeys(item["images"] for item in similarity_items(wc))),
+        texts=lambda wc: list(dict.fromkeys(item["texts"] for item in similarity_items(wc))),
     output:
-        "results/similarity/{probe}/{clip}/{view}/{concepts}/cos.npz",
+        [similarity_path("{probe}", tag, view, "{concepts}") for tag, view in similarity_pairs()],
     params:
-        matrices=lambda wc: similarity_matrices(wc.clip),
+        # Each (model, view): its image and text embeddings, its matrices, its output path.
+        pairs=similarity_items,
         device=config["device"],
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
         runtime=60,
     log:
-        "logs/similarity/{probe}/{clip}/{view}/{concepts}/cos.log",
+        "logs/similarity/{probe}/{concepts}.log",
     conda:
         "../envs/torch.yaml"
     script:

@@ -1,30 +1,37 @@
 # WWW (Ahn et al. 2024) and its Grad-CAM + t-vMF variants: one method per configured view
 # and similarity, named www-{view}-{sim}-n{n_images}-a{alpha} (neuron_concepts.names.WWW).
+# One job per (probe set, concept set) describes every layer under every view with every
+# similarity (their cosines come from one similarity job); each (layer, method) keeps its
+# own artifact.
 
 
 include: "helpers/www.smk"
 
 
 rule www_descriptions:
-    """WWW concepts of every neuron of a layer: mean similarity over its top images, thresholded.
+    """WWW concepts of every neuron of every layer: mean similarity over its top images, thresholded.
 
-    The input is the match CLIP's cosine matrix; the method's similarity (cos or t-vMF,
-    sim in the method name) is applied to its rows here, in float32.
+    The input is the match CLIP's cosine matrix, memory-mapped: each chunk of neurons reads
+    the rows of its top images only. The method's similarity (cos or t-vMF, sim in the
+    method name) is applied to those rows here, in float32.
     """
     input:
         unpack(www_inputs),
     output:
-        "results/descriptions/{probe}/{target}/{layer}/{www_method}/{concepts}.parquet",
+        www_job_outputs(),
     params:
-        n_images=lambda wc: www_method(wc)["n_images"],
-        alpha=lambda wc: www_method(wc)["alpha"],
-        sim=lambda wc: tuple(names.parse_sim(www_method(wc)["sim"])),  # (kind, kappa)
+        # Each view with its cosines, each layer with its activations, and each method's
+        # similarity and output path.
+        views=www_job_views,
+        n_images=config["methods"]["www"]["n_images"],
+        alpha=config["methods"]["www"]["alpha"],
         device=config["device"],
     resources:
-        mem_mb=8000,
+        gpu=use_gpu(),
+        mem_mb=description_mem_mb,
         runtime=60,
     log:
-        "logs/www_descriptions/{probe}/{target}/{layer}/{www_method}/{concepts}.log",
+        "logs/www_descriptions/{probe}/{concepts}.log",
     conda:
         "../envs/torch.yaml"
     script:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian's WordNet 3.0, which NLTK reads when nltk.download cannot reach its server
 # (neuron_concepts.wordnet copies it into the environment's nltk_data). SLURM for the
-# cluster tests comes from .ci/setup_slurm.sh. Safe to run again: installs only what is missing.
+# cluster tests comes from .ci/setup_slurm.sh. Chromium renders the neuron browser's screenshot
+# and its tests (through Playwright, executable /usr/bin/chromium). Safe to run again: installs
+# only what is missing.
 set -euo pipefail
 
-packages=(wordnet-base wordnet-sense-index)
+packages=(wordnet-base wordnet-sense-index chromium)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -214,3 +214,16 @@ def test_tvmf_is_applied_to_the_cosines_before_the_softmax(method):
         clip_dissect.layer_scores(method.replace("_", ""), cos16, acts, top_k=top_k, a=a,
                                   lam=lam, p_start=0.998, p_end=0.97, sim="tvmf", kappa=16),
         got)
+
+
+@pytest.mark.parametrize("variant", ["softwpmi", "wpmi"])
+def test_all_ks_from_one_pass_equal_one_run_per_k(variant):
+    rng = np.random.default_rng(3)
+    sim = rng.normal(0.2, 0.05, size=(40, 30)).astype(np.float32)
+    acts = rng.integers(0, 5, size=(40, 12)).astype(np.float32)  # ties between images
+    kwargs = dict(a=10.0, lam=1.0, p_start=0.998, p_end=0.97, sim="tvmf", kappa=16.0)
+    together = clip_dissect.layer_scores_over_k(variant, sim, acts, [16, 5, 10], **kwargs)
+    assert sorted(together) == [5, 10, 16]
+    for k, scores in together.items():
+        alone = clip_dissect.layer_scores(variant, sim, acts, top_k=k, **kwargs)
+        np.testing.assert_allclose(scores, alone, rtol=0, atol=1e-6)

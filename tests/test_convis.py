@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms as T
 
-from neuron_concepts import convis, io, wordnet
+from neuron_concepts import convis, io, models, wordnet
 from neuron_concepts.errors import InputDataError
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -344,6 +346,121 @@ def test_rank_volume_of_a_resized_centre_crop():
     assert volume.shape == (8, 8) and volume.source_shape == (10, 16) and volume.resize == 8
     assert volume.boxes.tolist() == convis.patch_grid(8, 8, (4, 8), 4).tolist() == [[[0, 0, 4, 4], [0, 0, 8, 8]]]
     assert volume.saliency([0]).shape == (8, 8)
+
+
+# ----------------------------------------------------------------------------- shards and batches
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    """The tests' tiny open_clip ViT (tests/data/tiny-clip.json), random weights, on the CPU."""
+    return models.load_clip("tiny-clip", "random", model_config=str(REPO / "tests/data/tiny-clip.json"))
+
+
+def photos(n: int, seed: int = 0) -> list[tuple[str, Image.Image]]:
+    """``n`` random-noise images of different sizes (so images hold different patch counts)."""
+    gen = np.random.default_rng(seed)
+    return [(f"img{k}", Image.fromarray(gen.integers(0, 256, size=(70 + 20 * k, 66 + 25 * k, 3), dtype=np.uint8)))
+            for k in range(n)]
+
+
+def assert_same_volume(a: convis.RankVolume, b: convis.RankVolume) -> None:
+    arrays_a, arrays_b = a.to_arrays(), b.to_arrays()
+    assert arrays_a.keys() == arrays_b.keys()
+    for key in arrays_a:
+        np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("padding", convis.PADDINGS)
+def test_a_volume_does_not_depend_on_the_images_sharing_its_call_or_batches(tiny_clip, padding):
+    """Shards of 1 and 3 images: equal arrays, with batches (7 patches) that straddle images."""
+    images = photos(3)
+    synsets = np.random.default_rng(1).standard_normal((50, 64))
+    kwargs = dict(sizes=(32, 64), stride=16, batch_size=7, seed=4, padding=padding)
+    together = list(convis.rank_volumes(tiny_clip, images, synsets, **kwargs))
+    assert [key for key, _ in together] == [key for key, _ in images]  # input order
+    patches = [len(volume.boxes) * 2 for _, volume in together]
+    assert len(set(patches)) == 3 and all(n % 7 for n in patches)  # batches mix images
+    for (key, image), (_, volume) in zip(images, together):
+        [(alone_key, alone)] = convis.rank_volumes(tiny_clip, [(key, image)], synsets, **kwargs)
+        assert alone_key == key
+        assert_same_volume(volume, alone)
+    # and equal to the one-image function
+    assert_same_volume(together[1][1], convis.rank_volume(tiny_clip, images[1][1], synsets, **kwargs))
+
+
+def test_every_clip_forward_has_the_batch_size(tiny_clip):
+    shapes = []
+    hook = tiny_clip.module.visual.register_forward_hook(lambda module, args, out: shapes.append(args[0].shape[0]))
+    try:
+        volumes = list(convis.rank_volumes(tiny_clip, photos(2), np.ones((5, 64)), sizes=(32, 64),
+                                           stride=16, batch_size=256))
+    finally:
+        hook.remove()
+    n_patches = sum(2 * len(volume.boxes) for _, volume in volumes)
+    assert shapes == [256] * -(-n_patches // 256)  # patches of both images share forwards
+
+
+def test_a_too_small_image_is_named_in_the_error(tiny_clip):
+    images = photos(1) + [("tiny/one", Image.new("RGB", (40, 90)))]
+    with pytest.raises(InputDataError, match="image 'tiny/one'.*smaller than the largest patch"):
+        list(convis.rank_volumes(tiny_clip, images, np.ones((5, 64)), sizes=(32, 64), stride=16))
+
+
+def test_float16_forward_keeps_the_ranks_that_maps_and_top_synsets_read(tiny_clip):
+    """float16 autocast (CUDA's default, convis.precision: auto) against float32, run on the CPU.
+
+    What the outputs read: rank counts (a map is a max over members then a mean over
+    patches; top synsets are the best location's ranks). float16 keeps ~3 decimal digits
+    of each patch embedding, so synsets whose cosines differ by less than that may swap:
+    ranks move by a few counts out of S, never by a large amount, and the maps and top
+    synsets the pipeline draws stay the same to within that."""
+    (_, image), = photos(1, seed=5)
+    synsets = np.random.default_rng(2).standard_normal((400, 64))
+    kwargs = dict(sizes=(32, 64), stride=16)
+    full = convis.rank_volume(tiny_clip, image, synsets, precision="float32", **kwargs)
+    half = convis.rank_volume(tiny_clip, image, synsets, precision="float16", **kwargs)
+    emb_full, emb_half = (v.location_emb.astype(np.float32) for v in (full, half))
+    assert (emb_full * emb_half).sum(axis=1).min() > 0.999  # the same directions
+    moved = np.abs(full.rank_counts.astype(int) - half.rank_counts.astype(int))
+    assert moved.max() <= 0.02 * len(synsets) and moved.mean() < 0.5
+    for a, b in zip(full.rank_counts, half.rank_counts):
+        assert np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1] > 0.999
+    vocab = pd.DataFrame({"synset": [f"s{k}.n.01" for k in range(400)], "lemma": "x", "definition": "y"})
+    top_full, top_half = (convis.top_synsets(v.rank_counts, vocab, n=8) for v in (full, half))
+    assert len(set(top_full["synset"]) & set(top_half["synset"])) >= 7
+    np.testing.assert_allclose(top_full["score"], top_half["score"], atol=0.01)
+    members = np.arange(0, 400, 37)
+    np.testing.assert_allclose(full.saliency(members), half.saliency(members), atol=0.01)
+    assert not np.array_equal(full.rank_counts, half.rank_counts)  # float16 did run
+
+
+def test_shard_names_and_volume_paths_round_trip():
+    from neuron_concepts import names
+
+    assert names.convis_shard_name(3) == "shard0003" and names.parse_convis_shard("shard0003") == 3
+    assert names.parse_convis_shard(names.convis_shard_name(12345)) == 12345
+    with pytest.raises(ValueError, match="no ConVis shard"):
+        names.parse_convis_shard("shard3")
+    folder = "results/convis/cub/ViT-B-32-openai/imagenet/anchored64-128-stride16-noise-r224"
+    path = names.convis_volume_path(folder, "001.Black_footed_Albatross/a_1")
+    assert path == f"{folder}/ranks/001.Black_footed_Albatross/a_1.npz"
+    assert names.parse_convis_volume_path(path) == dict(
+        probe="cub", clip="ViT-B-32-openai", vocab="imagenet",
+        grid="anchored64-128-stride16-noise-r224", image="001.Black_footed_Albatross/a_1")
+    with pytest.raises(ValueError, match="no ConVis rank volume"):
+        names.parse_convis_volume_path(f"{folder}/maps/a_1/bird.n.01.npz")
+
+
+def test_precision_auto_is_float16_on_cuda_only():
+    assert convis.forward_dtype("auto", "cuda") == torch.float16
+    assert convis.forward_dtype("auto", "cpu") is None
+    assert convis.forward_dtype("float32", "cuda") is None
+    assert convis.forward_dtype("float16", "cpu") == torch.float16
+    with pytest.raises(ValueError, match="convis.precision"):
+        convis.forward_dtype("bfloat8", "cpu")
 
 
 def test_crops_match_clip_preprocessing_of_the_cropped_image():

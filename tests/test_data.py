@@ -169,3 +169,28 @@ def test_wordnet_nouns_cover_all_noun_synsets():
     assert sum(1 for _ in wn.all_synsets("n")) == len(table) == 82115
     assert not table.text.str.contains("_").any()
     assert table.text.iloc[0] == "entity" and "dog" in set(table.text)
+
+
+def test_header_sizes_equal_decoded_sizes_in_parallel(tmp_path):
+    """The manifest reads headers only; its content is what a full decode gives."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for k, (size, suffix, mode) in enumerate([((20, 10), "png", "RGB"), ((7, 31), "jpg", "L"),
+                                               ((64, 48), "gif", "P"), ((5, 5), "bmp", "RGB"),
+                                               ((33, 17), "webp", "RGB"), ((9, 12), "png", "RGBA")]):
+        pixels = rng.integers(0, 256, (size[1], size[0], 4 if mode == "RGBA" else 3), dtype=np.uint8)
+        Image.fromarray(pixels).convert(mode).save(tmp_path / f"{k}.{suffix}")
+    files = data.scan_flat_folder(tmp_path)
+    decoded = []
+    for path in files["path"]:
+        with Image.open(path) as image:
+            image.load()
+            decoded.append(image.size)
+    for workers in (1, 3):
+        manifest, unreadable = data.build_manifest(files, workers=workers)
+        assert unreadable.empty
+        assert list(zip(manifest.width, manifest.height)) == decoded
+        assert list(manifest.image_id) == list(files.image_id)
+    pd.testing.assert_frame_equal(data.build_manifest(files, workers=1)[0],
+                                  data.build_manifest(files, workers=3)[0])

@@ -221,6 +221,35 @@ def test_similarity_default_reads_what_the_file_holds(tmp_path):
         io.load_similarity(tmp_path / "cos.npz", parts=["prompt"])
 
 
+def test_similarity_is_memory_mapped_in_place(tmp_path):
+    rng = np.random.default_rng(0)
+    prompt, raw = (rng.normal(size=(300, 70)).astype(np.float32) for _ in range(2))
+    base = rng.normal(size=300).astype(np.float32)
+    io.save_similarity(tmp_path / "cos.npz", prompt=prompt, base=base, raw=raw)
+    mapped = io.load_similarity(tmp_path / "cos.npz", mmap=True)
+    for name, expected in (("prompt", prompt), ("base", base), ("raw", raw)):
+        array = getattr(mapped, name)
+        assert isinstance(array, np.memmap) and str(array.filename) == str(tmp_path / "cos.npz")
+        np.testing.assert_array_equal(array, expected)
+    # Copy-on-write: changing the mapped array leaves the artifact as written.
+    mapped.raw[0, 0] = 1e6
+    np.testing.assert_array_equal(io.load_similarity(tmp_path / "cos.npz").raw, raw)
+    # Gathering rows reads exactly those rows.
+    rows = [299, 3, 150]
+    np.testing.assert_array_equal(mapped.prompt[rows], prompt[rows])
+
+
+def test_text_embeddings_hold_the_parts_their_roles_read(tmp_path):
+    texts = NPZ_CASES["text embeddings"].fields
+    io.save_text_embeddings(tmp_path / "raw.npz", ids=texts["ids"], raw=texts["raw"])
+    np.testing.assert_array_equal(io.load_text_embeddings(tmp_path / "raw.npz", parts=["raw"]).raw,
+                                  np.asarray(texts["raw"], dtype=np.float16))
+    with pytest.raises(InputDataError, match=r"raw.npz.*lacks the part\(s\) \['prompt'\]"):
+        io.load_text_embeddings(tmp_path / "raw.npz", parts=["prompt", "raw"])
+    with pytest.raises(ValueError, match="at least one"):
+        io.save_text_embeddings(tmp_path / "none.npz", ids=texts["ids"])
+
+
 def test_unknown_parts_are_a_caller_error(tmp_path):
     io.save_text_embeddings(tmp_path / "t.npz", **NPZ_CASES["text embeddings"].fields)
     with pytest.raises(ValueError, match="no parts"):

@@ -73,3 +73,55 @@ def test_random_sentence_model_runs_offline():
     emb = model.encode(["a dog", "a cat"], normalize_embeddings=True)
     assert emb.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+
+
+def test_loaders_seed_and_ask_for_deterministic_kernels():
+    torch.use_deterministic_algorithms(False)
+    models.load_target("resnet18", "random", seed=5)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.is_deterministic_algorithms_warn_only_enabled()
+    assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic
+    first = torch.rand(3)
+    torch.manual_seed(99)
+    models.load_target("resnet18", "random", seed=5)
+    assert torch.equal(torch.rand(3), first)  # the loader reseeds: a job starts from one state
+
+
+def test_two_runs_of_the_image_embedding_give_identical_bytes_on_cpu():
+    images = torch.randn(6, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+    def run() -> bytes:
+        clip = models.load_clip("ViT-B-32", "random", seed=1)
+        return embeddings.encode_images(clip, [images[:4], images[4:]], progress=False).tobytes()
+
+    assert run() == run()
+
+
+def test_cpu_forward_stays_float32_whatever_autocast_says():
+    clip = models.load_clip("ViT-B-32", "random")
+    images = torch.randn(2, 3, 224, 224)
+    plain = embeddings.encode_images(clip, [images], progress=False, autocast=False)
+    asked = embeddings.encode_images(clip, [images], progress=False, autocast=True)
+    assert plain.dtype == np.float32 and plain.tobytes() == asked.tobytes()
+    target = models.load_target("resnet18", "random")
+    assert not models.uses_channels_last(target.module, "cpu")
+    assert models.uses_channels_last(target.module, "cuda")  # a CNN: channels-last on CUDA
+    assert not models.uses_channels_last(clip.module.transformer, "cuda")
+    assert target.module.conv1.weight.is_contiguous()  # CPU weights untouched
+
+
+def test_autocast_is_kept_only_within_the_tolerance():
+    """The decision of models.choose_autocast, run with CPU bfloat16 autocast (no GPU here)."""
+    torch.manual_seed(0)
+    small = torch.nn.Linear(16, 4)
+    x = torch.randn(8, 16) * 1e-3   # outputs ~1e-3: bfloat16's error is far below 1e-3
+    ok, outputs, difference = models.compare_precision(lambda: [small(x)], "cpu", torch.bfloat16, 1e-3)
+    assert ok and difference <= 1e-3 and outputs[0].dtype == torch.float32
+    assert torch.equal(outputs[0], small(x))  # the float32 outputs are returned
+    big = torch.randn(8, 16) * 100   # outputs ~100: bfloat16 rounds by ~0.5
+    ok, _, difference = models.compare_precision(lambda: [small(big)], "cpu", torch.bfloat16, 1e-3)
+    assert not ok and difference > 1e-3
+    # On the CPU the answer is always float32, with no second forward.
+    calls = []
+    use, out = models.choose_autocast(lambda: calls.append(1) or [small(x)], "cpu", requested=None)
+    assert use is False and len(calls) == 1 and torch.equal(out[0], small(x))

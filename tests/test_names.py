@@ -172,4 +172,4 @@ def test_a_method_parameter_added_in_names_alone_names_its_descriptions(workflow
         assert f"results/descriptions/demo/resnet18-random/{layer}/{method}/words.parquet" in out
     assert f"results/eval/demo/resnet18-random/fc/{method}/imagenet.parquet" in out
     assert "www-center-cos-n4-a0.95/" not in out
-    assert workflow.planned_jobs()["www_descriptions"] == 2 * len(workflow.config["target"]["layers"])
+    assert workflow.planned_jobs()["www_descriptions"] == len(workflow.config["concept_sets"])

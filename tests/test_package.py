@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import importlib.util
 import pkgutil
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,22 @@ def test_no_module_imports_a_private_name_of_another(name):
     private = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                for alias in node.names if alias.name.startswith("_") and node.module != "__future__"]
     assert not private, f"{name} imports {private}"
+
+
+# Workflow scripts whose jobs run no model: tables, figures, maps, concept sets, the probe
+# manifest, provenance, the browser. Each pays Python's start-up only, not torch's import.
+MODEL_FREE_SCRIPTS = ["ablation_table", "browser", "concept_discovery_table", "concept_set",
+                      "convis_figures", "convis_saliency", "convis_top_synsets",
+                      "convis_vocabulary", "crop_comparison_figure", "evaluate_descriptions",
+                      "neuron_panel_figure", "probe_manifest", "provenance", "stability_table"]
+
+
+@pytest.mark.parametrize("script", MODEL_FREE_SCRIPTS)
+def test_jobs_that_run_no_model_never_import_torch(script):
+    source = (Path(__file__).resolve().parents[1] / "workflow_scripts" / f"{script}.py").read_text()
+    imports = [line for line in source.splitlines()
+               if re.match(r"(from|import) neuron_concepts", line)]
+    assert imports, f"{script} imports nothing from the package"
+    result = run_python("import sys\n" + "\n".join(imports) + "\n"
+                        "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    assert result.returncode == 0, (script, result.stderr[-2000:])

@@ -201,3 +201,24 @@ def test_weights_from_markers_reads_the_downloaded_path(tmp_path: Path) -> None:
     marker.write_text("{not json")
     with pytest.raises(WeightsError, match=str(marker)):
         provenance.weights_from_markers([{"name": "t", "tag": "x", "marker": str(marker)}])
+
+
+def test_writers_record_the_hash_and_the_manifest_trusts_it_only_while_unchanged(tmp_path):
+    import os
+
+    results = tmp_path / "results"
+    io.write_npz(results / "a" / "x.npz", v=np.arange(10))
+    artifact = results / "a" / "x.npz"
+    assert io.recorded_sha256(artifact) == provenance.sha256_file(artifact)
+    # The manifest takes the record (a forged one proves it is read, not recomputed) ...
+    record = artifact.parent / io.HASH_RECORDS / "x.npz.json"
+    stat = artifact.stat()
+    record.write_text(record.read_text().replace(io.recorded_sha256(artifact), "f" * 64))
+    assert provenance.artifact_manifest(results)["sha256"].tolist() == ["f" * 64]
+    # ... and the hidden record is no artifact.
+    assert provenance.artifact_manifest(results)["path"].tolist() == ["a/x.npz"]
+    # A file changed after it was written (new mtime) is hashed again.
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
+    assert io.recorded_sha256(artifact) is None
+    assert provenance.artifact_manifest(results)["sha256"].tolist() == [provenance.sha256_file(artifact)]

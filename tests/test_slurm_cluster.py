@@ -111,19 +111,20 @@ def test_slurm_profile_grows_memory_on_retry(slurm_cluster: SlurmCluster,
 
     The rule fails on its first attempt; the second attempt's SLURM record must show
     the profile's ``mem_mb: 16000 * attempt`` and ``runtime: 60 * attempt`` for
-    attempt 2, its GPU, and cpus_per_gpu; a CPU rule gets the profile's memory and no GPU.
+    attempt 2, its GPU, and cpus_per_gpu; a CPU rule gets the profile's memory and no GPU
+    (evaluate_descriptions, which the profile also groups: a group of one job here).
     """
     (tmp_path / "Snakefile").write_text(textwrap.dedent(f"""\
         rule all:
-            input: "text_embeddings.txt", "www_descriptions.txt"
+            input: "text_embeddings.txt", "evaluate_descriptions.txt"
 
         rule text_embeddings:
             output: "text_embeddings.txt"
             resources: gpu=1
             shell: '{FAIL_ONCE} {RECORD}'
 
-        rule www_descriptions:
-            output: "www_descriptions.txt"
+        rule evaluate_descriptions:
+            output: "evaluate_descriptions.txt"
             shell: '{RECORD}'
         """))
     slurm_cluster.run_snakemake(tmp_path, "--profile", str(REPO / "profiles" / "slurm"),
@@ -136,6 +137,6 @@ def test_slurm_profile_grows_memory_on_retry(slurm_cluster: SlurmCluster,
     assert gpu["MinMemoryNode"] == "32000M"           # 16000 * attempt, attempt 2
     assert gpu["TimeLimit"] == "02:00:00"             # 60 * attempt minutes
     assert gpu["CpusPerTres"] == "gres:gpu:4"         # cpus_per_gpu: 4
-    cpu = job_record(tmp_path / "www_descriptions.txt")
+    cpu = job_record(tmp_path / "evaluate_descriptions.txt")
     assert "TresPerJob" not in cpu or "gpu" not in cpu["TresPerJob"]
-    assert cpu["MinMemoryNode"] == "16000M"           # attempt 1
+    assert cpu["MinMemoryNode"] == "8000M"            # 8000 * attempt, attempt 1

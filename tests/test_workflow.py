@@ -130,7 +130,9 @@ def edited(path: Path, text: str):
 def test_alpha_change_reruns_only_selection_evaluation_and_tables(finished_workflow):
     with finished_workflow.changed_config(lambda c: c["methods"]["www"].update(alpha=0.9)):
         jobs = finished_workflow.planned_jobs()
-    assert jobs.get("www_descriptions") == 3 * 2  # three layers, two concept sets
+    # One WWW job per (probe set, view, concept set) describes all three layers; one
+    # evaluation job per concept set.
+    assert jobs.get("www_descriptions") == 2
     assert jobs.get("evaluate_descriptions") == 2
     assert jobs.get("concept_discovery_table") == 1
     assert not UPSTREAM & set(jobs)
@@ -141,7 +143,7 @@ def test_concept_file_change_reruns_its_embeddings_and_dependents_only(finished_
     with edited(concept_file, concept_file.read_text() + "zebra\n"):
         jobs = finished_workflow.planned_jobs()
     assert jobs.get("concept_set") == 1 and jobs.get("text_embeddings") == 1
-    assert jobs.get("similarity") == 1 and jobs.get("www_descriptions") == 3
+    assert jobs.get("similarity") == 1 and jobs.get("www_descriptions") == 1
     assert jobs.get("evaluate_descriptions") == 1
     assert not {"probe_manifest", "activations", "image_embeddings"} & set(jobs)
 
@@ -150,7 +152,7 @@ def test_editing_a_workflow_script_reruns_that_rules_jobs(finished_workflow):
     script = finished_workflow.path("workflow_scripts/www_descriptions.py")
     with edited(script, script.read_text() + "\n# an edit\n"):
         jobs = finished_workflow.planned_jobs()
-    assert jobs.get("www_descriptions") == 6
+    assert jobs.get("www_descriptions") == 2
     assert not UPSTREAM & set(jobs)
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from conftest import Workflow, tiny_config
-from neuron_concepts import convis, convis_eval, data, embeddings, io, models, wordnet
+from neuron_concepts import convis, convis_eval, data, embeddings, io, models, names, wordnet
 from neuron_concepts.similarity import normalize
 
 pytestmark = pytest.mark.workflow
@@ -31,9 +31,14 @@ BIRDS, DOGS = ["n01530575", "n01531178"], ["n02088364", "n02099601"]  # bramblin
 WORDS = BIRDS + DOGS + ["cat", "cup", "spider", "butterfly"]
 OOD_PAIRS = [["bird.n.01", "hunting_dog.n.01"], ["spider.n.01", "butterfly.n.01"]]
 CUB_TEST = ["001.Black_footed_Albatross/a_1", "001.Black_footed_Albatross/a_2",
-            "002.Laysan_Albatross/b_1"]
-CUB_BOXES = {1: (10, 12, 40, 30), 2: (0, 0, 64, 60), 3: (30, 20, 90, 70), 4: (5, 5, 20, 20)}
-WSOL_N, WSOL_SEED = 2, 3
+            "002.Laysan_Albatross/b_1", "002.Laysan_Albatross/b_3", "003.Sooty_Albatross/c_1"]
+CUB_TRAIN = ["002.Laysan_Albatross/b_2"]
+CUB_BOXES = {1: (10, 12, 40, 30), 2: (0, 0, 64, 60), 3: (30, 20, 90, 70), 4: (2, 4, 50, 40),
+             5: (40, 30, 95, 79), 6: (5, 5, 20, 20)}
+WSOL_N, WSOL_SEED = 3, 3
+# Rank volumes in shards of 3 images, CLIP forwards of 6 patches (the WSOL images hold 8
+# each, so batches straddle images): a volume does not depend on either.
+IMAGES_PER_JOB, BATCH_SIZE = 3, 6
 
 
 def photo(name: str, size: tuple[int, int]) -> Image.Image:
@@ -56,7 +61,7 @@ def build_inputs(root: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             photo(names[(k + 5) % len(names)], (48, 40)).save(path)
     cub = root / "cub"
-    files = CUB_TEST + ["002.Laysan_Albatross/b_2"]  # the last one is a training image
+    files = CUB_TEST + CUB_TRAIN
     for k, name in enumerate(files):
         path = cub / "images" / f"{name}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +69,8 @@ def build_inputs(root: Path) -> None:
     (cub / "images.txt").write_text("".join(f"{i + 1} {name}.jpg\n" for i, name in enumerate(files)))
     (cub / "bounding_boxes.txt").write_text("".join(
         f"{i} {x0}.0 {y0}.0 {x1 - x0}.0 {y1 - y0}.0\n" for i, (x0, y0, x1, y1) in CUB_BOXES.items()))
-    (cub / "train_test_split.txt").write_text("1 0\n2 0\n3 0\n4 1\n")
+    (cub / "train_test_split.txt").write_text("".join(f"{i + 1} {int(name in CUB_TRAIN)}\n"
+                                                      for i, name in enumerate(files)))
 
 
 def convis_config() -> dict:
@@ -77,6 +83,7 @@ def convis_config() -> dict:
         "vocabularies": {"words": {"words_file": "convis-words.txt"}},
         "images": [IMAGE], "pairs": [{"image": IMAGE, "synset": SYNSET}],
         "patch_sizes": SIZES, "stride": STRIDE, "top_n": 3,
+        "images_per_job": IMAGES_PER_JOB, "batch_size": BATCH_SIZE,
         "ood": {"probe": "ood", "train_probe": "ood_train", "pairs": OOD_PAIRS},
         "wsol": {"probe": "cub", "cub_root": "cub", "n_images": WSOL_N, "seed": WSOL_SEED,
                  "synset": "bird.n.01"},
@@ -265,30 +272,39 @@ def test_wsol_table_equals_max_box_acc_of_the_sampled_images(run):
 # ---------------------------------------------------------------- reruns and configuration
 
 
+def planned_volumes(flow: Workflow, target: str = "convis") -> set[str]:
+    """The rank volumes a dry run of ``target`` would make (a shard job lists several)."""
+    out = flow.snakemake("-n", "-p", target).stdout
+    return {path for line in out.splitlines() if line.strip().startswith("output:")
+            for path in line.split("output: ")[1].split(", ") if "/ranks/" in path}
+
+
+def rank_volume_jobs(jobs: dict[str, int]) -> int:
+    """Planned rank-volume jobs: one rule per shard (convis_rank_volume_{probe}_{vocab}_shardNNNN)."""
+    return sum(count for rule, count in jobs.items() if rule.startswith("convis_rank_volume_"))
+
+
 def test_a_stride_change_reruns_rank_volumes_but_not_the_vocabulary(run):
     with run.changed_config(lambda c: c["convis"].update(stride=16)):
         jobs = run.planned_jobs("convis")
-    assert jobs["convis_rank_volume"] == 1 + WSOL_N
+        made = planned_volumes(run)
+    # one shard for chelsea (demo), ceil(3 / 3) for the WSOL sample (cub)
+    assert rank_volume_jobs(jobs) == 1 + -(-WSOL_N // IMAGES_PER_JOB) and len(made) == 1 + WSOL_N
+    assert set(jobs) >= {f"convis_rank_volume_demo_words_{names.convis_shard_name(0)}",
+                         f"convis_rank_volume_cub_words_{names.convis_shard_name(0)}"}
     assert "convis_vocabulary" not in jobs and "text_embeddings" not in jobs
     assert "image_embeddings" not in jobs and "convis_ood" not in jobs  # OOD uses whole images
+    # maps, top synsets and figures of the configured images: one job each
+    assert jobs["convis_saliency"] == jobs["convis_top_synsets"] == jobs["convis_figures"] == 1
 
 
 def test_a_resize_makes_volumes_of_its_own_geometry_folder(run):
     with run.changed_config(lambda c: c["convis"].update(resize=64)):
-        out = run.snakemake("-n", "-p", "convis").stdout
         jobs = run.planned_jobs("convis")
-    assert jobs["convis_rank_volume"] == 1 + WSOL_N and "convis_vocabulary" not in jobs
-    made = {line.split("output: ")[1] for line in out.splitlines()
-            if line.strip().startswith("output:") and "/ranks/" in line}
+        made = planned_volumes(run)
+    assert rank_volume_jobs(jobs) == 2 and "convis_vocabulary" not in jobs
     assert f"results/convis/demo/{CLIP}/words/{GRID}-r64/ranks/{IMAGE}.npz" in made
     assert len(made) == 1 + WSOL_N and all(f"/{GRID}-r64/" in path for path in made), made
-
-
-def planned_volumes(flow: Workflow) -> set[str]:
-    """The rank volumes a dry run of ``convis`` would make."""
-    out = flow.snakemake("-n", "-p", "convis").stdout
-    return {line.split("output: ")[1] for line in out.splitlines()
-            if line.strip().startswith("output:") and "/ranks/" in line}
 
 
 @pytest.mark.parametrize("change, grid", [({"padding": "noise"}, f"{GRID}-noise"),
@@ -308,10 +324,12 @@ def test_a_box_csv_selects_sampled_images_of_any_probe_set(run):
     def use_csv(config):
         config["convis"]["wsol"] = {"probe": "demo", "boxes_csv": "boxes.csv", "n_images": 2, "seed": 1}
     with run.changed_config(use_csv):
-        out = run.snakemake("-n", "-p", "results/tables/convis_wsol.csv").stdout
-    planned = {line.split("ranks/")[1].split(".npz")[0] for line in out.splitlines()
-               if "output:" in line and "/ranks/" in line}
-    assert planned == set(convis_eval.sample_ids(["astronaut", "coffee", "rocket"], 2, 1))
+        made = planned_volumes(run, "results/tables/convis_wsol.csv")
+    planned = {names.parse_convis_volume_path(path)["image"] for path in made}
+    sampled = set(convis_eval.sample_ids(["astronaut", "coffee", "rocket"], 2, 1))
+    # The sample shares the demo folder with convis.images: chelsea's volume exists, but the
+    # three images are one shard, one job, which remakes every volume it holds.
+    assert len(sampled | {IMAGE}) == IMAGES_PER_JOB and planned == sampled | {IMAGE}
 
 
 def test_wsol_with_two_box_sources_is_a_configuration_error(run):
@@ -321,3 +339,25 @@ def test_wsol_with_two_box_sources_is_a_configuration_error(run):
         result = run.snakemake("-n", "convis", check=False)
     assert result.returncode != 0
     assert "convis.wsol needs exactly one of cub_root" in result.stdout
+
+
+def test_volumes_of_shards_of_one_image_equal_those_of_a_shard_of_three(run):
+    """The shard layout is invisible: the WSOL volumes made in one job of 3 images are remade
+    by 3 jobs of one image each (images_per_job: 1) with equal arrays, and so equal maps."""
+    paths = sorted(run.path(f"{folder('cub')}/ranks").rglob("*.npz"))
+    assert len(paths) == WSOL_N == IMAGES_PER_JOB
+    before = {path: io.read_npz(path) for path in paths}
+    for path in paths:
+        path.unlink()
+    relative = [str(path.relative_to(run.root)) for path in paths]
+    with run.changed_config(lambda c: c["convis"].update(images_per_job=1)):
+        assert rank_volume_jobs(run.planned_jobs(*relative)) == WSOL_N  # one job per image
+        run.snakemake(*relative)
+    members = convis.hyponym_members(vocabulary(run), "bird.n.01")
+    for path, arrays in before.items():
+        after = io.read_npz(path)
+        assert after.keys() == arrays.keys()
+        for key in arrays:
+            np.testing.assert_array_equal(after[key], arrays[key], err_msg=f"{path.name}: {key}")
+        np.testing.assert_array_equal(convis.RankVolume.from_arrays(after).saliency(members),
+                                      convis.RankVolume.from_arrays(arrays).saliency(members))

@@ -200,20 +200,22 @@ def test_kappa_change_reruns_only_the_tvmf_descriptions_and_evaluations(run):
     with run.changed_config(lambda c: c["tvmf"].update(kappa=8)):
         jobs = run.planned_jobs()
     assert "similarity" not in jobs                       # t-vMF is applied when scoring
-    assert jobs["www_descriptions"] == 2 * len(LAYERS)   # both views, every layer
-    assert jobs["evaluate_descriptions"] == 2
+    assert jobs["www_descriptions"] == 1   # one job per concept set: every view and layer
+    assert jobs["evaluate_descriptions"] == 1   # one job per concept set, every method in it
     # Besides: the tables and figures that join them, and the record of the run's config.
     assert set(jobs) <= {"www_descriptions", "evaluate_descriptions",
                          "concept_discovery_table", "ablation_table", "neuron_panel_figure",
-                         "provenance", "all"}
+                         "browser", "browser_screenshot", "provenance", "all"}
 
 
 def test_crop_fraction_change_reruns_the_gradcam_view_but_not_grad_cam_or_center(run):
     with run.changed_config(lambda c: c["gradcam"].update(crop_fraction=0.4)):
         jobs = run.planned_jobs()
-    # One job each: the Grad-CAM view only, never the center view.
+    # The model jobs of the Grad-CAM view only, never the center view's.
     assert jobs["crop_boxes"] == jobs["activations"] == jobs["image_embeddings"] == 1
-    assert jobs["similarity"] == 1 and jobs["www_descriptions"] == 2 * len(LAYERS)
+    # The concept set's one similarity job writes every view's cosines and its one WWW job
+    # describes every view, so both follow (arithmetic on stored embeddings, no model).
+    assert jobs["similarity"] == 1 and jobs["www_descriptions"] == 1
     assert not {"grad_cam", "text_embeddings", "probe_manifest", "concept_set",
                 "evaluation_text_embeddings"} & set(jobs)
 

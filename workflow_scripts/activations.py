@@ -10,7 +10,7 @@ with to_file(snakemake.log[0]):
     target = models.load_target(**p.target, device=device)
     layers = {name: models.get_layer(target.module, name) for name in p.layers}
     loader = data.image_loader(manifest, target.preprocess, p.batch_size, boxes,
-                               workers=data.default_workers(device))
+                               workers=data.default_workers(device, snakemake.threads), device=device)
     acts = activations.layer_activations(target.module, layers, loader, device, p.reduction,
                                          total=len(loader))
     for name, path in zip(p.layers, snakemake.output):  # one file per layer

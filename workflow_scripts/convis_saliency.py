@@ -1,12 +1,15 @@
-"""The ConVis map of one synset on one image, from its stored rank volume."""
+"""The ConVis maps of the configured (image, synset) pairs, from their stored rank volumes."""
 from neuron_concepts import convis, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
-    synset = snakemake.wildcards.synset
     vocab = io.load_vocabulary(snakemake.input.vocab)
-    volume = io.load_rank_volume(snakemake.input.volume, vocab=vocab)
-    members = convis.hyponym_members(vocab, synset)
-    # resize: the frame the map covers (None = the original image), for the figures
-    io.save_convis_map(snakemake.output[0], volume.saliency(members), members, synset,
-                       resize=volume.resize)
+    volumes = {}
+    for item in snakemake.params.maps:
+        if item["volume"] not in volumes:
+            volumes[item["volume"]] = io.load_rank_volume(item["volume"], vocab=vocab)
+        volume = volumes[item["volume"]]
+        members = convis.hyponym_members(vocab, item["synset"])
+        # resize: the frame the map covers (None = the original image), for the figures
+        io.save_convis_map(item["map"], volume.saliency(members), members, item["synset"],
+                           resize=volume.resize)

@@ -48,14 +48,24 @@ def neuron_panel_cells(layer):
             for cell in www_grid()]
 
 
+def neuron_panel_layers():
+    """Each figure layer: its views, cells, title and output path."""
+    fig = SETTINGS.figures
+    return [dict(layer=layer, views=neuron_panel_views(layer), cells=neuron_panel_cells(layer),
+                 title=f"{TARGET} {layer} on {fig.probe}, concepts from {fig.concepts}",
+                 path=f"results/figures/neuron_panels/{layer}.png")
+            for layer in fig.layers]
+
+
 def neuron_panel_inputs(wildcards):
-    """Manifest, and the files neuron_panel_views and neuron_panel_cells name."""
-    views = neuron_panel_views(wildcards.layer)
+    """Manifest, and the files neuron_panel_views and neuron_panel_cells name, of every layer."""
+    layers = neuron_panel_layers()
     return dict(
         manifest=f"results/probe/{SETTINGS.figures.probe}/manifest.parquet",
-        activations=[item["activations"] for item in views],
-        boxes=[item["boxes"] for item in views if item["boxes"]],
-        descriptions=[item["path"] for item in neuron_panel_cells(wildcards.layer)],
+        activations=[view["activations"] for item in layers for view in item["views"]],
+        boxes=list(dict.fromkeys(view["boxes"] for item in layers for view in item["views"]
+                                 if view["boxes"])),
+        descriptions=[cell["path"] for item in layers for cell in item["cells"]],
     )
 
 

@@ -20,6 +20,76 @@ def convis_dir(probe=None, vocab=None):
             f"{vocab or cv['vocabulary']}/{convis_grid()}")
 
 
+def convis_volume(probe, vocab, image):
+    """The rank-volume path of one image of a probe set, under a vocabulary."""
+    return names.convis_volume_path(convis_dir(probe, vocab), image)
+
+
+def convis_volume_images():
+    """(probe, vocab) -> the sorted image ids whose rank volumes the configured outputs read:
+    convis.images and the pairs' images under convis.vocabulary, the WSOL sample under its own."""
+    cv = convis_config()
+    if not cv:
+        return {}
+    wanted = {(cv["probe"], cv["vocabulary"]): set(cv["images"]) | {pair["image"] for pair in cv["pairs"]}}
+    if cv.get("wsol"):
+        key = (cv["wsol"]["probe"], cv["wsol"].get("vocabulary") or cv["vocabulary"])
+        wanted.setdefault(key, set()).update(convis_wsol_boxes())
+    return {key: sorted(images) for key, images in sorted(wanted.items()) if images}
+
+
+def convis_shards():
+    """The rank-volume jobs: each folder's sorted image ids cut into chunks of
+    convis.images_per_job (deterministic; an added image moves the later chunks' borders,
+    but a chunk whose volumes all exist is not rerun). Each shard: the rule name, probe,
+    vocabulary, shard name, images, their volume paths and the log."""
+    shards = []
+    for (probe, vocab), images in convis_volume_images().items():
+        size = convis_config()["images_per_job"]
+        for index, start in enumerate(range(0, len(images), size)):
+            chunk = images[start:start + size]
+            shard = names.convis_shard_name(index)
+            shards.append(dict(
+                rule_name=f"convis_rank_volume_{probe}_{vocab}_{shard}", probe=probe, vocab=vocab,
+                shard=shard, images=chunk,
+                volumes=[convis_volume(probe, vocab, image) for image in chunk],
+                log=f"logs/convis_rank_volume/{probe}/{CLIP['match']}/{vocab}/{convis_grid()}/{shard}.log"))
+    return shards
+
+
+def convis_rank_params():
+    """What every rank-volume job reads besides its images: CLIP, grid, seed, batching."""
+    cv = convis_config()
+    grid = names.parse_convis_grid(convis_grid())
+    return dict(clip=clip_spec(CLIP["match"]), grid=grid,
+                # the padding noise's seed: none without noise, so a seed change reruns only noise grids
+                seed=config["seed"] if grid["padding"] == "noise" else None,
+                batch_size=cv["batch_size"], precision=cv["precision"], device=config["device"])
+
+
+def convis_pair_items():
+    """Each configured (image, synset) pair with its volume, map and figure paths."""
+    cv = convis_config()
+    if not cv:
+        return []
+    pairs = dict.fromkeys((pair["image"], pair["synset"]) for pair in cv["pairs"])
+    return [dict(image=image, synset=synset, volume=convis_volume(cv["probe"], cv["vocabulary"], image),
+                 map=f"{convis_dir()}/maps/{image}/{synset}.npz",
+                 figure=f"results/figures/convis/{image}__{synset}.png")
+            for image, synset in pairs]
+
+
+def convis_image_items():
+    """Each image of convis.images with its volume, top-synsets table and figure paths."""
+    cv = convis_config()
+    if not cv:
+        return []
+    return [dict(image=image, volume=convis_volume(cv["probe"], cv["vocabulary"], image),
+                 top=f"{convis_dir()}/top/{image}.parquet",
+                 figure=f"results/figures/convis/{image}__top.png")
+            for image in cv["images"]]
+
+
 def convis_vocabulary_spec(name):
     vocabularies = convis_config().get("vocabularies", {})
     if name not in vocabularies:
@@ -82,7 +152,6 @@ def convis_wsol_boxes():
 def convis_wsol_inputs(wildcards):
     ws = convis_config()["wsol"]
     vocab = ws.get("vocabulary") or convis_config()["vocabulary"]
-    folder = convis_dir(ws["probe"], vocab)
     if ws.get("cub_root"):
         sources = [f"{ws['cub_root']}/{name}" for name in
                    ("images.txt", "bounding_boxes.txt", "train_test_split.txt")]
@@ -95,8 +164,8 @@ def convis_wsol_inputs(wildcards):
 def convis_wsol_items():
     """Each sampled WSOL image with its rank-volume path and ground-truth boxes (original pixels)."""
     ws = convis_config()["wsol"]
-    folder = convis_dir(ws["probe"], ws.get("vocabulary") or convis_config()["vocabulary"])
-    return [dict(image=image, volume=f"{folder}/ranks/{image}.npz", boxes=boxes.tolist())
+    vocab = ws.get("vocabulary") or convis_config()["vocabulary"]
+    return [dict(image=image, volume=convis_volume(ws["probe"], vocab, image), boxes=boxes.tolist())
             for image, boxes in convis_wsol_boxes().items()]
 
 
@@ -112,8 +181,7 @@ def convis_outputs():
     cv = convis_config()
     if not cv:
         return []
-    outputs = [f"results/figures/convis/{image}__top.png" for image in cv["images"]]
-    outputs += [f"results/figures/convis/{pair['image']}__{pair['synset']}.png" for pair in cv["pairs"]]
+    outputs = [item["figure"] for item in convis_image_items() + convis_pair_items()]
     if cv.get("ood"):
         outputs += ["results/tables/convis_ood.csv", "results/tables/convis_ood.md"]
     if cv.get("wsol"):

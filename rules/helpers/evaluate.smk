@@ -27,6 +27,22 @@ def evaluations():
             for concepts in SETTINGS.evaluation_concept_sets]
 
 
+def evaluation_job_outputs():
+    """What one evaluate_descriptions job writes: every method's evaluation of one probe set
+    and concept set (wildcards)."""
+    return [evaluation_path("{probe}", method, "{concepts}")
+            for methods in method_families().values() for method in methods]
+
+
+def evaluation_job_items(wildcards):
+    """Each method of a job with its final-layer descriptions and its evaluation path."""
+    layer = config["target"]["final_layer"]
+    return [dict(method=method,
+                 descriptions=description_path(wildcards.probe, layer, method, wildcards.concepts),
+                 path=evaluation_path(wildcards.probe, method, wildcards.concepts))
+            for methods in method_families().values() for method in methods]
+
+
 def evaluation_outputs():
     """The concept-discovery table (no rows when nothing is evaluated)."""
     return ["results/tables/concept_discovery.csv", "results/tables/concept_discovery.md"]

@@ -1,9 +1,6 @@
 # Helpers of rules/stability.smk: the descriptions the stability study reads, and its outputs.
 
 
-STABILITY_VIEW = "center"  # the study's setting: CLIP sees the whole image
-
-
 def stability_descriptions():
     """Every description the stability table reads (one per k of a group): path and labels.
 
@@ -12,7 +9,7 @@ def stability_descriptions():
     """
     st = SETTINGS.stability
     return [dict(path=description_path(probe, layer, names.clip_dissect_method_name(
-                     variant, STABILITY_VIEW, sim, top_k=k), concepts),
+                     variant, settings.STABILITY_VIEW, sim, top_k=k), concepts),
                  labels=dict(probe=probe, variant=variant, layer=layer, concepts=concepts,
                              sim=sim, k=k))
             for probe in st.probe_sets for variant in st.variants for layer in st.layers

@@ -1,23 +1,45 @@
-# Helpers of rules/www.smk: WWW's outputs, and the inputs and params its method names give.
+# Helpers of rules/www.smk: WWW's outputs, and what one description job reads and writes.
 
 
 def www_outputs():
-    """The descriptions of every WWW method, probe set, layer and concept set."""
+    """The descriptions of every WWW method, described probe set, layer and concept set."""
     return [description_path(probe, layer, method.name, concepts)
-            for probe in config["probe_sets"] for layer in config["target"]["layers"]
+            for probe in SETTINGS.described_probe_sets for layer in config["target"]["layers"]
             for method in SETTINGS.www for concepts in config["concept_sets"]]
 
 
-def www_method(wildcards):
-    """What a WWW method's name holds: view, sim (names), n_images, alpha."""
-    return names.parse_www_method(wildcards.www_method)
+def www_job_outputs():
+    """What one www_descriptions job writes: every layer x method of one probe set and
+    concept set (wildcards)."""
+    return [description_path("{probe}", layer, method.name, "{concepts}")
+            for method in SETTINGS.www for layer in config["target"]["layers"]]
+
+
+def www_job_views(wildcards):
+    """Each view of a job: the match CLIP's cosines and, per layer, the activations and the
+    output of each method of the view (labelled, so nothing pairs by list position)."""
+    views = []
+    for view in SETTINGS.views:
+        methods = [method for method in SETTINGS.www if method.view == view]
+        if not methods:
+            continue
+        views.append(dict(
+            view=view,
+            similarity=similarity_path(wildcards.probe, CLIP["match"], view, wildcards.concepts),
+            layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer),
+                         methods=[dict(method=method.name, sim=list(names.parse_sim(method.sim)),
+                                       path=description_path(wildcards.probe, layer, method.name,
+                                                             wildcards.concepts))
+                                  for method in methods])
+                    for layer in config["target"]["layers"]]))
+    return views
 
 
 def www_inputs(wildcards):
-    """The activations and the match CLIP's cosines under the method's view, and the concepts."""
-    view = www_method(wildcards)["view"]
+    """Every view's cosines and every layer's activations under it, and the concepts."""
+    views = www_job_views(wildcards)
     return dict(
-        activations=f"results/activations/{wildcards.probe}/{wildcards.target}/{view}/{wildcards.layer}.npz",
-        similarity=f"results/similarity/{wildcards.probe}/{CLIP['match']}/{view}/{wildcards.concepts}/cos.npz",
+        activations=[layer["activations"] for view in views for layer in view["layers"]],
+        similarity=[view["similarity"] for view in views],
         concepts=f"results/concepts/{wildcards.concepts}.parquet",
     )

@@ -1,0 +1,274 @@
+"""The whole pipeline at growing sizes: per-stage time, throughput and memory, and the job count.
+
+Two parts, each optional:
+
+``--images N... --concepts C...`` (the DAG sweep): for each (N, C), a copy of the workflow
+runs from scratch on N generated images (a flat folder probe set) and C generated concept
+words, with random-initialised models of the configured architectures (ResNet-50, CLIP
+ViT-B/32 and ViT-B/16, mpnet; ConVis off: benchmarks/bench_convis.py measures it). Each
+job's log ends with its wall time and peak memory (neuron_concepts.logs.job_summary); they
+are summed per rule and printed with items/s, next to the raw batched forward of the same
+models on the same machine.
+
+``--stages N C`` (the memory check): synthetic artifacts at N images x C concepts (a cosine
+file as the similarity rule writes it, and activations of a 2,048-neuron layer), then the
+WWW and CLIP-Dissect description code on them in a fresh process each, as the jobs run it
+(memory-mapped cosines). Prints the peak resident memory next to the largest single input
+and the formula of neuron_concepts.resources.
+
+    .venv/bin/python benchmarks/bench_pipeline.py                        # make benchmark
+    .venv/bin/python benchmarks/bench_pipeline.py --images 5000 50000 --concepts 20000 82115 --device cuda
+    .venv/bin/python benchmarks/bench_pipeline.py --images --concepts --stages 50000 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.schema.yaml", "config.yaml", "rules", "workflow_scripts",
+                  "envs", "resources/concepts", "report", "profiles"]
+SUMMARY = re.compile(r"job done: wall (?P<wall>[0-9.]+) s, peak RSS (?P<rss>[0-9.]+) MiB"
+                     r"(?:, peak GPU (?P<gpu>[0-9.]+) MiB)?")
+MIB = 2 ** 20
+
+
+# ---------------------------------------------------------------- the DAG sweep
+
+
+def synthetic_images(folder: Path, n_images: int, seed: int = 0) -> None:
+    """n small JPEGs of smooth random colour fields with a few rectangles (decodable, varied)."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n_images):
+        base = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+        image = Image.fromarray(base).resize((256, 192), Image.BILINEAR)
+        draw = ImageDraw.Draw(image)
+        for _ in range(3):
+            x0, y0 = rng.integers(0, 200), rng.integers(0, 140)
+            draw.rectangle([x0, y0, x0 + rng.integers(10, 56), y0 + rng.integers(10, 52)],
+                           fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        image.save(folder / f"img{i:06d}.jpg", quality=90)
+
+
+def synthetic_concepts(path: Path, n_concepts: int) -> None:
+    """n distinct words (WordNet's noun lemmas when there are enough, else numbered)."""
+    from neuron_concepts import concepts
+
+    nouns = concepts.wordnet_noun_concepts(deduplicate=True)["text"].tolist()
+    words = nouns[:n_concepts] + [f"concept {i}" for i in range(max(0, n_concepts - len(nouns)))]
+    path.write_text("\n".join(words) + "\n")
+
+
+def sweep_config(root: Path, device: str) -> dict:
+    """config.yaml with the synthetic probe and concept sets, ConVis and the figures off."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(weights="random", device=device,
+                  probe_sets={"synthetic": {"type": "folder", "root": str(root / "images")}},
+                  concept_sets={"synthetic": {"type": "file", "path": str(root / "concepts.txt")}},
+                  evaluation={"probe_sets": ["synthetic"], "concept_sets": ["synthetic"]})
+    config.pop("convis", None)
+    config["figures"].update(sample_images=[], layers=["fc"])
+    return config
+
+
+def run_dag(n_images: int, n_concepts: int, device: str, cores: str) -> dict:
+    """Run the workflow on a synthetic set; per rule: jobs, wall, peak RSS and GPU memory."""
+    root = Path(tempfile.mkdtemp(prefix=f"bench-{n_images}-{n_concepts}-"))
+    try:
+        for name in WORKFLOW_FILES:
+            source = REPO / name
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+        synthetic_images(root / "images", n_images)
+        synthetic_concepts(root / "concepts.txt", n_concepts)
+        (root / "config.yaml").write_text(yaml.safe_dump(sweep_config(root, device), sort_keys=False))
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", cores],
+                                cwd=root, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"the workflow failed at N={n_images}, C={n_concepts}:\n"
+                             + (result.stdout + result.stderr)[-4000:])
+        rules: dict[str, dict] = defaultdict(lambda: dict(jobs=0, wall=0.0, rss=0.0, gpu=0.0))
+        for log in (root / "logs").rglob("*.log"):
+            found = SUMMARY.search(log.read_text(errors="replace"))
+            if not found:
+                continue
+            rule = log.relative_to(root / "logs").parts[0]
+            entry = rules[rule]
+            entry["jobs"] += 1
+            entry["wall"] += float(found["wall"])
+            entry["rss"] = max(entry["rss"], float(found["rss"]))
+            entry["gpu"] = max(entry["gpu"], float(found["gpu"] or 0))
+        jobs = int(re.search(r"(\d+) of \1 steps \(100%\) done", result.stdout + result.stderr)[1])
+        return dict(wall=wall, jobs=jobs, rules=dict(rules))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# Items one job of a rule processes, for items/s: (what, count from N and C).
+RULE_ITEMS = {
+    "image_embeddings": ("images", lambda n, c: n),
+    "activations": ("images", lambda n, c: n),
+    "grad_cam": ("images", lambda n, c: n),
+    "text_embeddings": ("texts", lambda n, c: 3 * c),   # prompts + raw, two models (+ base)
+    "evaluation_text_embeddings": ("texts", lambda n, c: 2 * (c + 2862)),  # + ImageNet names
+    "similarity": ("cosines", lambda n, c: 3 * n * c),  # three (model, view) files
+}
+
+
+def raw_forward_rates(device: str, batch: int = 32, repeats: int = 3) -> dict[str, float]:
+    """Items/s of the bare batched forward of each model the DAG runs (random weights)."""
+    import open_clip
+    import torch
+    import torchvision
+
+    dev = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+    rates = {}
+
+    def rate(fn, items):
+        with torch.inference_mode():
+            fn()  # warm-up
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+        return items * repeats / (time.perf_counter() - start)
+
+    images = torch.rand(batch, 3, 224, 224, device=dev)
+    resnet = torchvision.models.resnet50().eval().to(dev)
+    rates["resnet50 images/s"] = rate(lambda: resnet(images), batch)
+    for name in ("ViT-B-32", "ViT-B-16"):
+        clip = open_clip.create_model(name, pretrained=None).eval().to(dev)
+        rates[f"{name} images/s"] = rate(lambda: clip.encode_image(images), batch)
+        tokens = open_clip.get_tokenizer(name)(["a photo of a striped dog"] * 256).to(dev)
+        rates[f"{name} texts/s (77 tokens)"] = rate(lambda: clip.encode_text(tokens), 256)
+    return rates
+
+
+def print_sweep(points: list[tuple[int, int]], device: str, cores: str) -> None:
+    print(f"# DAG sweep on {device} ({os.cpu_count()} CPUs visible)")
+    for n_images, n_concepts in points:
+        run = run_dag(n_images, n_concepts, device, cores)
+        print(f"\nN = {n_images} images, C = {n_concepts} concepts: {run['jobs']} jobs, "
+              f"{run['wall']:.1f} s of Snakemake time")
+        print(f"{'rule':32} {'jobs':>4} {'wall s':>8} {'items/s':>20} {'peak RSS MiB':>13} {'peak GPU MiB':>13}")
+        for rule, entry in sorted(run["rules"].items(), key=lambda kv: -kv[1]["wall"]):
+            what, count = RULE_ITEMS.get(rule, ("", None))
+            speed = (f"{count(n_images, n_concepts) * entry['jobs'] / entry['wall']:.1f} {what}"
+                     if count and entry["wall"] else "")
+            print(f"{rule:32} {entry['jobs']:>4} {entry['wall']:>8.1f} {speed:>20} "
+                  f"{entry['rss']:>13.0f} {entry['gpu']:>13.0f}")
+    print("\nRaw batched forward, same machine:")
+    for name, value in raw_forward_rates(device).items():
+        print(f"  {name:32} {value:10.1f}")
+
+
+# ---------------------------------------------------------------- the memory check
+
+
+STAGE_CODE = """
+import json, sys, time
+import numpy as np
+from neuron_concepts import clip_dissect, io, logs, www
+stage, folder = sys.argv[1], sys.argv[2]
+acts = io.load_activations(folder + "/acts.npz").values
+start = time.perf_counter()
+if stage == "www":
+    sims = io.load_similarity(folder + "/cos.npz", parts=["prompt", "base"], mmap=True)
+    scores = www.layer_scores(sims.prompt, sims.base, acts, 40, "cpu")
+    www.describe_layer(scores, [f"c{i}" for i in range(scores.shape[1])])
+else:
+    raw = io.load_similarity(folder + "/cos.npz", parts=["raw"], mmap=True).raw
+    scores = clip_dissect.layer_scores("softwpmi", raw, acts, top_k=100, a=10, lam=1,
+                                       p_start=0.998, p_end=0.97, device="cpu")
+    clip_dissect.description_table(scores, [f"c{i}" for i in range(scores.shape[1])], 10)
+print(json.dumps(dict(wall=time.perf_counter() - start, peak_rss_mib=logs.peak_rss_mib())))
+"""
+
+
+def write_stage_inputs(folder: Path, n_images: int, n_concepts: int, n_neurons: int) -> dict:
+    """A cosine file (prompt, base, raw; float32, CLIP-like values) and activations."""
+    from neuron_concepts import io
+
+    rng = np.random.default_rng(0)
+    prompt = np.empty((n_images, n_concepts), dtype=np.float32)
+    for start in range(0, n_images, 4096):
+        rows = prompt[start:start + 4096]
+        rows[:] = rng.normal(0.22, 0.03, size=rows.shape)
+    io.save_similarity(folder / "cos.npz", prompt=prompt, base=rng.normal(0.2, 0.03, n_images)
+                       .astype(np.float32), raw=prompt)
+    del prompt
+    io.save_activations(folder / "acts.npz", rng.standard_normal((n_images, n_neurons),
+                                                                 dtype=np.float32),
+                        ids=[f"img{i}" for i in range(n_images)])
+    return dict(similarity=(folder / "cos.npz").stat().st_size,
+                activations=(folder / "acts.npz").stat().st_size)
+
+
+def print_stages(n_images: int, n_concepts: int, n_neurons: int = 2048) -> None:
+    from neuron_concepts import resources
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-stages-"))
+    try:
+        sizes = write_stage_inputs(folder, n_images, n_concepts, n_neurons)
+        # The largest single input a job reads: one [N, C] cosine matrix (the file holds two).
+        largest = n_images * n_concepts * 4
+        formulas = dict(www=resources.description_host_bytes(n_images, n_neurons, n_concepts, 40),
+                        clip_dissect=resources.description_host_bytes(n_images, n_neurons,
+                                                                      n_concepts, 100))
+        print(f"\n# Description stages at N = {n_images}, C = {n_concepts}, K = {n_neurons} "
+              f"(cosine file {sizes['similarity'] / MIB:.0f} MiB, one matrix {largest / MIB:.0f} MiB, "
+              f"activations {sizes['activations'] / MIB:.0f} MiB)")
+        print(f"{'stage':14} {'wall s':>8} {'peak RSS MiB':>13} {'/ largest input':>16} {'formula MiB':>12}")
+        for stage in ("www", "clip_dissect"):
+            out = subprocess.run([sys.executable, "-c", STAGE_CODE, stage, str(folder)],
+                                 capture_output=True, text=True, check=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            print(f"{stage:14} {result['wall']:>8.1f} {result['peak_rss_mib']:>13.0f} "
+                  f"{result['peak_rss_mib'] * MIB / largest:>16.2f} {formulas[stage] / MIB:>12.0f}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, nargs="*", default=[32, 96],
+                        help="probe set sizes of the DAG sweep (none: skip the sweep)")
+    parser.add_argument("--concepts", type=int, nargs="*", default=[300, 1200],
+                        help="concept set sizes of the DAG sweep, paired with --images")
+    parser.add_argument("--stages", type=int, nargs=2, metavar=("N", "C"), default=None,
+                        help="also run the description stages on synthetic N x C artifacts")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the config's device)")
+    parser.add_argument("--cores", default="all", help="snakemake --cores")
+    args = parser.parse_args()
+    if len(args.images) != len(args.concepts):
+        parser.error("--images and --concepts pair up: give as many of each")
+    if args.images:
+        print_sweep(list(zip(args.images, args.concepts)), args.device, args.cores)
+    if args.stages:
+        print_stages(*args.stages)
+
+
+if __name__ == "__main__":
+    main()

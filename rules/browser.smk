@@ -1,0 +1,51 @@
+# The neuron browser: a static site of every neuron of every layer with its top images under
+# each view, the Grad-CAM overlay, every method's concepts, their agreement, the stability over
+# k and the final layer's metrics (neuron_concepts.browser). `snakemake browser` builds it alone.
+
+
+include: "helpers/browser.smk"
+
+
+rule browser:
+    """The browser folder: pages, per-layer data and thumbnails (once per image and view); no model."""
+    input:
+        browser_inputs,
+    output:
+        index="results/browser/index.html",
+        files=browser_files(),  # layer pages and data, scripts, the ConVis page
+        thumbs=directory("results/browser/thumbs"),
+    params:
+        site=lambda wc: browser_site(),
+        options=lambda wc: browser_options(),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/browser/site.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/browser.py"
+
+
+rule browser_screenshot:
+    """A PNG of the first neuron's panel of the final layer, by headless Chromium (for the README)."""
+    input:
+        rules.browser.output.index,
+        rules.browser.output.files,
+        rules.browser.output.thumbs,
+    output:
+        report("results/figures/browser_panel.png", caption="../report/browser.rst",
+               category="Neuron browser"),
+    params:
+        layer=config["target"]["final_layer"],
+        chromium=lambda wc: browser_config()["chromium"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/browser/screenshot.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/browser_screenshot.py"

@@ -1,0 +1,117 @@
+# Helpers of rules/browser.smk: what the neuron browser reads, from the settings registries
+# (SETTINGS, description_path, evaluation_path), never by globbing. The browser shows the
+# figures' probe set (figures.probe_set), every layer, method and concept set.
+
+
+def browser_config():
+    """The browser section, schema defaults filled in."""
+    return config["browser"]
+
+
+def browser_probe():
+    return SETTINGS.figures.probe
+
+
+def browser_views():
+    """The views the described methods use, in order: each has its activations and top images."""
+    views = [m.view for m in SETTINGS.www] + [m.view for m in SETTINGS.clip_dissect]
+    return list(dict.fromkeys(views))
+
+
+def browser_methods():
+    """The columns: every WWW view x similarity, then every CLIP-Dissect method."""
+    return ([dict(name=m.name, family="www", view=m.view) for m in SETTINGS.www]
+            + [dict(name=m.name, family="clip-dissect", view=m.view) for m in SETTINGS.clip_dissect])
+
+
+def browser_site():
+    """Keyword arguments of neuron_concepts.browser.build_site: every path with its labels."""
+    probe, layers = browser_probe(), config["target"]["layers"]
+    concept_sets = list(config["concept_sets"])
+    methods = browser_methods()
+    site = dict(
+        manifest=f"results/probe/{probe}/manifest.parquet",
+        layers=list(layers),
+        final_layer=config["target"]["final_layer"],
+        views=[dict(view=view, boxes=view_boxes_path(probe, view),
+                    activations={layer: activations_path(probe, view, layer)
+                                 for layer in layers})
+               for view in browser_views()],
+        methods=methods,
+        concept_sets=concept_sets,
+        descriptions=[dict(layer=layer, method=m["name"], concepts=concepts,
+                           path=description_path(probe, layer, m["name"], concepts))
+                      for layer in layers for m in methods for concepts in concept_sets],
+        evaluations=[dict(method=m["name"], concepts=concepts,
+                          path=evaluation_path(probe, m["name"], concepts))
+                     for m in methods for concepts in SETTINGS.evaluation_concept_sets
+                     if probe in SETTINGS.evaluation_probe_sets],
+        text_embeddings={concepts: f"results/text_emb/{CLIP['match']}/{concepts}.npz"
+                         for concepts in concept_sets},
+        cams=(f"results/gradcam/{probe}/{TARGET}/cams.npz"
+              if any(names.parse_view(v).kind == "gradcam" for v in browser_views()) else None),
+        stability=[dict(path=item["path"], **{key: item["labels"][key] for key in
+                                              ("layer", "concepts", "variant", "sim", "k")})
+                   for item in (stability_descriptions() if SETTINGS.stability else [])
+                   if item["labels"]["probe"] == probe],
+        stability_base_k=SETTINGS.stability.base_k if SETTINGS.stability else None,
+        stability_n_best=SETTINGS.stability.n_best if SETTINGS.stability else 5,
+        convis=browser_convis(probe),
+    )
+    return site
+
+
+def browser_convis(probe):
+    """ConVis images of the browser's probe set: top synsets (convis.images) and maps (pairs),
+    from the ConVis registries (convis_image_items, convis_pair_items)."""
+    cv = convis_config()
+    if not cv or cv["probe"] != probe:
+        return []
+    tops = {item["image"]: item["top"] for item in convis_image_items()}
+    pairs = convis_pair_items()
+    images = list(dict.fromkeys([*tops, *(item["image"] for item in pairs)]))
+    return [dict(image=image, top=tops.get(image),
+                 maps=[dict(synset=item["synset"], path=item["map"]) for item in pairs
+                       if item["image"] == image])
+            for image in images]
+
+
+def browser_options():
+    """neuron_concepts.browser.SiteOptions: images per neuron default to WWW's n_images."""
+    b = browser_config()
+    return dict(n_images=b.get("n_images") or config["methods"]["www"]["n_images"],
+                thumbnail_px=b["thumbnail_px"], page_size=b["page_size"],
+                similarity_threshold=b["similarity_threshold"])
+
+
+def browser_inputs(wildcards):
+    """Every artifact the browser reads (the paths of browser_site)."""
+    site = browser_site()
+    paths = [site["manifest"], *site["text_embeddings"].values()]
+    for view in site["views"]:
+        paths += list(view["activations"].values()) + ([view["boxes"]] if view["boxes"] else [])
+    paths += [item["path"] for key in ("descriptions", "evaluations", "stability") for item in site[key]]
+    paths += [site["cams"]] if site["cams"] else []
+    for image in site["convis"]:
+        paths += ([image["top"]] if image["top"] else []) + [m["path"] for m in image["maps"]]
+    return list(dict.fromkeys(paths))
+
+
+def browser_outputs():
+    """The browser folder and the screenshot of a neuron panel; none when the browser is off."""
+    b = browser_config()
+    if not b["enabled"]:
+        return []
+    return (["results/browser/index.html"]
+            + (["results/figures/browser_panel.png"] if b["screenshot"] else []))
+
+
+def browser_files():
+    """The browser's files but the index and thumbnails (neuron_concepts.browser.build_site)."""
+    from neuron_concepts.browser import STATIC_FILES, layer_file
+
+    layers = config["target"]["layers"]
+    return ([f"results/browser/{layer_file(layer)}" for layer in layers]
+            + [f"results/browser/data/{layer}.js" for layer in layers]
+            + [f"results/browser/static/{name}" for name in STATIC_FILES]
+            + (["results/browser/convis.html"] if browser_convis(browser_probe()) else []))

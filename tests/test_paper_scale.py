@@ -1,0 +1,130 @@
+"""The papers' experiment, planned (dry runs on placeholder folders, nothing computed).
+
+ImageNet val as the probe set, WordNet's nouns, Broden-style and ImageNet concept sets,
+ResNet-50 layer1-fc, both views and both similarities, every CLIP-Dissect variant and the
+stability study: the job count stays small (jobs sized by work, not by layer or method),
+a probe set that only ConVis reads gets no description job, and every job that can pick
+CUDA asks for a GPU.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, Workflow, copy_workflow
+
+pytestmark = pytest.mark.workflow
+
+MAX_JOBS = 60
+
+
+def paper_config(root: Path) -> dict:
+    """config.yaml at the papers' scale, its folders placeholders under ``root``."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name in ("imagenet_val", "imagenet_train"):
+        (root / name / "n01440764").mkdir(parents=True)
+    (root / "broden.txt").write_text("striped\nwood\nsky\n")
+    config.update(
+        weights="random", device="auto",
+        probe_sets={"imagenet_val": {"type": "imagefolder", "root": str(root / "imagenet_val")},
+                    "imagenet_train": {"type": "imagefolder", "root": str(root / "imagenet_train")}},
+        concept_sets={"imagenet": {"type": "imagenet"},
+                      "imagenet_labels": {"type": "imagenet_labels"},
+                      "wordnet_nouns": {"type": "wordnet_nouns"},
+                      "broden": {"type": "file", "path": str(root / "broden.txt")}},
+        evaluation={"probe_sets": ["imagenet_val"],
+                    "concept_sets": ["imagenet", "imagenet_labels", "wordnet_nouns", "broden"]},
+    )
+    config["figures"]["sample_images"] = []
+    config["methods"]["www"]["n_images"] = 40
+    config["methods"]["clip_dissect"]["softwpmi"]["top_k"] = 100
+    config["methods"]["clip_dissect"]["wpmi"]["top_k"] = 28
+    # ConVis's OOD evaluation reads ImageNet-train too; ConVis itself is checked at scale
+    # in tests/test_convis_scale.py.
+    config["convis"] = {**config["convis"], "probe": "imagenet_val", "images": [], "pairs": []}
+    return config
+
+
+def plan(tmp_path: Path, config: dict) -> tuple[dict[str, int], str]:
+    copy_workflow(tmp_path / "flow")
+    flow = Workflow(tmp_path / "flow", config)
+    out = flow.snakemake("-n").stdout
+    return flow.planned_jobs(), out
+
+
+def test_the_core_experiment_is_a_few_dozen_jobs(tmp_path):
+    jobs, out = plan(tmp_path, paper_config(tmp_path))
+    total = sum(jobs.values())
+    assert total < MAX_JOBS, jobs
+    # One description job per (probe set, concept set) and family, whatever the number of
+    # layers, views, similarities and ks (the stability study's ks inside CLIP-Dissect's).
+    assert jobs["www_descriptions"] == 4 and jobs["clip_dissect_descriptions"] == 4
+    assert jobs["similarity"] == 4
+    assert jobs["evaluate_descriptions"] == 4
+
+
+def test_with_convis_ood_and_wsol_on_all_of_cub_it_stays_a_few_dozen_jobs(tmp_path, monkeypatch):
+    import test_convis_scale as placeholders
+
+    # CUB-200-2011's size: 200 classes, 5,800 test images (the real split has 5,794).
+    monkeypatch.setattr(placeholders, "PER_CLASS", 59)
+    monkeypatch.setattr(placeholders, "N_TRAIN_PER_CLASS", 30)
+    test_ids = placeholders.build_placeholders(tmp_path)
+    assert len(test_ids) == 5800
+    config = paper_config(tmp_path)
+    config["probe_sets"]["cub"] = {"type": "imagefolder", "root": str(tmp_path / "cub" / "images")}
+    config["convis"].update(
+        vocabulary="imagenet", stride=16,
+        ood={"probe": "imagenet_val", "train_probe": "imagenet_train"},
+        wsol={"probe": "cub", "cub_root": str(tmp_path / "cub"), "synset": "bird.n.01"})
+    jobs, out = plan(tmp_path, config)
+    assert sum(jobs.values()) < MAX_JOBS, jobs
+    shards = {rule: n for rule, n in jobs.items() if rule.startswith("convis_rank_volume")}
+    assert len(shards) == 6 and set(shards.values()) == {1}  # 1,024 images per job
+    assert jobs["convis_wsol"] == jobs["convis_ood"] == 1
+    # Neither CUB nor ImageNet-train is described.
+    assert not re.search(r"(descriptions|similarity)/(cub|imagenet_train)/", out)
+
+
+def test_a_probe_set_only_listed_as_a_probe_set_is_not_described_unless_asked(tmp_path):
+    config = paper_config(tmp_path)
+    jobs, out = plan(tmp_path, config)
+    # imagenet_train is configured but neither evaluated nor listed under descriptions.
+    assert "results/probe/imagenet_train/" not in out
+    assert not re.search(r"(descriptions|similarity|image_emb|activations)/imagenet_train/", out)
+    config["descriptions"] = {"probe_sets": ["imagenet_val", "imagenet_train"]}
+    described, out = plan(tmp_path / "described", config)
+    assert "results/descriptions/imagenet_train/" in out
+    assert described["www_descriptions"] == 2 * jobs["www_descriptions"]
+
+
+def test_every_job_that_can_pick_cuda_asks_for_a_gpu(tmp_path):
+    _, out = plan(tmp_path, paper_config(tmp_path))
+    # The rules whose script chooses the device (params: device=config["device"]).
+    cuda_rules = set()
+    for path in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=\s*rule \w+:)", path.read_text()):
+            name = re.match(r"\s*rule (\w+):", block)
+            if name and 'device=config["device"]' in block:
+                cuda_rules.add(name.group(1))
+    assert {"www_descriptions", "clip_dissect_descriptions", "similarity"} <= cuda_rules
+    planned = 0
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
+        if rule in cuda_rules:
+            planned += 1
+            assert re.search(r"resources:.*\bgpu=1\b", block), (rule, block[:400])
+    assert planned > 10
+
+
+def test_a_described_probe_set_must_be_configured(tmp_path):
+    config = paper_config(tmp_path)
+    config["descriptions"] = {"probe_sets": ["imagenet_test"]}
+    copy_workflow(tmp_path / "flow")
+    result = Workflow(tmp_path / "flow", config).snakemake("-n", check=False)
+    assert result.returncode != 0
+    assert "descriptions.probe_sets names 'imagenet_test'" in result.stdout
