@@ -111,7 +111,7 @@ def run_dag(n_images: int, n_concepts: int, device: str, cores: str) -> dict:
             found = SUMMARY.search(log.read_text(errors="replace"))
             if not found:
                 continue
-            rule = log.relative_to(root / "logs").parts[0]
+            rule = log.relative_to(root / "logs").parts[0].removesuffix(".log")
             entry = rules[rule]
             entry["jobs"] += 1
             entry["wall"] += float(found["wall"])
