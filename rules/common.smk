@@ -101,19 +101,12 @@ def text_models():
     return list(dict.fromkeys(CLIP[role] for role in roles))
 
 
-# The text embedding parts each role reads (io.TEXT_PARTS names).
-ROLE_TEXT_PARTS = {"match": ["prompt", "base"], "dissect": ["raw"]}
-
-
 def text_embedding_models(wildcards):
-    """Each model of a text_embeddings job: load_clip arguments, parts, output path."""
-    models = []
-    for tag in text_models():
-        parts = [part for role, role_parts in ROLE_TEXT_PARTS.items() if CLIP[role] == tag
-                 for part in role_parts]
-        models.append(dict(tag=tag, clip=clip_spec(tag), parts=parts,
-                           path=f"results/text_emb/{tag}/{wildcards.concepts}.npz"))
-    return models
+    """Each model of a text_embeddings job: load_clip arguments, the text parts its cosine
+    matrices compare with (similarity_matrices: part and matrix share their names), output path."""
+    return [dict(tag=tag, clip=clip_spec(tag), parts=similarity_matrices(tag),
+                 path=f"results/text_emb/{tag}/{wildcards.concepts}.npz")
+            for tag in text_models()]
 
 
 def similarity_pairs():

@@ -42,8 +42,7 @@ rule convis_text_embeddings:
     params:
         models=lambda wc: [dict(tag=wc.clip, clip=clip_spec(wc.clip), parts=["raw"],
                                 path=f"results/text_emb/{wc.clip}/convis-{wc.vocab}.npz")],
-        template=config["methods"]["www"]["template"],
-        base_template=config["methods"]["www"]["base_template"],
+        # no WWW templates: raw definitions only, so a template change reruns no rank volume
         batch_size=config["batch_size"]["text"],
         device=config["device"],
     resources:
