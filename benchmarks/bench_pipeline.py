@@ -129,7 +129,8 @@ RULE_ITEMS = {
     "activations": ("images", lambda n, c: n),
     "grad_cam": ("images", lambda n, c: n),
     "text_embeddings": ("texts", lambda n, c: 3 * c),   # prompts + raw, two models (+ base)
-    "evaluation_text_embeddings": ("texts", lambda n, c: 2 * (c + 2862)),  # + ImageNet names
+    "evaluation_class_embeddings": ("texts", lambda n, c: 2 * 2338),  # the class names, two models
+    "evaluation_text_embeddings": ("texts", lambda n, c: 2 * c),  # its own texts, two models
     "similarity": ("cosines", lambda n, c: 3 * n * c),  # three (model, view) files
 }
 

@@ -24,7 +24,9 @@ Data:
 
 Models:
 
-- ``models``: target models, CLIP and the sentence model, from the weights cache or random.
+- ``models``: target models (torchvision, timm, open_clip towers), CLIP and the sentence model.
+- ``layers``: neurons of any layer: output layouts, reductions to one value per neuron, the
+  layer listing (``python -m neuron_concepts.layers``).
 - ``embeddings``: batched CLIP text and image encoders, L2-normalised.
 - ``activations``: layer activations and each neuron's top-activating images.
 - ``gradcam``: Grad-CAM of the predicted class and the crop boxes of the gradcam view.
@@ -56,7 +58,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "activations", "browser", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
-    "errors", "evaluation", "figures", "gradcam", "io", "lazy", "logs", "metrics", "models", "names",
+    "errors", "evaluation", "figures", "gradcam", "io", "layers", "lazy", "logs", "metrics", "models",
+    "names",
     "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
 ]
 

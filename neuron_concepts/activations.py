@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from . import lazy
+
+if TYPE_CHECKING:
+    from .layers import LayerNeurons
 
 # Imported on first use: figure and browser jobs take top_image_indices alone.
 torch = lazy.module("torch")
@@ -61,59 +67,49 @@ def _smallest_stable(block: np.ndarray, n: int) -> np.ndarray:
     return np.take_along_axis(rows, order, axis=1)
 
 
-def reduce_spatial(output: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """``[B, K, h, w]`` conv maps to ``[B, K]`` by spatial mean or max; ``[B, K]`` stays as is."""
-    if output.ndim == 2:
-        return output
-    if output.ndim != 4:
-        raise ValueError(f"cannot reduce a layer output of shape {tuple(output.shape)} to neurons")
-    if reduction == "mean":
-        return output.mean(dim=(2, 3))
-    if reduction == "max":
-        return output.amax(dim=(2, 3))
-    raise ValueError(f"unknown spatial reduction {reduction!r}: use mean or max")
+def layer_activations(model: torch.nn.Module, layers: Sequence[LayerNeurons], batches,
+                      device: torch.device | str = "cpu", total: int | None = None,
+                      progress: bool = True, autocast: bool | None = None) -> dict[str, np.ndarray]:
+    """Activations ``[N, K]`` (float32) of several layers in one pass over the image batches,
+    keyed by each layer's name in paths (``LayerNeurons.name``: ``layer4-mean``, ``fc``).
 
-
-def layer_activations(model: torch.nn.Module, layers: dict[str, torch.nn.Module],
-                      batches, device: torch.device | str = "cpu", reduction: str = "mean",
-                      total: int | None = None, progress: bool = True,
-                      autocast: bool | None = None) -> dict[str, np.ndarray]:
-    """Activations ``[N, K]`` (float32) of several layers in one pass over the image batches.
-
-    Forward hooks reduce each layer's output to one value per channel as it is produced,
-    so no full feature map is kept beyond the batch. On CUDA, inputs go channels-last
+    Forward hooks reduce each layer's output to one value per neuron as it is produced
+    (:func:`layers.reduce_output`: conv maps, channels first or last, by mean or max over
+    positions; token sequences by their class token or patch tokens' mean or max), so no
+    full feature map is kept beyond the batch. On CUDA, inputs go channels-last
     when the model is (``models.uses_channels_last``) and float16 autocast is used when
     ``autocast`` is True or (None) when the first batch's activations of every layer lie
     within ``models.AUTOCAST_ATOL`` of float32 (``models.choose_autocast``). On the CPU
     the forward is float32, as it always was.
     """
     with torch.inference_mode():
-        return _layer_activations(model, layers, batches, device, reduction, total, progress,
-                                  autocast)
+        return _layer_activations(model, layers, batches, device, total, progress, autocast)
 
 
-def _layer_activations(model, layers, batches, device, reduction, total, progress,
+def _layer_activations(model, layers, batches, device, total, progress,
                        autocast) -> dict[str, np.ndarray]:
     """The body of :func:`layer_activations`, run under inference mode."""
     from tqdm.auto import tqdm
 
     from . import models
+    from .layers import reduce_output
 
     device = torch.device(device)
     channels_last = models.uses_channels_last(model, device)
+    names = [spec.name for spec in layers]
     current: dict[str, torch.Tensor] = {}
     handles = [
-        module.register_forward_hook(
-            lambda _m, _i, out, name=name: current.__setitem__(name, reduce_spatial(out, reduction).float()))
-        for name, module in layers.items()
+        models.get_layer(model, spec.layer).register_forward_hook(
+            lambda _m, _i, out, spec=spec: current.__setitem__(spec.name, reduce_output(out, spec).float()))
+        for spec in layers
     ]
 
     def forward(batch: torch.Tensor) -> list[torch.Tensor]:
         current.clear()
         model(models.to_model_input(batch, device, channels_last))
-        return [current[name] for name in layers]
+        return [current[name] for name in names]
 
-    collected: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    collected: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     use_autocast: bool | None = None
     try:
         for batch in tqdm(batches, total=total, desc="activation batches", disable=not progress):
@@ -122,7 +118,7 @@ def _layer_activations(model, layers, batches, device, reduction, total, progres
             else:
                 with models.autocast(device, use_autocast):
                     outputs = forward(batch)
-            for name, out in zip(layers, outputs):
+            for name, out in zip(names, outputs):
                 collected[name].append(out.float().cpu())
     finally:
         for handle in handles:

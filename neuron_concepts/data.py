@@ -78,6 +78,17 @@ IMAGENET_LABEL_OVERRIDES: dict[str, str] = {
 }
 
 
+def timm_info_dir() -> Path:
+    """timm's folder of ImageNet class lists, found without importing timm: importing it
+    imports torch (about 3 s), which a concept set, an evaluation or a manifest never needs."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("timm")
+    if spec is None or spec.origin is None:
+        raise InputDataError("timm is not installed: its ImageNet class lists are needed")
+    return Path(spec.origin).parent / "data" / "_info"
+
+
 @lru_cache(maxsize=1)
 def imagenet_lemmas() -> dict[str, str]:
     """ImageNet wnid -> official label line ("tabby, tabby cat", "crane, bird").
@@ -85,10 +96,7 @@ def imagenet_lemmas() -> dict[str, str]:
     timm's ``imagenet_synset_to_lemma.txt`` (all 21k synsets) with
     :data:`IMAGENET_LABEL_OVERRIDES` applied, so every 1k class has its official line.
     """
-    import timm
-
-    info = Path(timm.__file__).parent / "data" / "_info"
-    lines = (info / "imagenet_synset_to_lemma.txt").read_text().splitlines()
+    lines = (timm_info_dir() / "imagenet_synset_to_lemma.txt").read_text().splitlines()
     lemmas = dict(line.split("\t", 1) for line in lines if "\t" in line)
     return {**lemmas, **IMAGENET_LABEL_OVERRIDES}
 
@@ -107,9 +115,7 @@ def imagenet_label_lines() -> list[str]:
 def imagenet_wnids() -> list[str]:
     """The 1,000 ImageNet-1k wnids (``n01440764``, ...) in class-index order, from timm's
     ``imagenet_synsets.txt``. Cached: do not modify the list."""
-    import timm
-
-    path = Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt"
+    path = timm_info_dir() / "imagenet_synsets.txt"
     if not path.exists():
         raise InputDataError(f"timm lacks its ImageNet class list {path}: reinstall timm (>= 0.9)")
     return path.read_text().split()

@@ -3,7 +3,10 @@
 Every stage embeds through these functions, so batching, devices and normalisation are
 the same everywhere. Text batches are cut to their longest tokenised text when CLIP's
 text tower is causal (see :func:`supports_context_cut`): ten times faster on short
-concept names, same embeddings.
+concept names, same embeddings. In a causal tower the tokens a batch's texts all begin
+with (a template's "A photo of a") have the same hidden states in every text, so they are
+run once per batch and only each text's own tokens per text (:func:`encode_tokens_prefixed`):
+about half the work of WWW's prompts, same embeddings.
 """
 
 from __future__ import annotations
@@ -56,6 +59,57 @@ def encode_tokens_cut(module: torch.nn.Module, tokens: torch.Tensor) -> torch.Te
     return x @ module.text_projection
 
 
+def shared_prefix_length(tokens: torch.Tensor) -> int:
+    """How many leading tokens every row of ``tokens`` shares, leaving each row at least one
+    token of its own (its end-of-text token, where CLIP pools)."""
+    agree = (tokens == tokens[:1]).all(dim=0).int()
+    shared = int(agree.cumprod(dim=0).sum())
+    return min(shared, int((tokens != 0).sum(1).min()) - 1)
+
+
+def supports_shared_prefix(module: torch.nn.Module) -> bool:
+    """Whether :func:`encode_tokens_prefixed` applies: a causal text tower
+    (:func:`supports_context_cut`) of open_clip's batch-first ``ResidualAttentionBlock``s,
+    whose attention takes keys and values apart from queries."""
+    from open_clip.transformer import ResidualAttentionBlock
+
+    transformer = getattr(module, "transformer", None)
+    return (supports_context_cut(module)
+            and getattr(transformer, "batch_first", False)
+            and all(type(block) is ResidualAttentionBlock and not hasattr(block, "ln_1_kv")
+                    for block in getattr(transformer, "resblocks", [None])))
+
+
+def encode_tokens_prefixed(module: torch.nn.Module, tokens: torch.Tensor, prefix: int) -> torch.Tensor:
+    """:func:`encode_tokens_cut` with the first ``prefix`` tokens, the same in every row
+    (:func:`shared_prefix_length`), run once.
+
+    With a causal mask a position's hidden state depends on the tokens up to it only, so the
+    shared tokens' states are those of one row; each row's own tokens attend to them as keys
+    and values, layer by layer, exactly as in the full forward.
+    """
+    from open_clip.transformer import text_global_pool
+
+    length = int((tokens != 0).sum(1).max())
+    cast_dtype = module.transformer.get_cast_dtype()
+    positions = module.positional_embedding.to(cast_dtype)
+    shared = module.token_embedding(tokens[:1, :prefix]).to(cast_dtype) + positions[:prefix]
+    own = module.token_embedding(tokens[:, prefix:length]).to(cast_dtype) + positions[prefix:length]
+    shared_mask = module.attn_mask[:prefix, :prefix]
+    own_mask = module.attn_mask[prefix:length, :length]  # own position i sees 0 .. prefix + i
+    for block in module.transformer.resblocks:
+        queries = block.ln_1(own)
+        keys = torch.cat([block.ln_1(shared).expand(len(own), -1, -1), queries], dim=1)
+        own = own + block.ls_1(block.attention(q_x=queries, k_x=keys, v_x=keys, attn_mask=own_mask))
+        own = own + block.ls_2(block.mlp(block.ln_2(own)))
+        shared = block(shared, attn_mask=shared_mask)
+    x = text_global_pool(module.ln_final(own), tokens[:, prefix:length], module.text_pool_type,
+                         eos_token_id=getattr(module, "text_eos_id", None))
+    if isinstance(module.text_projection, torch.nn.Linear):
+        return module.text_projection(x)
+    return x @ module.text_projection
+
+
 @torch.inference_mode()
 def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
                  template: str | None = None, progress: bool = True) -> np.ndarray:
@@ -81,13 +135,20 @@ def _encode_distinct(clip: ClipModel, texts: list[str], batch_size: int, progres
     lengths = (tokens != 0).sum(1)
     order = torch.argsort(lengths, stable=True)
     cut = supports_context_cut(clip.module)
+    share = cut and supports_shared_prefix(clip.module)
     if not cut:
         log.info("text tower is not causal: encoding with the full context")
     out = torch.empty((len(texts), _text_width(clip)), dtype=torch.float32)
     for start in tqdm(range(0, len(texts), batch_size), desc="text batches", disable=not progress):
         idx = order[start:start + batch_size]
         batch = tokens[idx].to(clip.device)
-        emb = encode_tokens_cut(clip.module, batch) if cut else clip.module.encode_text(batch)
+        prefix = shared_prefix_length(batch) if share else 0
+        if prefix > 1:  # more than the start-of-text token
+            emb = encode_tokens_prefixed(clip.module, batch, prefix)
+        elif cut:
+            emb = encode_tokens_cut(clip.module, batch)
+        else:
+            emb = clip.module.encode_text(batch)
         out[idx] = F.normalize(emb.float(), dim=-1).cpu()
     return out.numpy()
 

@@ -145,15 +145,54 @@ def table_markdown(table: pd.DataFrame, title: str, digits: int = 2) -> str:
     return "".join(parts)
 
 
-def evaluation_texts(concept_texts) -> list[str]:
-    """Every string an evaluation may embed: the concepts and the ImageNet synonyms, lower-cased,
-    the whole label lines, and ``none`` (a neuron with no prediction)."""
+def class_texts() -> list[str]:
+    """The ground-truth strings every evaluation looks up, whatever the concept set: the
+    ImageNet synonyms, the whole label lines (lower-cased) and ``none`` (a neuron with no
+    prediction); sorted, each once."""
     from .concepts import imagenet_class_synonyms, imagenet_label_lines
 
-    texts = [str(t).strip().lower() for t in concept_texts]
-    texts += [s for synonyms in imagenet_class_synonyms() for s in synonyms]
+    texts = [s for synonyms in imagenet_class_synonyms() for s in synonyms]
     texts += [line.strip().lower() for line in imagenet_label_lines()]
     return sorted(set(texts) | {"none"})
+
+
+def evaluation_texts(concept_texts) -> list[str]:
+    """Every string an evaluation with these concepts may embed: the concepts, lower-cased,
+    and the :func:`class_texts`; sorted, each once."""
+    texts = {str(t).strip().lower() for t in concept_texts}
+    return sorted(texts.union(class_texts()))
+
+
+def load_embedder(spec: dict, device: str, batch_size: int) -> Embedder:
+    """The text embedder of an evaluation model: ``spec`` holds its ``kind`` (``clip`` or
+    ``sentence``) and its loader's arguments (rules/common.smk, evaluation_model_spec)."""
+    from . import models
+
+    spec = dict(spec)
+    torch_device = models.resolve_device(device)
+    if spec.pop("kind") == "clip":
+        return metrics.clip_embedder(models.load_clip(**spec, device=torch_device), batch_size)
+    return metrics.sentence_embedder(models.load_sentence_model(**spec, device=torch_device),
+                                     batch_size)
+
+
+def embed_with_known(texts: list[str], known_ids, known_emb: np.ndarray,
+                     load: Callable[[], Embedder]) -> np.ndarray:
+    """Embeddings of ``texts``: the rows of ``known_emb`` (embeddings of ``known_ids`` by the
+    same model) for the texts it holds, the embedder ``load()`` returns for the others.
+
+    The ImageNet names are embedded once (rule evaluation_class_embeddings) and copied into
+    every concept set's evaluation embeddings, so a text gets the same vector in each; the
+    model is loaded only when some text is new (``imagenet``'s concepts are all known).
+    """
+    row_of = {str(t): i for i, t in enumerate(known_ids)}
+    known = [i for i, t in enumerate(texts) if t in row_of]
+    new = [i for i, t in enumerate(texts) if t not in row_of]
+    out = np.empty((len(texts), known_emb.shape[1]), dtype=np.float32)
+    out[known] = known_emb[[row_of[texts[i]] for i in known]]
+    if new:
+        out[new] = load()([texts[i] for i in new])
+    return out
 
 
 # ----------------------------------------------------------------------------- ablation

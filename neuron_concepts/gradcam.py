@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ from tqdm.auto import tqdm
 
 from . import data, models
 from .errors import InputDataError
+from .layers import LayerNeurons, select_element, to_batch_first, to_map
 from .io import load_cams, save_cams  # noqa: F401 (re-exported: the format lives in io)
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,8 @@ _MAX_CHUNK_PIXELS = 1 << 24
 # Grad-CAM itself
 
 
-def grad_cam(model: nn.Module, layer: nn.Module,
-             images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor,
+             neurons: LayerNeurons | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM of each image's predicted class at ``layer``: ``(cams [B, h, w], predicted [B])``.
 
     ``images`` is a normalised batch ``[B, 3, H, W]`` on the model's device. For the class
@@ -59,6 +61,14 @@ def grad_cam(model: nn.Module, layer: nn.Module,
     layer's output ``A`` ``[B, K, h, w]``, ``CAM = ReLU(sum_k w_k A_k)``, divided by its
     per-image max (an all-zero CAM stays zero). Returns float32 CAMs and the int64
     predicted classes, both on the images' device.
+
+    ``neurons`` says how the layer's output is a map (:class:`layers.LayerNeurons`; None: a
+    channels-first conv map ``[B, K, h, w]``): a channels-last map is permuted, and a
+    transformer's tokens ``[B, T, K]`` lose their class and register tokens and are laid
+    out on the patch grid (:func:`layers.to_map`), so ``A`` is ``[B, K, h, w]`` for every
+    family. The gradient is taken with respect to the layer's raw output and mapped the
+    same way (the map is a selection and reshape of it, so this is the gradient with
+    respect to ``A``).
 
     One forward and one backward per batch: the backward differentiates the *sum* of the
     images' predicted-class scores, which gives each image its own gradient as long as
@@ -76,22 +86,29 @@ def grad_cam(model: nn.Module, layer: nn.Module,
         raise ValueError(f"images must be a batch [B, 3, H, W], got shape {tuple(images.shape)}")
     captured: list[torch.Tensor] = []
 
-    def swap_output_for_leaf(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    def swap_output_for_leaf(module: nn.Module, inputs: tuple, output):
         if captured:
             raise ValueError(f"layer {type(module).__name__} ran twice in one forward: Grad-CAM "
                              "needs a layer that runs once; pick another layer")
-        if not isinstance(output, torch.Tensor) or output.ndim != 4:
-            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        tensor = output if neurons is None else select_element(output, neurons.element, neurons.layer)
+        if not isinstance(tensor, torch.Tensor) or (neurons is None and tensor.ndim != 4):
+            shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise ValueError(f"Grad-CAM needs a conv layer with output [B, K, h, w]; "
                              f"{type(module).__name__} gives {shape}")
-        activation = output.detach().requires_grad_(True)
+        activation = tensor.detach().requires_grad_(True)
         captured.append(activation)
         # Everything after this layer is differentiated; everything before it ran without
         # autograd. The enclosing no_grad block restores the mode when the forward ends.
         torch.set_grad_enabled(True)
         # A clone, so that an in-place op downstream (``out += identity``) never writes
         # into the leaf we differentiate against.
-        return activation.clone()
+        swapped = activation.clone()
+        if tensor is output:
+            return swapped
+        if isinstance(output, Mapping):
+            return {**output, neurons.element: swapped}
+        index = int(neurons.element or 0)
+        return type(output)([*output[:index], swapped, *output[index + 1:]])
 
     handle = layer.register_forward_hook(swap_output_for_leaf)
     try:
@@ -113,8 +130,12 @@ def grad_cam(model: nn.Module, layer: nn.Module,
             raise ValueError(f"the model's output does not depend on layer {type(layer).__name__}")
     finally:
         handle.remove()
+    activation = activation.detach()
+    if neurons is not None:
+        activation = to_map(to_batch_first(activation, neurons), neurons)
+        grad = to_map(to_batch_first(grad, neurons), neurons)
     weights = grad.float().mean(dim=(2, 3))                                   # [B, K]
-    cams = torch.relu(torch.einsum("bk,bkhw->bhw", weights, activation.detach().float()))
+    cams = torch.relu(torch.einsum("bk,bkhw->bhw", weights, activation.float()))
     peak = cams.amax(dim=(1, 2), keepdim=True)
     cams = cams / torch.where(peak > 0, peak, 1.0)     # an all-zero CAM stays zero
     return cams, predicted
@@ -264,7 +285,8 @@ def whole_image_transform(input_size: int, mean: Sequence[float],
 def compute_cams(model: nn.Module, layer: nn.Module, paths: Sequence[str | os.PathLike], *,
                  input_size: int, mean: Sequence[float], std: Sequence[float],
                  batch_size: int = 32, device: torch.device | str | None = None,
-                 num_workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 num_workers: int | None = None,
+                 neurons: LayerNeurons | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAMs of the images at ``paths``: ``(cams float32 [N, h, w], predicted int64 [N])``.
 
     Each image goes to the model whole (see :func:`whole_image_transform`), decoded and
@@ -289,7 +311,8 @@ def compute_cams(model: nn.Module, layer: nn.Module, paths: Sequence[str | os.Pa
     predicted: list[np.ndarray] = []
     with tqdm(total=len(files), desc="Grad-CAM", unit="img") as progress:
         for batch in loader:
-            batch_cams, batch_pred = grad_cam(model, layer, models.to_model_input(batch, device, channels_last))
+            batch_cams, batch_pred = grad_cam(model, layer, models.to_model_input(batch, device, channels_last),
+                                              neurons)
             cams.append(batch_cams.cpu().numpy())
             predicted.append(batch_pred.cpu().numpy())
             progress.update(len(batch))

@@ -222,6 +222,8 @@ def fetch_target_weights(arch: str, weights: str, cache_dir: str | Path,
     """Local file of a target model's weights, downloading it into the cache if allowed."""
     if weights == RANDOM:
         return None
+    if source == "open_clip":  # CLIP's image tower: the CLIP weights, as for the CLIP roles
+        return fetch_clip_weights(arch, weights, cache_dir, download=download, key="target.weights")
     if looks_like_path(weights):
         path = Path(weights)
         if not path.exists():
@@ -246,7 +248,7 @@ def fetch_target_weights(arch: str, weights: str, cache_dir: str | Path,
         else:
             import timm
 
-            model = timm.create_model(arch, pretrained=True)
+            model = timm.create_model(f"{arch}.{weights}", pretrained=True)
             torch.save(model.state_dict(), local)
     except Exception as exc:  # network errors come in many types
         with contextlib.suppress(FileNotFoundError):
@@ -273,64 +275,142 @@ def _read_state_dict(path: Path) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_target(name: str, weights: str, source: str = "torchvision",
-                cache_dir: str | Path = "resources/weights", device: str | torch.device = "cpu",
-                seed: int = 0) -> TargetModel:
-    """Load a target vision model by architecture name and weights (tag, path or ``random``).
+TARGET_SOURCES = ("torchvision", "timm", "open_clip")
 
-    Never downloads: a weights tag must already be in ``cache_dir`` (see
-    :func:`fetch_target_weights`). ``random`` initialises with ``seed``, so every job of a
-    run sees the same random network.
-    """
+
+@dataclass
+class BuiltTarget:
+    """A target architecture without its weights, and its own preprocessing."""
+
+    module: nn.Module
+    preprocess: Callable | None  # None: the ImageNet default (:func:`imagenet_preprocess`)
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    class_names: list[str] | None = None
+
+
+def imagenet_preprocess(input_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Callable:
+    """Resize to ``input_size * 256 / 224``, centre crop, normalise: torchvision's recipe."""
     from torchvision import transforms
 
-    device = torch.device(device)
-    seed_everything(seed)
-    class_names = None
+    return transforms.Compose([
+        transforms.Resize(int(round(input_size * 256 / 224))),
+        transforms.CenterCrop(input_size),
+        transforms.ToTensor(),
+        transforms.Normalize(mean, std),
+    ])
+
+
+def build_target(name: str, source: str = "torchvision", kwargs: dict | None = None,
+                 model_config: str | None = None, weights: str = RANDOM) -> BuiltTarget:
+    """A target architecture through its library's own constructor, without weights.
+
+    - torchvision: ``torchvision.models.get_model(name, **kwargs)``; preprocessing from the
+      weights tag's transforms (a tag) or the ImageNet recipe;
+    - timm: ``timm.create_model(name, **kwargs)`` (any timm name, e.g. ``vit_base_patch16_224``,
+      ``swin_tiny_patch4_window7_224``, ``convnext_tiny``); preprocessing from the model's
+      data config (``timm.data.resolve_model_data_config`` and ``create_transform``), its
+      input size from ``kwargs["img_size"]`` when given;
+    - open_clip: the image tower ``.visual`` of ``open_clip.create_model(name)`` (a
+      ``model_config`` JSON registers a custom one); open_clip's own preprocessing.
+    """
+    kwargs = dict(kwargs or {})
     if source == "torchvision":
         import torchvision
 
         if name not in torchvision.models.list_models():
             raise ConfigError(f"target.name: torchvision has no model {name!r}; "
                               "see torchvision.models.list_models()")
-        module = torchvision.models.get_model(name, weights=None)
-        if weights not in (RANDOM,) and not looks_like_path(weights):
+        module = _construct(lambda: torchvision.models.get_model(name, weights=None, **kwargs), name)
+        if weights != RANDOM and not looks_like_path(weights):
             enum = _torchvision_weights_enum(name, weights)
-            class_names = list(enum.meta.get("categories", [])) or None
             preprocess = enum.transforms()
-            input_size = int(preprocess.crop_size[0])
-        else:
-            preprocess = None
-            input_size = 224
-    elif source == "timm":
+            return BuiltTarget(module, preprocess, int(preprocess.crop_size[0]),
+                               tuple(preprocess.mean), tuple(preprocess.std),
+                               list(enum.meta.get("categories", [])) or None)
+        return BuiltTarget(module, None, int(kwargs.get("image_size", 224)))
+    if source == "timm":
         import timm
 
-        try:
-            module = timm.create_model(name, pretrained=False)
-        except RuntimeError as exc:
-            raise ConfigError(f"target.name: timm has no model {name!r} ({exc})") from None
-        input_size = int(module.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
-        preprocess = None
-    else:
-        raise ConfigError(f"target.source: {source!r} is not supported; use torchvision or timm")
+        if not timm.is_model(name):
+            raise ConfigError(f"target.name: timm has no model {name!r}; see timm.list_models()")
+        if weights != RANDOM and not looks_like_path(weights):
+            # The tag's pretrained config (mean, std, input size) is the preprocessing.
+            try:
+                timm.models.get_pretrained_cfg(f"{name}.{weights}")
+            except RuntimeError:
+                raise ConfigError(f"target.weights: timm has no weights {weights!r} for {name}; "
+                                  f"see timm.list_pretrained('{name}*')") from None
+            name = f"{name}.{weights}"
+        module = _construct(lambda: timm.create_model(name, pretrained=False, **kwargs), name)
+        data_config = timm.data.resolve_model_data_config(module)
+        if "img_size" in kwargs:  # the pretrained config keeps the original size
+            size = kwargs["img_size"]
+            size = size if isinstance(size, int) else size[-1]
+            data_config["input_size"] = (3, int(size), int(size))
+        preprocess = timm.data.create_transform(**data_config, is_training=False)
+        return BuiltTarget(module, preprocess, int(data_config["input_size"][-1]),
+                           tuple(data_config["mean"]), tuple(data_config["std"]))
+    if source == "open_clip":
+        import open_clip
+
+        register_clip_config(model_config)
+        if name not in open_clip.list_models():
+            raise ConfigError(f"target.name: {name!r} is not an open_clip model; see "
+                              "open_clip.list_models() or give target.model_config")
+        model = _construct(lambda: open_clip.create_model(name, pretrained=None, **kwargs), name)
+        visual = model.visual
+        size = visual.image_size
+        size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        cfg = getattr(visual, "preprocess_cfg", {}) or {}
+        mean = tuple(cfg.get("mean") or open_clip.OPENAI_DATASET_MEAN)
+        std = tuple(cfg.get("std") or open_clip.OPENAI_DATASET_STD)
+        return BuiltTarget(visual, open_clip.image_transform(size, is_train=False, mean=mean, std=std),
+                           size, mean, std)
+    raise ConfigError(f"target.source: {source!r} is not supported; use one of {TARGET_SOURCES}")
+
+
+def _construct(make: Callable, name: str):
+    """Call a library constructor, turning a bad argument into a ConfigError naming target.kwargs."""
+    try:
+        return make()
+    except (TypeError, ValueError, RuntimeError, AssertionError, KeyError) as exc:
+        raise ConfigError(f"target.kwargs: cannot build {name!r} with these arguments "
+                          f"({type(exc).__name__}: {exc})") from None
+
+
+def load_target(name: str, weights: str, source: str = "torchvision",
+                cache_dir: str | Path = "resources/weights", device: str | torch.device = "cpu",
+                seed: int = 0, kwargs: dict | None = None,
+                model_config: str | None = None) -> TargetModel:
+    """Load a target vision model by architecture name and weights (tag, path or ``random``).
+
+    Built by :func:`build_target` (torchvision, timm or an open_clip image tower, with the
+    model's own preprocessing), then its weights loaded. Never downloads: a weights tag
+    must already be in ``cache_dir`` (see :func:`fetch_target_weights`). ``random``
+    initialises with ``seed``, so every job of a run sees the same random network.
+    """
+    device = torch.device(device)
+    seed_everything(seed)
+    built = build_target(name, source, kwargs, model_config, weights)
+    module = built.module
     path = fetch_target_weights(name, weights, cache_dir, source, download=False)
     if path is not None:
-        missing, unexpected = module.load_state_dict(_read_state_dict(path), strict=False)
+        state = _read_state_dict(path)
+        if source == "open_clip":  # a whole CLIP checkpoint: keep the image tower's keys
+            state = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
+        missing, unexpected = module.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise WeightsError(f"checkpoint {path} does not fit {name}: missing keys "
                                f"{missing[:5]}, unexpected keys {unexpected[:5]}")
-    if preprocess is None:
-        preprocess = transforms.Compose([
-            transforms.Resize(int(round(input_size * 256 / 224))),
-            transforms.CenterCrop(input_size),
-            transforms.ToTensor(),
-            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ])
+    preprocess = built.preprocess or imagenet_preprocess(built.input_size, built.mean, built.std)
     module.eval().requires_grad_(False).to(device)
     if uses_channels_last(module, device):
         module.to(memory_format=torch.channels_last)
-    return TargetModel(module=module, preprocess=preprocess, input_size=input_size,
-                       tag=model_tag(name, weights), class_names=class_names, device=device)
+    return TargetModel(module=module, preprocess=preprocess, input_size=built.input_size,
+                       tag=model_tag(name, weights), mean=built.mean, std=built.std,
+                       class_names=built.class_names, device=device)
 
 
 def get_layer(module: nn.Module, path: str) -> nn.Module:
@@ -519,6 +599,7 @@ def fetch_weights(spec: dict) -> Path | None:
     kind = spec["kind"]
     cache = spec["cache_dir"]
     if kind == "target":
+        register_clip_config(spec.get("model_config"))
         return fetch_target_weights(spec["name"], spec["weights"], cache, spec.get("source", "torchvision"))
     if kind == "clip":
         register_clip_config(spec.get("model_config"))

@@ -15,6 +15,9 @@ values back, and a regular expression that matches exactly what the builder writ
   :func:`parse_convis_shard`, :data:`CONVIS_SHARD`; rank volumes
   ``{grid folder}/ranks/{image}.npz`` -- :func:`convis_volume_path`,
   :func:`parse_convis_volume_path`
+- layer: ``layer4-mean``, ``blocks.11-cls``, ``fc`` -- :func:`layer_name`,
+  :func:`parse_layer_name`, :data:`LAYER`: a module path and how its output becomes one
+  value per neuron (none for ``[B, K]`` outputs)
 - model: ``resnet50-IMAGENET1K_V1`` -- built by ``models.model_tag`` (it stays with the
   model loading code; an architecture may hold ``-``, so a tag is not parsed back), matched
   by :data:`MODEL_TAG`
@@ -303,6 +306,42 @@ def parse_view(name: str) -> Parsed:
     return VIEWS.parse(name)
 
 
+# ---------------------------------------------------------------- layers
+
+
+#: A module path as ``nn.Module.get_submodule`` takes it: ``layer4``, ``blocks.11.norm1``.
+MODULE_PATH = r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*"
+#: How a layer's output becomes one value per neuron (neuron_concepts.layers): conv maps
+#: (channels first or last) take ``mean`` or ``max`` over positions; token sequences
+#: ``mean`` or ``max`` over patch tokens, or ``cls`` (token 0).
+LAYER_REDUCTIONS = ("mean", "max", "cls")
+LAYER = rf"{MODULE_PATH}(?:-(?:{'|'.join(LAYER_REDUCTIONS)}))?"
+
+
+class LayerName(NamedTuple):
+    """A parsed layer name: the module path and its reduction (None: the output is ``[B, K]``)."""
+
+    layer: str
+    reduction: str | None
+
+
+def layer_name(layer: str, reduction: str | None = None) -> str:
+    """A layer as it appears in paths: ``layer4-mean`` (spatial mean of a conv map),
+    ``blocks.11-cls`` (a transformer's class token), ``fc`` (already one value per neuron)."""
+    if reduction is not None and reduction not in LAYER_REDUCTIONS:
+        raise ValueError(f"unknown layer reduction {reduction!r}: use one of {LAYER_REDUCTIONS}")
+    return _checked(layer if reduction is None else f"{layer}-{reduction}", LAYER, "layer")
+
+
+def parse_layer_name(name: str) -> LayerName:
+    """Module path and reduction of a layer name: ``blocks.11-cls`` -> (blocks.11, cls)."""
+    if re.fullmatch(LAYER, name) is None:
+        raise ValueError(f"{name!r} is no layer name (a module path, then -mean, -max or -cls "
+                         "where the output is a map or tokens, e.g. layer4-mean)")
+    layer, _, reduction = name.partition("-")
+    return LayerName(layer, reduction or None)
+
+
 # ---------------------------------------------------------------- similarities
 
 
@@ -456,6 +495,7 @@ WILDCARDS: dict[str, str] = {
     "clip": MODEL_TAG,
     "model": MODEL_TAG,
     "view": VIEW,
+    "layer": LAYER,
     "crop": GRADCAM_CROP,
     "www_method": WWW_METHOD,
     "clip_dissect_method": CLIP_DISSECT_METHOD,

@@ -42,8 +42,9 @@ def check(config: dict) -> None:
 def check_core(config: dict) -> None:
     """Target layers, evaluated sets, and the folders and files probe and concept sets name."""
     target = config["target"]
-    if target["final_layer"] not in target["layers"]:
-        raise ConfigError(f"target.final_layer {target['final_layer']!r} is not in target.layers "
+    final = target.get("final_layer", "auto")
+    if final != "auto" and final not in target["layers"]:
+        raise ConfigError(f"target.final_layer {final!r} is not in target.layers "
                           f"{target['layers']}; add it there")
     for key, known in (("probe_sets", config["probe_sets"]), ("concept_sets", config["concept_sets"])):
         for name in config["evaluation"][key]:
@@ -251,15 +252,46 @@ def member_name(family: names.Family, kind: str, config: dict) -> str:
     return family.name(kind, family.param_values(kind, config.get(kind) or {}))
 
 
-def resolve(config: dict) -> Settings:
-    """The settings of a validated config (run :func:`check` first)."""
+def check_target_layers(config: dict, final_layer: str | None, final_neurons: int | None) -> None:
+    """The evaluation needs the target's class neurons: a final layer (``target.final_layer``,
+    or the classifier ``auto`` found, :func:`neuron_concepts.layers.target_layers`) that is
+    described (in ``target.layers``) and has one neuron per ImageNet class."""
+    if not (config["evaluation"]["probe_sets"] and config["evaluation"]["concept_sets"]):
+        return
+    name = config["target"]["name"]
+    if final_layer is None:
+        raise ConfigError(f"target.final_layer: {name} has no classifier layer (an open_clip image "
+                          "tower, or a model without an nn.Linear head), so there are no class "
+                          "neurons to evaluate; set evaluation.probe_sets: [] or name the layer")
+    if final_layer not in config["target"]["layers"]:
+        raise ConfigError(f"target.layers: the evaluation reads the final layer {final_layer!r}, "
+                          f"which is not described; add it to target.layers {config['target']['layers']}")
+    if final_neurons != IMAGENET_CLASSES:
+        raise ConfigError(f"target.final_layer: {final_layer!r} of {name} has {final_neurons} "
+                          f"neurons, but the evaluation compares them with the {IMAGENET_CLASSES} "
+                          "ImageNet classes; evaluate an ImageNet classifier or set "
+                          "evaluation.probe_sets: []")
+
+
+IMAGENET_CLASSES = 1000
+
+
+def resolve(config: dict, layer_names: dict[str, str] | None = None) -> Settings:
+    """The settings of a validated config (run :func:`check` first).
+
+    ``layer_names`` maps each of ``target.layers`` (a module path) to its name in paths
+    (:func:`neuron_concepts.layers.target_layers`: ``layer4`` -> ``layer4-mean``); the
+    stability study's and the figures' layers come out as those names. Without it a
+    layer's name is its module path (a config read without the model).
+    """
     views = [member_name(names.VIEWS, kind, config) for kind in config["views"]]
+    layer_names = layer_names or {layer: layer for layer in config["target"]["layers"]}
     return Settings(
         views=views,
         www=www_methods(config, views),
         clip_dissect=clip_dissect_methods(config),
-        stability=stability(config),
-        figures=figures(config),
+        stability=stability(config, layer_names),
+        figures=figures(config, layer_names),
         convis=config.get("convis") or None,
         evaluation_probe_sets=list(config["evaluation"]["probe_sets"]),
         evaluation_concept_sets=list(config["evaluation"]["concept_sets"]),
@@ -321,20 +353,20 @@ def clip_dissect_methods(config: dict) -> list[ClipDissectMethod]:
     return methods
 
 
-def stability(config: dict) -> Stability | None:
+def stability(config: dict, layer_names: dict[str, str]) -> Stability | None:
     """The stability study with empty selections resolved to every configured one; None = off."""
     st = config["stability"]
     if not st["variants"]:
         return None
     return Stability(probe_sets=list(st["probe_sets"] or described_probe_sets(config)),
                      variants=list(st["variants"]),
-                     layers=list(st["layers"] or config["target"]["layers"]),
+                     layers=[layer_names[layer] for layer in st["layers"] or config["target"]["layers"]],
                      concept_sets=list(st["concept_sets"] or config["concept_sets"]),
                      sims=sim_names(config, st["similarities"]), ks=list(st["ks"]),
                      base_k=st["base_k"], n_best=st["n_best"])
 
 
-def figures(config: dict) -> Figures:
+def figures(config: dict, layer_names: dict[str, str]) -> Figures:
     """Unset choices: the first evaluated probe and concept set (else the first configured),
     every target layer."""
     fig, evaluation = config["figures"], config["evaluation"]
@@ -343,5 +375,5 @@ def figures(config: dict) -> Figures:
     return Figures(probe=fig.get("probe_set") or probes[0],
                    concepts=fig.get("concept_set") or concept_sets[0],
                    sample_images=list(fig["sample_images"]), neurons=list(fig["neurons"]),
-                   layers=list(fig["layers"] or config["target"]["layers"]),
+                   layers=[layer_names[layer] for layer in fig["layers"] or config["target"]["layers"]],
                    n_images=fig["n_images"])

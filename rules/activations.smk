@@ -7,12 +7,12 @@ rule activations:
     output:
         expand(
             "results/activations/{{probe}}/{{target}}/{{view}}/{layer}.npz",
-            layer=config["target"]["layers"],
+            layer=LAYERS,
         ),
     params:
         target=target_spec(),
-        layers=config["target"]["layers"],
-        reduction=config["target"]["spatial_reduction"],
+        # each layer's module path, layout and reduction (neuron_concepts.layers.LayerNeurons)
+        layers=[n.to_dict() for n in TARGET_LAYERS.neurons],
         batch_size=config["batch_size"]["image"],
         device=config["device"],
     # the main process plus DataLoader workers (data.default_workers)

@@ -38,7 +38,7 @@ rule browser_screenshot:
         report("results/figures/browser_panel.png", caption="../report/browser.rst",
                category="Neuron browser"),
     params:
-        layer=config["target"]["final_layer"],
+        layer=FINAL_LAYER or LAYERS[-1],
         chromium=lambda wc: browser_config()["chromium"],
     resources:
         mem_mb=2000,

@@ -11,7 +11,7 @@ through the rule's params or input, so Snakemake reruns exactly what a change in
 import re
 from pathlib import Path
 
-from neuron_concepts import names, settings
+from neuron_concepts import layers, names, settings
 from neuron_concepts.errors import ConfigError
 from neuron_concepts.models import RANDOM, looks_like_path, model_tag
 
@@ -21,11 +21,24 @@ from neuron_concepts.models import RANDOM, looks_like_path, model_tag
 
 try:
     settings.check(config)
+    # The target's layers as neurons: one dummy forward of the architecture when this model
+    # is first planned (cached per model, neuron_concepts.layers.inspect_target).
+    TARGET_LAYERS = layers.target_layers(config)
+    FINAL = TARGET_LAYERS.final_layer
+    settings.check_target_layers(config, FINAL and FINAL.layer, FINAL and FINAL.neurons)
 except ConfigError as error:
     # Before any job runs, naming the key at fault.
     raise WorkflowError(f"Invalid configuration: {error}")
 
-SETTINGS = settings.resolve(config)
+# Module path -> name in paths (layer4 -> layer4-mean, fc -> fc), in target.layers order.
+LAYER_NAMES = {n.layer: n.name for n in TARGET_LAYERS.neurons}
+LAYERS = list(LAYER_NAMES.values())
+FINAL_LAYER = FINAL.name if FINAL is not None else None
+SETTINGS = settings.resolve(config, LAYER_NAMES)
+# "auto" resolved in the config itself, so the run's kept config and the report say which.
+config["target"]["final_layer"] = FINAL.layer if FINAL is not None else None
+if TARGET_LAYERS.gradcam is not None:
+    config["gradcam"]["layer"] = TARGET_LAYERS.gradcam.layer
 
 
 # ---------------------------------------------------------------- models and weights
@@ -40,7 +53,9 @@ def target_spec():
     """Arguments of neuron_concepts.models.load_target for the configured target."""
     target = config["target"]
     return dict(name=target["name"], weights=effective_weights(target["weights"]),
-                source=target["source"], cache_dir=config["weights_cache"], seed=config["seed"])
+                source=target["source"], kwargs=target["kwargs"],
+                model_config=target.get("model_config"), cache_dir=config["weights_cache"],
+                seed=config["seed"])
 
 
 def clip_role_spec(role):
@@ -174,8 +189,7 @@ def use_gpu():
 
 
 wildcard_constraints:
-    **names.WILDCARDS,
-    layer="|".join(re.escape(layer) for layer in config["target"]["layers"]),
+    **{**names.WILDCARDS, "layer": "|".join(re.escape(layer) for layer in LAYERS)},
 
 
 # ---------------------------------------------------------------- paths and inputs of the core stages
@@ -186,8 +200,7 @@ def description_path(probe, layer, method, concepts):
 
 
 def evaluation_path(probe, method, concepts):
-    layer = config["target"]["final_layer"]
-    return f"results/eval/{probe}/{TARGET}/{layer}/{method}/{concepts}.parquet"
+    return f"results/eval/{probe}/{TARGET}/{FINAL_LAYER}/{method}/{concepts}.parquet"
 
 
 def activations_path(probe, view, layer):

@@ -5,21 +5,50 @@
 include: "helpers/evaluate.smk"
 
 
-rule evaluation_text_embeddings:
-    """Embeddings of a concept set and the ImageNet labels by both evaluation models (CLIP, mpnet).
+rule evaluation_class_embeddings:
+    """Embeddings of the ImageNet class names (synonyms, label lines, "none") by both
+    evaluation models (CLIP, mpnet): the ground truth of every evaluation, embedded once."""
+    input:
+        weights=evaluation_weights_markers(),
+    output:
+        **evaluation_model_paths(EVALUATION_CLASSES),
+    params:
+        models=evaluation_model_specs(),
+        batch_size=config["batch_size"]["text"],
+        device=config["device"],
+    resources:
+        gpu=use_gpu(),
+        mem_mb=8000,
+        runtime=60,
+    log:
+        "logs/evaluation_class_embeddings.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/evaluation_class_embeddings.py"
 
-    Computed once per concept set, so evaluating a method needs no model at all.
+
+rule evaluation_text_embeddings:
+    """Embeddings of a concept set's texts and the class names by both evaluation models.
+
+    The class names' rows are copied from evaluation_class_embeddings; a model is loaded only
+    for concepts that are not class names, so evaluating a method needs no model at all and
+    editing a concept set re-embeds only its own texts.
     """
     input:
         concepts="results/concepts/{concepts}.parquet",
-        weights=[*weights_marker("clip", CLIP["eval"]), *weights_marker("sentence", SENTENCE)],
+        **{f"{kind}_classes": path
+           for kind, path in evaluation_model_paths(EVALUATION_CLASSES).items()},
+        weights=evaluation_weights_markers(),
     output:
-        clip=f"results/eval_emb/{CLIP['eval']}/{{concepts}}.npz",
-        sentence=f"results/eval_emb/{SENTENCE}/{{concepts}}.npz",
+        **evaluation_model_paths("{concepts}"),
     params:
-        models=[evaluation_model_spec(CLIP["eval"]), evaluation_model_spec(SENTENCE)],
+        models=evaluation_model_specs(),
         batch_size=config["batch_size"]["text"],
         device=config["device"],
+    # Configured concept sets only (EVALUATION_CLASSES is no concept set name).
+    wildcard_constraints:
+        concepts=names.CONFIG_NAME,
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
@@ -40,8 +69,8 @@ rule evaluate_descriptions:
     """
     input:
         descriptions=lambda wc: [item["descriptions"] for item in evaluation_job_items(wc)],
-        clip_emb=lambda wc: f"results/eval_emb/{CLIP['eval']}/{wc.concepts}.npz",
-        sentence_emb=lambda wc: f"results/eval_emb/{SENTENCE}/{wc.concepts}.npz",
+        clip_emb=lambda wc: evaluation_model_paths(wc.concepts)["clip"],
+        sentence_emb=lambda wc: evaluation_model_paths(wc.concepts)["sentence"],
     output:
         evaluation_job_outputs(),
     params:

@@ -15,7 +15,8 @@ rule grad_cam:
         "results/gradcam/{probe}/{target}/cams.npz",
     params:
         target=target_spec(),
-        layer=config["gradcam"]["layer"],
+        # the Grad-CAM layer and how its output is a map (neuron_concepts.layers.LayerNeurons)
+        layer=lambda wc: gradcam_layer_spec(),
         batch_size=config["gradcam"]["batch_size"],
         device=config["device"],
     # the main process plus DataLoader workers (data.default_workers)

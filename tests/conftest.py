@@ -97,6 +97,32 @@ def copy_workflow(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
+def assert_same_volume_arrays(a: dict, b: dict, label: str = "") -> None:
+    """Two ConVis rank volumes' arrays: equal rank counts, boxes and sizes, and embeddings
+    equal to one float16 step.
+
+    A volume must not depend on the images that share its CLIP batches, but CPU GEMM kernels
+    may round a row differently by its position in the batch (torch 2.14's oneDNN does in
+    CLIP's last projection, ~4e-7 in float32), and one float16 step of a stored embedding can
+    follow; the exact counts have not moved.
+    """
+    import numpy as np
+
+    assert a.keys() == b.keys()
+    for key in a:
+        if np.issubdtype(a[key].dtype, np.floating):
+            np.testing.assert_allclose(a[key].astype(np.float32), b[key].astype(np.float32),
+                                       rtol=1e-3, atol=1e-6, err_msg=f"{label}{key}")
+        else:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{label}{key}")
+
+
+def layer_path_name(layer: str) -> str:
+    """A ResNet test layer's name in artifact paths: a conv stage's spatial mean
+    (``layer4`` -> ``layer4-mean``); ``fc`` gives one value per neuron already."""
+    return layer if layer == "fc" else f"{layer}-mean"
+
+
 def tiny_config(layers: list[str] | None = None, concept_set: str | None = None) -> dict:
     """The tiny test config (tests/data/tiny-config.yaml), a new dict each call.
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import Workflow
+from conftest import Workflow, layer_path_name
 from neuron_concepts import browser, io
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,8 +81,9 @@ def layer_artifacts(flow: Workflow, layer: str, concepts: str) -> tuple[np.ndarr
     target = f"{config['target']['name']}-random"
     www = config["methods"]["www"]
     method = names.www_method_name("center", "cos", n_images=www["n_images"], alpha=www["alpha"])
-    acts = io.load_activations(flow.path(f"results/activations/demo/{target}/center/{layer}.npz"))
-    table = io.load_descriptions(flow.path(f"results/descriptions/demo/{target}/{layer}/{method}/{concepts}.parquet"))
+    name = layer_path_name(layer)
+    acts = io.load_activations(flow.path(f"results/activations/demo/{target}/center/{name}.npz"))
+    table = io.load_descriptions(flow.path(f"results/descriptions/demo/{target}/{name}/{method}/{concepts}.parquet"))
     return acts.values, table.assign(method=method)
 
 
@@ -102,7 +103,7 @@ def page(finished_workflow: Workflow):
 
 
 def open_layer(page, flow: Workflow, layer: str) -> None:
-    page.goto((site(flow) / f"layer-{layer}.html").as_uri())
+    page.goto((site(flow) / f"layer-{layer_path_name(layer)}.html").as_uri())
     page.select_option("#page-size", "0")  # all neurons on one page
     page.wait_for_selector(".neuron")
 
@@ -176,7 +177,7 @@ def test_index_and_screenshot(finished_workflow: Workflow, page):
     """The index links every layer page and charts the agreement; the demo's screenshot is a PNG."""
     page.goto((site(finished_workflow) / "index.html").as_uri())
     links = page.locator("ul.layers a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    assert links == [f"layer-{layer}.html" for layer in finished_workflow.config["target"]["layers"]]
+    assert links == [f"layer-{layer_path_name(layer)}.html" for layer in finished_workflow.config["target"]["layers"]]
     assert page.locator("svg.chart rect").count() >= 1
     with Image.open(finished_workflow.path("results/figures/browser_panel.png")) as shot:
         assert shot.format == "PNG" and shot.size[0] > 300 and shot.size[1] > 100

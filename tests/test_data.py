@@ -148,9 +148,12 @@ def test_duplicated_texts_are_embedded_once_and_shared(monkeypatch):
     clip = models.load_clip("tiny-clip", "random", model_config="tests/data/tiny-clip.json")
     texts = ["dog", "cat", "dog", "hot dog", "cat", "dog"]
     encoded: list[int] = []
-    original = embeddings.encode_tokens_cut
+    # Either encoder (a template's shared tokens take the prefixed one) counts its rows.
+    cut, prefixed = embeddings.encode_tokens_cut, embeddings.encode_tokens_prefixed
     monkeypatch.setattr(embeddings, "encode_tokens_cut",
-                        lambda module, tokens: encoded.append(len(tokens)) or original(module, tokens))
+                        lambda module, tokens: encoded.append(len(tokens)) or cut(module, tokens))
+    monkeypatch.setattr(embeddings, "encode_tokens_prefixed", lambda module, tokens, prefix:
+                        encoded.append(len(tokens)) or prefixed(module, tokens, prefix))
     for template in (None, "A photo of a {}"):
         encoded.clear()
         emb = embeddings.encode_texts(clip, texts, batch_size=2, template=template, progress=False)

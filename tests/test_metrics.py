@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from neuron_concepts import metrics
-from neuron_concepts.evaluation import evaluate_final_layer, evaluation_texts, summary_row, table_markdown
+from neuron_concepts.evaluation import (class_texts, embed_with_known, evaluate_final_layer,
+                                        evaluation_texts, summary_row, table_markdown)
 
 
 def test_hit_rate_exact_match_any_synonym():
@@ -94,3 +95,31 @@ def test_clip_dissect_accuracy_on_label_lines_is_the_class_index():
     assert row["top1_acc"] == pytest.approx(50.0) and np.isnan(row["top1_synonym_acc"])
     markdown = table_markdown(pd.DataFrame([row]), "t")
     assert "top5_acc" in markdown and "synonym" not in markdown
+
+
+def test_evaluation_texts_are_the_concepts_and_every_class_name_once():
+    names = class_texts()
+    assert {"tabby", "tabby cat", "tabby, tabby cat", "crane, bird", "none"} <= set(names)
+    assert names == sorted(set(names))
+    texts = evaluation_texts(["Zebra", "tabby", " zebra "])
+    assert texts == sorted(set(names) | {"zebra"})
+
+
+def test_embed_with_known_copies_known_rows_and_embeds_only_new_texts():
+    known_ids, known = ["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float16)
+    asked = []
+
+    def load():
+        def embed(texts):
+            asked.extend(texts)
+            return np.full((len(texts), 2), 0.5)
+        return embed
+
+    out = embed_with_known(["b", "x", "a", "y"], known_ids, known, load)
+    np.testing.assert_array_equal(out, [[0, 1], [0.5, 0.5], [1, 0], [0.5, 0.5]])
+    assert asked == ["x", "y"]  # each new text once, in order
+
+    def unexpected_load():
+        raise AssertionError("no model is needed when every text is known")
+
+    np.testing.assert_array_equal(embed_with_known(["a"], known_ids, known, unexpected_load), [[1, 0]])

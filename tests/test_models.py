@@ -59,6 +59,26 @@ def test_text_context_cut_gives_the_full_context_embeddings():
     np.testing.assert_allclose(cut, full.numpy(), atol=1e-5)
 
 
+def test_tokens_every_text_begins_with_run_once_and_give_the_full_context_embeddings():
+    clip = models.load_clip("ViT-B-32", "random")
+    assert embeddings.supports_shared_prefix(clip.module)
+    words = ["dog", "very long and winding concept name", "red", "a"]
+    prompts = [f"A photo of a {w}" for w in words]
+    assert embeddings.shared_prefix_length(clip.tokenizer(prompts)) == 5  # start, "a photo of a"
+    # A text that is another's beginning keeps its own end-of-text token.
+    nested = ["a photo", "a photo of", "a photo of a dog"]
+    assert embeddings.shared_prefix_length(clip.tokenizer(nested)) == 3
+    got = np.concatenate([
+        embeddings.encode_texts(clip, words, batch_size=3, template="A photo of a {}", progress=False),
+        embeddings.encode_texts(clip, nested, progress=False),
+        embeddings.encode_texts(clip, ["A photo of a"], progress=False),  # one text: all shared
+    ])
+    with torch.inference_mode():
+        full = clip.module.encode_text(clip.tokenizer(prompts + nested + ["A photo of a"]))
+    np.testing.assert_allclose(got, torch.nn.functional.normalize(full.float(), dim=-1).numpy(),
+                               atol=1e-5)
+
+
 def test_image_embeddings_are_normalised_and_batch_independent():
     clip = models.load_clip("ViT-B-32", "random")
     images = torch.randn(5, 3, 224, 224)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, layer_path_name
 from neuron_concepts import names
 from neuron_concepts.names import (CLIP_DISSECT_METHOD, CONVIS_GRID, SIM, VIEW, WILDCARDS, WWW_METHOD,
                                    Family, Param, Variant, clip_dissect_method_name,
@@ -169,7 +169,7 @@ def test_a_method_parameter_added_in_names_alone_names_its_descriptions(workflow
     out = workflow.snakemake("-n").stdout
     method = "www-center-cos-n4-a0.95-c10"
     for layer in workflow.config["target"]["layers"]:
-        assert f"results/descriptions/demo/resnet18-random/{layer}/{method}/words.parquet" in out
+        assert f"results/descriptions/demo/resnet18-random/{layer_path_name(layer)}/{method}/words.parquet" in out
     assert f"results/eval/demo/resnet18-random/fc/{method}/imagenet.parquet" in out
     assert "www-center-cos-n4-a0.95/" not in out
     assert workflow.planned_jobs()["www_descriptions"] == len(workflow.config["concept_sets"])

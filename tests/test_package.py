@@ -81,3 +81,15 @@ def test_jobs_that_run_no_model_never_import_torch(script):
     result = run_python("import sys\n" + "\n".join(imports) + "\n"
                         "assert 'torch' not in sys.modules, 'torch was imported'\n")
     assert result.returncode == 0, (script, result.stderr[-2000:])
+
+
+def test_the_imagenet_class_lists_load_without_torch():
+    """Concept sets, manifests and evaluations read timm's class lists: finding them must not
+    import timm, which imports torch (seconds per job)."""
+    result = run_python(
+        "import sys\n"
+        "from neuron_concepts import data, evaluation\n"
+        "assert len(data.imagenet_label_lines()) == len(data.imagenet_wnids()) == 1000\n"
+        "assert 'tabby, tabby cat' in evaluation.class_texts()\n"
+        "assert 'torch' not in sys.modules and 'timm' not in sys.modules, 'heavy import'\n")
+    assert result.returncode == 0, result.stderr

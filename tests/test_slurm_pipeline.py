@@ -27,7 +27,7 @@ pytestmark = pytest.mark.workflow
 
 # Rules of the tiny workflow that load a model: each of their jobs must get a GPU.
 MODEL_RULES = {"activations", "text_embeddings", "image_embeddings",
-               "evaluation_text_embeddings"}
+               "evaluation_class_embeddings", "evaluation_text_embeddings"}
 
 
 def job_blocks(log: str) -> list[dict]:

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.workflow
 TARGET, CLIP = "resnet18-random", "tiny-clip-random"
 METHOD = "www-center-cos-n4-a0.95"
 UPSTREAM = {"probe_manifest", "concept_set", "text_embeddings", "image_embeddings", "activations",
-            "similarity", "evaluation_text_embeddings", "download_weights"}
+            "similarity", "evaluation_class_embeddings", "evaluation_text_embeddings",
+            "download_weights"}
 
 
 def _norms(x: np.ndarray) -> np.ndarray:
@@ -43,7 +44,7 @@ def test_artifacts_have_the_contracted_shapes_and_types(finished_workflow):
     np.testing.assert_allclose(_norms(text["raw"]), 1, atol=2e-3)
     assert text["base"].shape == (64,)
 
-    for layer, width in (("layer3", 256), ("layer4", 512), ("fc", 1000)):
+    for layer, width in (("layer3-mean", 256), ("layer4-mean", 512), ("fc", 1000)):
         acts = io.read_npz(path(f"results/activations/demo/{TARGET}/center/{layer}.npz"))
         assert acts["activations"].dtype == np.float32
         assert acts["activations"].shape == (n_images, width)
@@ -67,8 +68,8 @@ def test_www_descriptions_equal_recomputation_from_embeddings(finished_workflow)
     words = io.read_parquet(path("results/concepts/words.parquet"))
     text = io.read_embeddings(path(f"results/text_emb/{CLIP}/words.npz"))
     images = io.read_embeddings(path(f"results/image_emb/demo/{CLIP}/center.npz"))["emb"]
-    acts = io.read_npz(path(f"results/activations/demo/{TARGET}/center/layer4.npz"))["activations"]
-    table = io.read_parquet(path(f"results/descriptions/demo/{TARGET}/layer4/{METHOD}/words.parquet"))
+    acts = io.read_npz(path(f"results/activations/demo/{TARGET}/center/layer4-mean.npz"))["activations"]
+    table = io.read_parquet(path(f"results/descriptions/demo/{TARGET}/layer4-mean/{METHOD}/words.parquet"))
     top = top_image_indices(acts, 4)
     for neuron in (0, 17, 511):
         scores = www.concept_scores(images[top[neuron]], text["emb"], text["base"].astype(np.float32))
@@ -111,6 +112,31 @@ def test_table_equals_independent_recomputation(finished_workflow):
     assert path("results/tables/concept_discovery.md").read_text().startswith("# Concept discovery")
 
 
+def test_evaluation_embeddings_embed_each_class_name_once_and_the_concepts_by_the_model(
+        finished_workflow):
+    path = finished_workflow.path
+    # Both evaluation models as the tiny config loads them (the sentence model: random MiniLM).
+    specs = {CLIP: dict(kind="clip", model="tiny-clip", pretrained="random", seed=0,
+                        model_config=str(path("tests/data/tiny-clip.json"))),
+             "random": dict(kind="sentence", name="random", seed=0)}
+    for model, spec in specs.items():
+        classes = io.load_eval_embeddings(path(f"results/eval_emb/{model}/imagenet-classes.npz"))
+        assert list(classes.ids) == evaluation.class_texts()
+        for concept_set in ("imagenet", "words"):
+            texts = io.load_concepts(path(f"results/concepts/{concept_set}.parquet"))["text"]
+            emb = io.load_eval_embeddings(path(f"results/eval_emb/{model}/{concept_set}.npz"))
+            assert list(emb.ids) == evaluation.evaluation_texts(texts)
+            row = {t: i for i, t in enumerate(emb.ids)}
+            # The class names' rows are the stored ones, byte for byte.
+            np.testing.assert_array_equal(emb.emb[[row[t] for t in classes.ids]], classes.emb)
+            new = sorted(set(emb.ids) - set(classes.ids))
+            assert (concept_set == "imagenet") == (not new)  # its words are all class names
+            if new:
+                embed = evaluation.load_embedder(spec, device="cpu", batch_size=64)
+                np.testing.assert_allclose(emb.emb[[row[t] for t in new]].astype(np.float32),
+                                           embed(new), atol=2e-3)
+
+
 def test_second_run_has_nothing_to_do(finished_workflow):
     assert finished_workflow.planned_jobs() == {}
 
@@ -144,8 +170,11 @@ def test_concept_file_change_reruns_its_embeddings_and_dependents_only(finished_
         jobs = finished_workflow.planned_jobs()
     assert jobs.get("concept_set") == 1 and jobs.get("text_embeddings") == 1
     assert jobs.get("similarity") == 1 and jobs.get("www_descriptions") == 1
+    # Its own evaluation texts only: the class names' embeddings are kept (and copied).
+    assert jobs.get("evaluation_text_embeddings") == 1
     assert jobs.get("evaluate_descriptions") == 1
-    assert not {"probe_manifest", "activations", "image_embeddings"} & set(jobs)
+    assert not {"probe_manifest", "activations", "image_embeddings",
+                "evaluation_class_embeddings"} & set(jobs)
 
 
 def test_editing_a_workflow_script_reruns_that_rules_jobs(finished_workflow):

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import Workflow, tiny_config
+from conftest import Workflow, layer_path_name, tiny_config
 from neuron_concepts import clip_dissect, io
 
 pytestmark = pytest.mark.workflow
 
-LAYERS = ["layer4", "fc"]
+LAYERS = ["layer4", "fc"]  # module paths; in paths: layer_path_name
 SOFT = {"top_k": 10, "a": 10, "lam": 1, "p_start": 0.998, "p_end": 0.97}
 WPMI = {"top_k": 4, "a": 2, "lam": 0.6}
 KS = [5, 10, 16]  # the demo probe set has 22 images
@@ -56,7 +56,7 @@ def description(flow: Workflow, layer: str, method: str) -> pd.DataFrame:
         f"results/descriptions/demo/{target_dir(flow)}/{layer}/{method}/words.parquet"))
 
 
-@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("layer", [layer_path_name(layer) for layer in LAYERS])
 def test_softwpmi_descriptions_equal_a_recomputation_from_the_artifacts(run, layer):
     target, clip = target_dir(run), clip_dir(run)
     acts = io.read_npz(run.path(f"results/activations/demo/{target}/center/{layer}.npz"))
@@ -98,7 +98,7 @@ def test_final_layer_is_evaluated_in_the_clip_dissect_style(run):
 def test_stability_table_equals_a_recomputation_from_the_descriptions(run):
     table = pd.read_csv(run.path("results/tables/stability.csv"))
     assert table[["layer", "k_from", "k_to"]].values.tolist() == [
-        [layer, 5, k] for layer in LAYERS for k in KS[1:]]
+        [layer_path_name(layer), 5, k] for layer in LAYERS for k in KS[1:]]
     assert set(table["variant"]) == {"softwpmi"} and set(table["concepts"]) == {"words"}
     for row in table.itertuples():
         def top(k):

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from conftest import Workflow, tiny_config
+from conftest import Workflow, assert_same_volume_arrays, tiny_config
 from neuron_concepts import convis, convis_eval, data, embeddings, io, models, names, wordnet
 from neuron_concepts.similarity import normalize
 
@@ -356,8 +356,6 @@ def test_volumes_of_shards_of_one_image_equal_those_of_a_shard_of_three(run):
     members = convis.hyponym_members(vocabulary(run), "bird.n.01")
     for path, arrays in before.items():
         after = io.read_npz(path)
-        assert after.keys() == arrays.keys()
-        for key in arrays:
-            np.testing.assert_array_equal(after[key], arrays[key], err_msg=f"{path.name}: {key}")
+        assert_same_volume_arrays(after, arrays, f"{path.name}: ")
         np.testing.assert_array_equal(convis.RankVolume.from_arrays(after).saliency(members),
                                       convis.RankVolume.from_arrays(arrays).saliency(members))

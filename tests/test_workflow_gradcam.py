@@ -145,11 +145,11 @@ def test_similarity_artifacts_hold_only_cosines(run):
 def test_tvmf_descriptions_equal_scores_of_the_stored_cosines(run, view):
     """t-vMF applied in float32 to the stored cosines, then averaged (docs/methods.md)."""
     sims = io.read_npz(run.path(f"results/similarity/demo/{CLIP}/{view}/words/cos.npz"))
-    acts = io.read_npz(run.path(f"results/activations/demo/{TARGET}/{view}/layer4.npz"))
+    acts = io.read_npz(run.path(f"results/activations/demo/{TARGET}/{view}/layer4-mean.npz"))
     scores = www.layer_scores(sims["prompt"], sims["base"], acts["activations"], N_IMAGES,
                               sim="tvmf", kappa=KAPPA)
     method = f"www-{view}-tvmf-k{KAPPA}-n{N_IMAGES}-a0.95"
-    table = io.read_parquet(run.path(f"results/descriptions/demo/{TARGET}/layer4/{method}/words.parquet"))
+    table = io.read_parquet(run.path(f"results/descriptions/demo/{TARGET}/layer4-mean/{method}/words.parquet"))
     for neuron in range(scores.shape[0]):
         chosen = table[(table["neuron"] == neuron) & table["selected"]].sort_values("rank")
         assert chosen["concept_id"].tolist() == www.select_concepts(scores[neuron])
@@ -186,7 +186,7 @@ def test_concept_discovery_table_gains_the_improved_methods_rows(run):
     assert f"www-{GRADCAM_VIEW}-tvmf-k{KAPPA}-n{N_IMAGES}-a0.95" in set(table["method"])
 
 
-@pytest.mark.parametrize("name", ["crop_comparison.png", "neuron_panels/layer4.png"])
+@pytest.mark.parametrize("name", ["crop_comparison.png", "neuron_panels/layer4-mean.png"])
 def test_figures_are_nonblank_pngs(run, name):
     with Image.open(run.path(f"results/figures/{name}")) as png:
         pixels = np.asarray(png.convert("RGB"))
@@ -217,7 +217,7 @@ def test_crop_fraction_change_reruns_the_gradcam_view_but_not_grad_cam_or_center
     # describes every view, so both follow (arithmetic on stored embeddings, no model).
     assert jobs["similarity"] == 1 and jobs["www_descriptions"] == 1
     assert not {"grad_cam", "text_embeddings", "probe_manifest", "concept_set",
-                "evaluation_text_embeddings"} & set(jobs)
+                "evaluation_class_embeddings", "evaluation_text_embeddings"} & set(jobs)
 
 
 def test_gradcam_layer_change_reruns_grad_cam_but_not_the_center_view(run):

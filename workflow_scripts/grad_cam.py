@@ -1,5 +1,6 @@
 """Grad-CAM of the target model's predicted class on every whole probe image."""
 from neuron_concepts import data, gradcam, io, models
+from neuron_concepts.layers import LayerNeurons
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]) as log:
@@ -7,11 +8,12 @@ with to_file(snakemake.log[0]) as log:
     manifest = io.load_manifest(snakemake.input.manifest)
     device = models.resolve_device(p.device)
     target = models.load_target(**p.target, device=device)
+    layer = LayerNeurons.from_dict(p.layer)
     cams, predicted = gradcam.compute_cams(
-        target.module, models.get_layer(target.module, p.layer), manifest["path"],
+        target.module, models.get_layer(target.module, layer.layer), manifest["path"],
         input_size=target.input_size, mean=target.mean, std=target.std,
         batch_size=p.batch_size, device=device,
-        num_workers=data.default_workers(device, snakemake.threads))
-    log.info("Grad-CAM at %s of %s: %d images, CAMs of %dx%d", p.layer, target.tag,
+        num_workers=data.default_workers(device, snakemake.threads), neurons=layer)
+    log.info("Grad-CAM at %s (%s) of %s: %d images, CAMs of %dx%d", layer.layer, layer.layout, target.tag,
              len(cams), cams.shape[1], cams.shape[2])
     io.save_cams(snakemake.output[0], manifest["image_id"], cams, predicted)

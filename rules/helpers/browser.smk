@@ -26,13 +26,13 @@ def browser_methods():
 
 def browser_site():
     """Keyword arguments of neuron_concepts.browser.build_site: every path with its labels."""
-    probe, layers = browser_probe(), config["target"]["layers"]
+    probe, layers = browser_probe(), LAYERS
     concept_sets = list(config["concept_sets"])
     methods = browser_methods()
     site = dict(
         manifest=f"results/probe/{probe}/manifest.parquet",
         layers=list(layers),
-        final_layer=config["target"]["final_layer"],
+        final_layer=FINAL_LAYER,
         views=[dict(view=view, boxes=view_boxes_path(probe, view),
                     activations={layer: activations_path(probe, view, layer)
                                  for layer in layers})
@@ -110,7 +110,7 @@ def browser_files():
     """The browser's files but the index and thumbnails (neuron_concepts.browser.build_site)."""
     from neuron_concepts.browser import STATIC_FILES, layer_file
 
-    layers = config["target"]["layers"]
+    layers = LAYERS
     return ([f"results/browser/{layer_file(layer)}" for layer in layers]
             + [f"results/browser/data/{layer}.js" for layer in layers]
             + [f"results/browser/static/{name}" for name in STATIC_FILES]

@@ -5,7 +5,7 @@
 def clip_dissect_outputs():
     """The descriptions of every CLIP-Dissect method, described probe set, layer and concept set."""
     return [description_path(probe, layer, method.name, concepts)
-            for probe in SETTINGS.described_probe_sets for layer in config["target"]["layers"]
+            for probe in SETTINGS.described_probe_sets for layer in LAYERS
             for method in SETTINGS.clip_dissect for concepts in config["concept_sets"]]
 
 
@@ -25,7 +25,7 @@ def clip_dissect_job_outputs():
     """What one clip_dissect_descriptions job writes: every layer x method of one probe set
     and concept set (wildcards)."""
     return [description_path("{probe}", layer, method[0], "{concepts}")
-            for method in clip_dissect_job_methods() for layer in config["target"]["layers"]]
+            for method in clip_dissect_job_methods() for layer in LAYERS]
 
 
 def clip_dissect_scoring(variant, sim, top_k):
@@ -55,7 +55,7 @@ def clip_dissect_job_views(wildcards):
                                                              wildcards.concepts))
                                   for name, variant, method_view, sim, k in methods
                                   if method_view == view])
-                    for layer in config["target"]["layers"]]))
+                    for layer in LAYERS]))
     return views
 
 

@@ -9,6 +9,26 @@ def method_families():
 
 EVALUATION_STYLES = {"www": ["www", "clip-dissect"], "clip-dissect": ["clip-dissect"]}
 
+# Name of the class names' evaluation embeddings beside the concept sets' (a hyphen: no
+# concept set can be called so, see names.CONFIG_NAME).
+EVALUATION_CLASSES = "imagenet-classes"
+
+
+def evaluation_model_paths(texts):
+    """Evaluation embeddings of a concept set (or of EVALUATION_CLASSES), by model kind."""
+    return {"clip": f"results/eval_emb/{CLIP['eval']}/{texts}.npz",
+            "sentence": f"results/eval_emb/{SENTENCE}/{texts}.npz"}
+
+
+def evaluation_model_specs():
+    """Loader arguments of each evaluation model, by model kind (as evaluation_model_paths)."""
+    return {"clip": evaluation_model_spec(CLIP["eval"]), "sentence": evaluation_model_spec(SENTENCE)}
+
+
+def evaluation_weights_markers():
+    """The download markers of both evaluation models."""
+    return [*weights_marker("clip", CLIP["eval"]), *weights_marker("sentence", SENTENCE)]
+
 
 def method_clip(family):
     """Tag of the CLIP model a method family matches with (the tables' ``clip`` label)."""
@@ -36,7 +56,7 @@ def evaluation_job_outputs():
 
 def evaluation_job_items(wildcards):
     """Each method of a job with its final-layer descriptions and its evaluation path."""
-    layer = config["target"]["final_layer"]
+    layer = FINAL_LAYER
     return [dict(method=method,
                  descriptions=description_path(wildcards.probe, layer, method, wildcards.concepts),
                  path=evaluation_path(wildcards.probe, method, wildcards.concepts))

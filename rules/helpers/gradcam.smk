@@ -9,3 +9,15 @@ def gradcam_view():
 def gradcam_outputs():
     """The crop comparison figure, when views lists gradcam."""
     return ["results/figures/crop_comparison.png"] if gradcam_view() in SETTINGS.views else []
+
+
+def gradcam_layer_spec():
+    """The Grad-CAM layer (gradcam.layer, auto: the family's default) and how its output is a
+    conv map or patch tokens (neuron_concepts.layers.LayerNeurons), as plain values."""
+    spec = TARGET_LAYERS.gradcam
+    if spec is None or spec.layout == "vector":
+        found = "none was found" if spec is None else f"{spec.layer!r} gives [B, K]"
+        raise WorkflowError(f"Invalid configuration: gradcam.layer: the gradcam view needs a layer "
+                            f"whose output is a conv map or patch tokens, and {found}; name one "
+                            "(python -m neuron_concepts.layers lists them)")
+    return spec.to_dict()

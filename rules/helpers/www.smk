@@ -4,7 +4,7 @@
 def www_outputs():
     """The descriptions of every WWW method, described probe set, layer and concept set."""
     return [description_path(probe, layer, method.name, concepts)
-            for probe in SETTINGS.described_probe_sets for layer in config["target"]["layers"]
+            for probe in SETTINGS.described_probe_sets for layer in LAYERS
             for method in SETTINGS.www for concepts in config["concept_sets"]]
 
 
@@ -12,7 +12,7 @@ def www_job_outputs():
     """What one www_descriptions job writes: every layer x method of one probe set and
     concept set (wildcards)."""
     return [description_path("{probe}", layer, method.name, "{concepts}")
-            for method in SETTINGS.www for layer in config["target"]["layers"]]
+            for method in SETTINGS.www for layer in LAYERS]
 
 
 def www_job_views(wildcards):
@@ -31,7 +31,7 @@ def www_job_views(wildcards):
                                        path=description_path(wildcards.probe, layer, method.name,
                                                              wildcards.concepts))
                                   for method in methods])
-                    for layer in config["target"]["layers"]]))
+                    for layer in LAYERS]))
     return views
 
 
