@@ -69,8 +69,8 @@ rule image_embeddings:
         clip=lambda wc: clip_spec(wc.clip),
         batch_size=config["batch_size"]["image"],
         device=config["device"],
-    # the main process plus DataLoader workers (data.default_workers)
-    threads: 8
+    # the forward's threads, or on CUDA the main process plus DataLoader workers
+    threads: image_model_threads
     resources:
         gpu=use_gpu(),
         mem_mb=8000,

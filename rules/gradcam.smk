@@ -19,8 +19,8 @@ rule grad_cam:
         layer=lambda wc: gradcam_layer_spec(),
         batch_size=config["gradcam"]["batch_size"],
         device=config["device"],
-    # the main process plus DataLoader workers (data.default_workers)
-    threads: 8
+    # the forward's threads, or on CUDA the main process plus DataLoader workers
+    threads: image_model_threads
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
