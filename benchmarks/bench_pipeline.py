@@ -6,7 +6,7 @@ Two parts, each optional:
 runs from scratch on N generated images (a flat folder probe set) and C generated concept
 words, with random-initialised models of the configured architectures (ResNet-50, CLIP
 ViT-B/32 and ViT-B/16, mpnet; ConVis off: benchmarks/bench_convis.py measures it). Each
-job's log ends with its wall time and peak memory (neuron_concepts.logs.job_summary); they
+job's log ends with its wall time, CPU time and peak memory (neuron_concepts.logs.job_summary); they
 are summed per rule and printed with items/s, next to the raw batched forward of the same
 models on the same machine.
 
@@ -41,7 +41,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.schema.yaml", "config.yaml", "rules", "workflow_scripts",
                   "envs", "resources/concepts", "report", "profiles"]
-SUMMARY = re.compile(r"job done: wall (?P<wall>[0-9.]+) s, peak RSS (?P<rss>[0-9.]+) MiB"
+SUMMARY = re.compile(r"job done: wall (?P<wall>[0-9.]+) s, CPU (?P<cpu>[0-9.]+) s, "
+                     r"peak RSS (?P<rss>[0-9.]+) MiB"
                      r"(?:, peak GPU (?P<gpu>[0-9.]+) MiB)?")
 MIB = 2 ** 20
 
@@ -106,7 +107,7 @@ def run_dag(n_images: int, n_concepts: int, device: str, cores: str) -> dict:
         if result.returncode != 0:
             raise SystemExit(f"the workflow failed at N={n_images}, C={n_concepts}:\n"
                              + (result.stdout + result.stderr)[-4000:])
-        rules: dict[str, dict] = defaultdict(lambda: dict(jobs=0, wall=0.0, rss=0.0, gpu=0.0))
+        rules: dict[str, dict] = defaultdict(lambda: dict(jobs=0, wall=0.0, cpu=0.0, rss=0.0, gpu=0.0))
         for log in (root / "logs").rglob("*.log"):
             found = SUMMARY.search(log.read_text(errors="replace"))
             if not found:
@@ -115,6 +116,7 @@ def run_dag(n_images: int, n_concepts: int, device: str, cores: str) -> dict:
             entry = rules[rule]
             entry["jobs"] += 1
             entry["wall"] += float(found["wall"])
+            entry["cpu"] += float(found["cpu"])
             entry["rss"] = max(entry["rss"], float(found["rss"]))
             entry["gpu"] = max(entry["gpu"], float(found["gpu"] or 0))
         jobs = int(re.search(r"(\d+) of \1 steps \(100%\) done", result.stdout + result.stderr)[1])
@@ -129,7 +131,7 @@ RULE_ITEMS = {
     "activations": ("images", lambda n, c: n),
     "grad_cam": ("images", lambda n, c: n),
     "text_embeddings": ("texts", lambda n, c: 3 * c),   # prompts + raw, two models (+ base)
-    "evaluation_class_embeddings": ("texts", lambda n, c: 2 * 2338),  # the class names, two models
+    "evaluation_class_embeddings": ("texts", lambda n, c: 2338),  # the class names, one model a job
     "evaluation_text_embeddings": ("texts", lambda n, c: 2 * c),  # its own texts, two models
     "similarity": ("cosines", lambda n, c: 3 * n * c),  # three (model, view) files
 }
@@ -173,12 +175,13 @@ def print_sweep(points: list[tuple[int, int]], device: str, cores: str) -> None:
         run = run_dag(n_images, n_concepts, device, cores)
         print(f"\nN = {n_images} images, C = {n_concepts} concepts: {run['jobs']} jobs, "
               f"{run['wall']:.1f} s of Snakemake time")
-        print(f"{'rule':32} {'jobs':>4} {'wall s':>8} {'items/s':>20} {'peak RSS MiB':>13} {'peak GPU MiB':>13}")
+        print(f"{'rule':32} {'jobs':>4} {'wall s':>8} {'CPU s':>8} {'items/s':>20} "
+              f"{'peak RSS MiB':>13} {'peak GPU MiB':>13}")
         for rule, entry in sorted(run["rules"].items(), key=lambda kv: -kv[1]["wall"]):
             what, count = RULE_ITEMS.get(rule, ("", None))
             speed = (f"{count(n_images, n_concepts) * entry['jobs'] / entry['wall']:.1f} {what}"
                      if count and entry["wall"] else "")
-            print(f"{rule:32} {entry['jobs']:>4} {entry['wall']:>8.1f} {speed:>20} "
+            print(f"{rule:32} {entry['jobs']:>4} {entry['wall']:>8.1f} {entry['cpu']:>8.1f} {speed:>20} "
                   f"{entry['rss']:>13.0f} {entry['gpu']:>13.0f}")
     print("\nRaw batched forward, same machine:")
     for name, value in raw_forward_rates(device).items():

@@ -146,7 +146,7 @@ def neuron_concepts(descriptions: pd.DataFrame, n_shown: int = N_SHOWN) -> dict[
     keep = table["selected"].to_numpy() | (table["rank"].to_numpy() < n_shown)
     table = table[keep]
     out: dict[int, list[list]] = {}
-    for neuron, concept, score, selected in zip(table["neuron"].to_numpy(), table["concept"].astype(str),
+    for neuron, concept, score, selected in zip(table["neuron"].to_numpy(), table["concept"].astype(str).tolist(),
                                                 table["score"].to_numpy(), table["selected"].to_numpy()):
         out.setdefault(int(neuron), []).append([concept, round(float(score), 4), bool(selected)])
     return out
@@ -268,6 +268,16 @@ def _data_script(layer: str, data: dict) -> str:
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     return f"window.NEURON_BROWSER = window.NEURON_BROWSER || {{}};\n" \
            f"window.NEURON_BROWSER[{json.dumps(layer)}] = {payload};\n"
+
+
+def metric_cells(evaluation: pd.DataFrame) -> dict[int, dict[str, float]]:
+    """Neuron -> {metric: value} of an evaluation table's finite METRICS (rounded), read
+    column-wise: per-cell pandas lookups cost seconds on a 1,000-neuron layer."""
+    neurons = evaluation["neuron"].to_numpy()
+    columns = {metric: evaluation[metric].to_numpy(dtype=float) for metric in METRICS}
+    return {int(neuron): {metric: round(float(values[row]), 4) for metric, values in columns.items()
+                          if np.isfinite(values[row])}
+            for row, neuron in enumerate(neurons)}
 
 
 def _clean(value: float) -> float | None:
@@ -413,7 +423,7 @@ def _layer_data(layer, final, n_neurons, views, methods, concept_sets, tables, e
                                      f"{missing[:5]}; delete them and run Snakemake again")
             semantic = semantic_agreement(np.vectorize(row_of_id.get)(top), vectors)
         stab = _stability(layer, concepts, stability, base_k, n_best)
-        metric_rows = {m["name"]: evals[(m["name"], concepts)].set_index("neuron")
+        metric_rows = {m["name"]: metric_cells(evals[(m["name"], concepts)])
                        for m in present if final and (m["name"], concepts) in evals}
         for k, entry in enumerate(neurons):
             cell = dict(c=[s.get(k, []) for s in shown], ex=_clean(exact[k]), sem=_clean(semantic[k]))
@@ -422,9 +432,7 @@ def _layer_data(layer, final, n_neurons, views, methods, concept_sets, tables, e
                     s["lists"][base_k].get(k, []), lists.get(k, [])))] for kk, lists in s["lists"].items()])
                     for s in stab]
             if metric_rows:
-                cell["ev"] = {name: {metric: _clean(rows.at[k, metric]) for metric in METRICS
-                                     if k in rows.index and np.isfinite(rows.at[k, metric])}
-                              for name, rows in metric_rows.items()}
+                cell["ev"] = {name: rows.get(k, {}) for name, rows in metric_rows.items()}
             entry["cs"][concepts] = cell
         m = len(present)
         summary["sets"].append(dict(

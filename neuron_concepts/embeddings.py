@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import models
+from .io import Embeddings
 from .models import ClipModel
 
 log = logging.getLogger(__name__)
@@ -112,21 +113,51 @@ def encode_tokens_prefixed(module: torch.nn.Module, tokens: torch.Tensor, prefix
 
 @torch.inference_mode()
 def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
-                 template: str | None = None, progress: bool = True) -> np.ndarray:
+                 template: str | None = None, progress: bool = True,
+                 known: Embeddings | None = None) -> np.ndarray:
     """CLIP text embeddings of ``texts`` (``template.format(text)`` when given): float32 ``[C, D]``.
 
     Each distinct (templated) text is embedded once and its row repeated for every copy:
     concept sets keep duplicates (WWW's WordNet list has 82,115 entries, 67,893 distinct),
     and copies must get the very same vector. Texts are sorted by token length before
     batching so each batch is cut short; the result comes back in the input order.
+
+    ``known``: texts this model embedded earlier (``ids``) and their rows (``emb``), e.g. the
+    ImageNet class names' evaluation embeddings: a text whose tokens equal a known text's
+    takes that row instead of a forward. Equal tokens give the same embedding, so "Tinca tinca" reuses "tinca
+    tinca" under CLIP's lower-casing tokenizer and nothing under a case-sensitive one.
     """
     texts = [template.format(t) if template else t for t in texts]
     if not texts:
         raise ValueError("no texts to embed")
     row_of: dict[str, int] = {}
     rows = np.array([row_of.setdefault(t, len(row_of)) for t in texts], dtype=np.int64)
-    distinct = _encode_distinct(clip, list(row_of), batch_size, progress)
-    return distinct[rows]
+    distinct = list(row_of)
+    if known is None:
+        return _encode_distinct(clip, distinct, batch_size, progress)[rows]
+    known_texts, known_emb = [str(t) for t in known.ids], known.emb
+    if np.shape(known_emb) != (len(known_texts), _text_width(clip)):
+        raise ValueError(f"known embeddings of shape {np.shape(known_emb)} do not fit "
+                         f"{len(known_texts)} texts of the {_text_width(clip)}-wide model {clip.tag}")
+    known_row = {key: i for i, key in enumerate(_token_keys(clip, list(known_texts)))}
+    found = [known_row.get(key, -1) for key in _token_keys(clip, distinct)]
+    new = [i for i, row in enumerate(found) if row < 0]
+    out = np.empty((len(distinct), np.shape(known_emb)[1]), dtype=np.float32)
+    copied = [i for i, row in enumerate(found) if row >= 0]
+    out[copied] = np.asarray(known_emb)[[found[i] for i in copied]]
+    if new:
+        out[new] = _encode_distinct(clip, [distinct[i] for i in new], batch_size, progress)
+    log.info("%d of %d distinct texts copied from known embeddings, %d embedded",
+             len(copied), len(distinct), len(new))
+    return out[rows]
+
+
+def _token_keys(clip: ClipModel, texts: list[str]) -> list[bytes]:
+    """Each text's token ids as bytes (a dictionary key): equal keys, equal embeddings."""
+    if not texts:
+        return []
+    tokens = clip.tokenizer(texts).numpy()
+    return [row.tobytes() for row in tokens]
 
 
 def _encode_distinct(clip: ClipModel, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:

@@ -176,6 +176,21 @@ def load_embedder(spec: dict, device: str, batch_size: int) -> Embedder:
                                      batch_size)
 
 
+def known_embeddings(classes, concept_texts=None,
+                     concept_emb: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+    """Texts an evaluation model has embedded already and their rows, for
+    :func:`embed_with_known`: the class names' (``classes``, an ``io.Embeddings``) and, when
+    the same model embedded the concepts as CLIP-Dissect's raw strings, those (matched by
+    exact string: "Tinca tinca" is not the lower-cased evaluation text "tinca tinca")."""
+    ids, emb = [str(t) for t in classes.ids], np.asarray(classes.emb)
+    if concept_emb is None:
+        return ids, emb
+    texts = [str(t) for t in concept_texts]
+    if len(texts) != len(concept_emb):
+        raise ValueError(f"{len(texts)} concept texts but {len(concept_emb)} embedding rows")
+    return ids + texts, np.concatenate([emb, np.asarray(concept_emb, dtype=emb.dtype)])
+
+
 def embed_with_known(texts: list[str], known_ids, known_emb: np.ndarray,
                      load: Callable[[], Embedder]) -> np.ndarray:
     """Embeddings of ``texts``: the rows of ``known_emb`` (embeddings of ``known_ids`` by the

@@ -353,12 +353,12 @@ def build_target(name: str, source: str = "torchvision", kwargs: dict | None = N
         return BuiltTarget(module, preprocess, int(data_config["input_size"][-1]),
                            tuple(data_config["mean"]), tuple(data_config["std"]))
     if source == "open_clip":
-        import open_clip
-
+        open_clip = import_open_clip()
         register_clip_config(model_config)
         if name not in open_clip.list_models():
             raise ConfigError(f"target.name: {name!r} is not an open_clip model; see "
                               "open_clip.list_models() or give target.model_config")
+        enable_hf_text_tower(name)
         model = _construct(lambda: open_clip.create_model(name, pretrained=None, **kwargs), name)
         visual = model.visual
         size = visual.image_size
@@ -442,11 +442,42 @@ class ClipModel:
         return int(size[0] if isinstance(size, (tuple, list)) else size)
 
 
+def import_open_clip():
+    """open_clip, imported with transformers hidden when nothing has imported it yet.
+
+    open_clip imports transformers at start-up, for Hugging Face text towers and CoCa's
+    caption generation, whenever it is installed: 1.5-2 s of every CLIP job's start, for
+    models (OpenAI's ViTs) that use neither. Hidden, it is skipped (open_clip catches the
+    ImportError); :func:`enable_hf_text_tower` brings it back for a model that needs it.
+    """
+    import sys
+
+    if "open_clip" not in sys.modules and "transformers" not in sys.modules:
+        sys.modules["transformers"] = None  # makes ``import transformers`` an ImportError
+        try:
+            import open_clip
+        finally:
+            del sys.modules["transformers"]
+    import open_clip
+
+    return open_clip
+
+
+def enable_hf_text_tower(model: str) -> None:
+    """Import transformers into open_clip if ``model``'s text tower is a Hugging Face model
+    and :func:`import_open_clip` left it out (re-running ``open_clip.hf_model`` in place)."""
+    import importlib
+
+    open_clip = import_open_clip()
+    config = open_clip.get_model_config(model) or {}
+    if config.get("text_cfg", {}).get("hf_model_name") and open_clip.hf_model.transformers is None:
+        importlib.reload(open_clip.hf_model)
+
+
 def register_clip_config(model_config: str | Path | None) -> None:
     """Register a custom open_clip model config (JSON) under its file stem, e.g. a tiny test CLIP."""
     if model_config:
-        import open_clip
-
+        open_clip = import_open_clip()
         path = Path(model_config)
         if not path.exists():
             raise ConfigError(f"clip model_config {path} does not exist")
@@ -456,8 +487,7 @@ def register_clip_config(model_config: str | Path | None) -> None:
 def fetch_clip_weights(model: str, pretrained: str, cache_dir: str | Path,
                        download: bool = True, key: str = "clip.match.pretrained") -> Path | None:
     """Local file of CLIP weights (open_clip tag or path), downloading into the cache if allowed."""
-    import open_clip
-
+    open_clip = import_open_clip()
     if pretrained == RANDOM:
         return None
     if looks_like_path(pretrained):
@@ -510,12 +540,12 @@ def load_clip(model: str, pretrained: str, cache_dir: str | Path = "resources/we
               device: str | torch.device = "cpu", model_config: str | None = None,
               seed: int = 0, key: str = "clip.match.pretrained") -> ClipModel:
     """Load an open_clip model by name and weights (tag, path or ``random``), never downloading."""
-    import open_clip
-
+    open_clip = import_open_clip()
     register_clip_config(model_config)
     if model not in open_clip.list_models():
         raise ConfigError(f"clip model {model!r} is not an open_clip model; see "
                           "open_clip.list_models() or give a model_config JSON")
+    enable_hf_text_tower(model)
     device = torch.device(device)
     path = fetch_clip_weights(model, pretrained, cache_dir, download=False, key=key)
     seed_everything(seed)

@@ -116,11 +116,18 @@ def text_models():
     return list(dict.fromkeys(CLIP[role] for role in roles))
 
 
+def text_embeddings_path(tag, concepts):
+    """The text embeddings of a concept set by the CLIP model ``tag`` (rule text_embeddings)."""
+    return f"results/text_emb/{tag}/{concepts}.npz"
+
+
 def text_embedding_models(wildcards):
     """Each model of a text_embeddings job: load_clip arguments, the text parts its cosine
-    matrices compare with (similarity_matrices: part and matrix share their names), output path."""
-    return [dict(tag=tag, clip=clip_spec(tag), parts=similarity_matrices(tag),
-                 path=f"results/text_emb/{tag}/{wildcards.concepts}.npz")
+    matrices compare with (similarity_matrices: part and matrix share their names), output
+    path, and the embeddings by the same model whose raw rows it copies (known_class_embeddings)."""
+    return [dict(tag=tag, clip=clip_spec(tag), parts=(parts := similarity_matrices(tag)),
+                 path=text_embeddings_path(tag, wildcards.concepts),
+                 known=known_class_embeddings(tag) if "raw" in parts else None)
             for tag in text_models()]
 
 
@@ -138,7 +145,7 @@ def similarity_items(wildcards):
     """Each (model, view) of a similarity job: inputs, matrices and output path."""
     return [dict(clip=tag, view=view, matrices=similarity_matrices(tag),
                  images=f"results/image_emb/{wildcards.probe}/{tag}/{view}.npz",
-                 texts=f"results/text_emb/{tag}/{wildcards.concepts}.npz",
+                 texts=text_embeddings_path(tag, wildcards.concepts),
                  path=similarity_path(wildcards.probe, tag, view, wildcards.concepts))
             for tag, view in similarity_pairs()]
 

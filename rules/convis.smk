@@ -32,6 +32,8 @@ rule convis_vocabulary:
         concepts="results/concepts/convis-{vocab}.parquet",
     params:
         words_file=lambda wc: convis_vocabulary_spec(wc.vocab).get("words_file"),
+    # the head of ConVis's chain (definitions, rank volumes, maps): start it early
+    priority: 5
     resources:
         mem_mb=4000,
         runtime=30,

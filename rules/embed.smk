@@ -3,13 +3,16 @@ rule text_embeddings:
 
     One job per concept set (editing it invalidates every model's embeddings alike); each
     model embeds only what its roles read: WWW's prompts and base template (clip.match),
-    raw strings (clip.dissect), and keeps its own artifact.
+    raw strings (clip.dissect), and keeps its own artifact. A raw string the same model
+    already embedded as an ImageNet class name (clip.dissect = clip.eval, the papers'
+    setting) is copied from evaluation_class_embeddings, not embedded again.
     """
     input:
         concepts="results/concepts/{concepts}.parquet",
+        known=lambda wc: [m["known"] for m in text_embedding_models(wc) if m["known"]],
         weights=[marker for tag in text_models() for marker in weights_marker("clip", tag)],
     output:
-        [f"results/text_emb/{tag}/{{concepts}}.npz" for tag in text_models()],
+        [text_embeddings_path(tag, "{concepts}") for tag in text_models()],
     params:
         # Each model: its loader arguments, the parts it embeds and its output path.
         models=text_embedding_models,
@@ -45,6 +48,7 @@ rule convis_text_embeddings:
         # no WWW templates: raw definitions only, so a template change reruns no rank volume
         batch_size=config["batch_size"]["text"],
         device=config["device"],
+    priority: 5
     resources:
         gpu=use_gpu(),
         mem_mb=8000,

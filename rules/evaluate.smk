@@ -6,22 +6,28 @@ include: "helpers/evaluate.smk"
 
 
 rule evaluation_class_embeddings:
-    """Embeddings of the ImageNet class names (synonyms, label lines, "none") by both
-    evaluation models (CLIP, mpnet): the ground truth of every evaluation, embedded once."""
+    """Embeddings of the ImageNet class names (synonyms, label lines, "none") by one
+    evaluation model (the CLIP or the sentence model): the ground truth of every evaluation,
+    embedded once. One job per model, so changing one never rewrites the other's file (nor
+    reruns the CLIP-Dissect text embeddings that copy the CLIP's rows)."""
     input:
-        weights=evaluation_weights_markers(),
+        weights=lambda wc: evaluation_weights_markers(evaluation_model_kind(wc.eval_model)),
     output:
-        **evaluation_model_paths(EVALUATION_CLASSES),
+        evaluation_model_path("{eval_model}", EVALUATION_CLASSES),
     params:
-        models=evaluation_model_specs(),
+        spec=lambda wc: evaluation_model_specs()[evaluation_model_kind(wc.eval_model)],
         batch_size=config["batch_size"]["text"],
         device=config["device"],
+    wildcard_constraints:
+        eval_model="|".join(re.escape(tag) for tag in evaluation_model_tags().values()),
+    # the head of the evaluations' chain, and clip.dissect's text embeddings copy its rows
+    priority: 5
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
         runtime=60,
     log:
-        "logs/evaluation_class_embeddings.log",
+        "logs/evaluation_class_embeddings/{eval_model}.log",
     conda:
         "../envs/torch.yaml"
     script:
@@ -31,14 +37,16 @@ rule evaluation_class_embeddings:
 rule evaluation_text_embeddings:
     """Embeddings of a concept set's texts and the class names by both evaluation models.
 
-    The class names' rows are copied from evaluation_class_embeddings; a model is loaded only
-    for concepts that are not class names, so evaluating a method needs no model at all and
-    editing a concept set re-embeds only its own texts.
+    The class names' rows are copied from evaluation_class_embeddings, and, when clip.dissect
+    is the evaluation CLIP, the concepts' rows from its raw strings (text_embeddings); a model
+    is loaded only for texts found in neither, so evaluating a method needs no model at all
+    and editing a concept set re-embeds only its own texts.
     """
     input:
         concepts="results/concepts/{concepts}.parquet",
         **{f"{kind}_classes": path
            for kind, path in evaluation_model_paths(EVALUATION_CLASSES).items()},
+        clip_concepts=shared_concept_embeddings,
         weights=evaluation_weights_markers(),
     output:
         **evaluation_model_paths("{concepts}"),

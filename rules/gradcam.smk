@@ -21,6 +21,8 @@ rule grad_cam:
         device=config["device"],
     # the forward's threads, or on CUDA the main process plus DataLoader workers
     threads: image_model_threads
+    # the gradcam view's chain (boxes, crops' embeddings and activations) is the longest
+    priority: 10
     resources:
         gpu=use_gpu(),
         mem_mb=8000,
@@ -42,6 +44,7 @@ rule crop_boxes:
         "results/gradcam/{probe}/{target}/boxes-{crop}.parquet",
     params:
         crop_fraction=lambda wc: names.parse_view(f"gradcam-{wc.crop}").params["crop_fraction"],
+    priority: 10
     resources:
         mem_mb=4000,
         runtime=30,

@@ -6,8 +6,11 @@ rule probe_manifest:
     params:
         spec=lambda wc: config["probe_sets"][wc.probe],
         images_dir=lambda wc: f"results/probe/{wc.probe}/images",
-    # threads reading image headers (data.build_manifest)
-    threads: 4
+        # threads reading image headers (data.build_manifest): they wait on the disk, not on
+        # a core, so the job claims one core and never holds a small machine's others idle
+        io_threads=8,
+    # the head of every image stage's chain: start it before the text stages
+    priority: 10
     log:
         "logs/probe_manifest/{probe}.log",
     conda:

@@ -145,3 +145,42 @@ def test_autocast_is_kept_only_within_the_tolerance():
     calls = []
     use, out = models.choose_autocast(lambda: calls.append(1) or [small(x)], "cpu", requested=None)
     assert use is False and len(calls) == 1 and torch.equal(out[0], small(x))
+
+
+def test_known_texts_with_the_same_tokens_are_copied_and_the_rest_embedded():
+    from neuron_concepts.io import Embeddings
+
+    clip = models.load_clip("ViT-B-32", "random")
+    # Marker rows (not embeddings at all) show which rows were copied rather than computed.
+    marker = np.eye(2, 512, dtype=np.float32)
+    known = Embeddings(emb=marker, ids=np.array(["tinca tinca", "goldfish"]))
+    texts = ["Tinca  tinca", "dog", "goldfish", "dog"]  # CLIP's tokenizer lower-cases, cleans spaces
+    got = embeddings.encode_texts(clip, texts, batch_size=2, progress=False, known=known)
+    np.testing.assert_array_equal(got[0], marker[0])
+    np.testing.assert_array_equal(got[2], marker[1])
+    direct = embeddings.encode_texts(clip, ["dog"], progress=False)[0]
+    np.testing.assert_allclose(got[1], direct, atol=1e-5)
+    np.testing.assert_array_equal(got[1], got[3])  # copies of a text get the same vector
+    with pytest.raises(ValueError, match="do not fit"):
+        embeddings.encode_texts(clip, texts, progress=False,
+                                known=Embeddings(emb=marker[:, :10], ids=known.ids))
+
+
+def test_open_clip_starts_without_transformers_and_gets_it_for_a_hugging_face_tower():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from neuron_concepts import models\n"
+            "clip = models.load_clip('ViT-B-32', 'random')\n"
+            "assert 'transformers' not in sys.modules, 'an OpenAI ViT imported transformers'\n"
+            "import open_clip\n"
+            "assert open_clip.hf_model.transformers is None\n"
+            "models.enable_hf_text_tower('ViT-B-32')\n"
+            "assert open_clip.hf_model.transformers is None\n"
+            "models.enable_hf_text_tower('roberta-ViT-B-32')  # a Hugging Face text tower\n"
+            "assert open_clip.hf_model.transformers is sys.modules['transformers']\n"
+            "# the class open_clip's factory holds (bound before the reload) sees it too\n"
+            "assert open_clip.model.HFTextEncoder.__init__.__globals__['transformers'] is not None\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

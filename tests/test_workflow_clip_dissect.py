@@ -7,12 +7,14 @@ what a parameter change reruns through Snakemake's own dry run.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import Workflow, layer_path_name, tiny_config
-from neuron_concepts import clip_dissect, io
+from neuron_concepts import clip_dissect, embeddings, io, models
 
 pytestmark = pytest.mark.workflow
 
@@ -116,6 +118,47 @@ def test_stability_table_equals_a_recomputation_from_the_descriptions(run):
         assert row.mean_jaccard == pytest.approx(np.mean(jaccard))
     assert run.path("results/tables/stability.md").read_text().startswith("# Stability")
     assert run.path("results/figures/stability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_shared_clip_embeds_each_text_once_for_clip_dissect_and_the_evaluation(run):
+    """clip.dissect = clip.eval here (the papers' ViT-B/16): CLIP-Dissect's raw strings copy
+    the class names' evaluation rows, the evaluation copies the concepts' raw rows, and the
+    copies equal the model's own embedding of the text."""
+    clip = clip_dir(run)
+    concepts = io.read_concepts(run.path("results/concepts/words.parquet"))["text"].astype(str).tolist()
+    raw = io.load_text_embeddings(run.path(f"results/text_emb/{clip}/words.npz"), parts=["raw"]).raw
+    classes = io.load_eval_embeddings(run.path(f"results/eval_emb/{clip}/imagenet-classes.npz"))
+    evaluated = io.load_eval_embeddings(run.path(f"results/eval_emb/{clip}/words.npz"))
+    class_row = {str(t): i for i, t in enumerate(classes.ids)}
+    eval_row = {str(t): i for i, t in enumerate(evaluated.ids)}
+    shared = [i for i, text in enumerate(concepts) if text.lower() in class_row]
+    assert shared, "the demo words share no text with the ImageNet class names"
+    for i in shared:  # CLIP's tokenizer lower-cases: equal tokens, the class name's row
+        assert np.array_equal(raw[i], classes.emb[class_row[concepts[i].lower()]])
+    for i, text in enumerate(concepts):  # every concept string the evaluation embeds
+        if text in eval_row:
+            assert np.array_equal(evaluated.emb[eval_row[text]], raw[i]), text
+    model = models.load_clip("tiny-clip", "random", model_config=str(run.path("tests/data/tiny-clip.json")))
+    direct = embeddings.encode_texts(model, [concepts[i] for i in shared] + concepts[:3], progress=False)
+    copied = np.concatenate([raw[shared], raw[:3]]).astype(np.float32)
+    np.testing.assert_allclose(copied, direct, atol=2e-3)  # float16 artifacts
+
+
+def test_new_sentence_model_class_embeddings_rerun_no_clip_stage(run):
+    """The class names are embedded in one job per evaluation model: a newer sentence-model
+    file (a changed sentence model) reruns the evaluations, not CLIP-Dissect's text
+    embeddings that copy the CLIP's class rows."""
+    assert run.planned_jobs(*TARGETS) == {}
+    (sentence,) = [p for p in run.path("results/eval_emb").glob("*/imagenet-classes.npz")
+                   if p.parent.name != clip_dir(run)]
+    before = sentence.stat()
+    os.utime(sentence, (before.st_atime + 60, before.st_mtime + 60))
+    try:
+        jobs = run.planned_jobs(*TARGETS)
+    finally:
+        os.utime(sentence, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert jobs == {"evaluation_text_embeddings": 1, "evaluate_descriptions": 1,
+                    "concept_discovery_table": 1}
 
 
 def test_softwpmi_a_change_reruns_only_descriptions_evaluation_and_tables(run):

@@ -1,4 +1,4 @@
-"""Evaluation embeddings of a concept set: the class names' rows copied, its own texts embedded."""
+"""Evaluation embeddings of a concept set: rows the model made already copied, the rest embedded."""
 from functools import partial
 
 from neuron_concepts import evaluation, io
@@ -6,12 +6,17 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]) as log:
     p = snakemake.params
-    texts = evaluation.evaluation_texts(io.load_concepts(snakemake.input.concepts)["text"])
+    concepts = io.load_concepts(snakemake.input.concepts)
+    texts = evaluation.evaluation_texts(concepts["text"])
+    # clip.dissect's raw strings, when it is also the evaluation CLIP (rule input clip_concepts)
+    shared = [io.load_text_embeddings(path, parts=["raw"]).raw for path in snakemake.input.clip_concepts]
     for kind, spec in p.models.items():
-        classes = io.load_eval_embeddings(snakemake.input[f"{kind}_classes"])
+        known_ids, known_emb = evaluation.known_embeddings(
+            io.load_eval_embeddings(snakemake.input[f"{kind}_classes"]),
+            *((concepts["text"], shared[0]) if kind == "clip" and shared else ()))
         emb = evaluation.embed_with_known(
-            texts, classes.ids, classes.emb,
+            texts, known_ids, known_emb,
             load=partial(evaluation.load_embedder, spec, p.device, p.batch_size))
         io.save_eval_embeddings(snakemake.output[kind], emb, ids=texts)
-        log.info("%s: %d texts, %d of them not class names", snakemake.output[kind], len(texts),
-                 len(texts) - len(classes.ids))
+        log.info("%s: %d texts, %d of them embedded (the rest copied)", snakemake.output[kind],
+                 len(texts), len(set(texts) - set(known_ids)))

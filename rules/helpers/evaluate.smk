@@ -14,10 +14,41 @@ EVALUATION_STYLES = {"www": ["www", "clip-dissect"], "clip-dissect": ["clip-diss
 EVALUATION_CLASSES = "imagenet-classes"
 
 
+def evaluation_model_tags():
+    """The evaluation models' tags (as in paths), by model kind."""
+    tags = {"clip": CLIP["eval"], "sentence": SENTENCE}
+    if tags["clip"] == tags["sentence"]:
+        raise WorkflowError(f"clip.eval and sentence_model are both named {SENTENCE!r} in "
+                            "paths: rename the sentence model's folder")
+    return tags
+
+
+def evaluation_model_path(tag, texts):
+    """Evaluation embeddings of a concept set (or of EVALUATION_CLASSES) by the model ``tag``."""
+    return f"results/eval_emb/{tag}/{texts}.npz"
+
+
 def evaluation_model_paths(texts):
     """Evaluation embeddings of a concept set (or of EVALUATION_CLASSES), by model kind."""
-    return {"clip": f"results/eval_emb/{CLIP['eval']}/{texts}.npz",
-            "sentence": f"results/eval_emb/{SENTENCE}/{texts}.npz"}
+    return {kind: evaluation_model_path(tag, texts) for kind, tag in evaluation_model_tags().items()}
+
+
+def known_class_embeddings(tag):
+    """The class names' evaluation embeddings when the CLIP model ``tag`` is the evaluation
+    CLIP of a run that evaluates (CLIP-Dissect and the CLIP cos metric share ViT-B/16 in the
+    papers): a text_embeddings job copies their rows for its raw strings. None otherwise."""
+    if tag != CLIP["eval"] or not evaluations():
+        return None
+    return evaluation_model_paths(EVALUATION_CLASSES)["clip"]
+
+
+def shared_concept_embeddings(wildcards):
+    """The concept set's raw-string embeddings by clip.dissect when it is also the evaluation
+    CLIP: evaluation_text_embeddings copies a text's row from them rather than load CLIP."""
+    tag = CLIP["eval"]
+    if tag in text_models() and "raw" in similarity_matrices(tag):
+        return [text_embeddings_path(tag, wildcards.concepts)]
+    return []
 
 
 def evaluation_model_specs():
@@ -25,9 +56,10 @@ def evaluation_model_specs():
     return {"clip": evaluation_model_spec(CLIP["eval"]), "sentence": evaluation_model_spec(SENTENCE)}
 
 
-def evaluation_weights_markers():
-    """The download markers of both evaluation models."""
-    return [*weights_marker("clip", CLIP["eval"]), *weights_marker("sentence", SENTENCE)]
+def evaluation_weights_markers(kind=None):
+    """The download markers of both evaluation models, or of the one of ``kind``."""
+    return [marker for k, tag in evaluation_model_tags().items() if kind in (None, k)
+            for marker in weights_marker(k, tag)]
 
 
 def method_clip(family):
