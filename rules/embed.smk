@@ -9,7 +9,8 @@ rule text_embeddings:
     """
     input:
         concepts="results/concepts/{concepts}.parquet",
-        known=lambda wc: [m["known"] for m in text_embedding_models(wc) if m["known"]],
+        # ancient: a rewritten class-name file (same model, same texts) reruns no CLIP stage
+        known=lambda wc: [ancient(m["known"]) for m in text_embedding_models(wc) if m["known"]],
         weights=[marker for tag in text_models() for marker in weights_marker("clip", tag)],
     output:
         [text_embeddings_path(tag, "{concepts}") for tag in text_models()],

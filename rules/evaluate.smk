@@ -46,7 +46,8 @@ rule evaluation_text_embeddings:
         concepts="results/concepts/{concepts}.parquet",
         **{f"{kind}_classes": path
            for kind, path in evaluation_model_paths(EVALUATION_CLASSES).items()},
-        clip_concepts=shared_concept_embeddings,
+        # ancient: text_embeddings rewrites the file when only WWW's prompts change
+        clip_concepts=lambda wc: [ancient(path) for path in shared_concept_embeddings(wc)],
         weights=evaluation_weights_markers(),
     output:
         **evaluation_model_paths("{concepts}"),

@@ -161,6 +161,20 @@ def test_new_sentence_model_class_embeddings_rerun_no_clip_stage(run):
                     "concept_discovery_table": 1}
 
 
+def test_a_template_change_re_embeds_nothing_for_the_evaluation(run):
+    """text_embeddings rewrites clip.dissect's raw strings when WWW's template changes; the
+    evaluation copies rows from them, but the rows are the same, so it does not rerun."""
+    assert run.planned_jobs(*TARGETS) == {}
+
+    def change(config):
+        config["methods"]["www"]["template"] = "A picture of a {}"
+
+    with run.changed_config(change):
+        jobs = run.planned_jobs(*TARGETS)
+    assert jobs.get("text_embeddings") == 1
+    assert not {"evaluation_class_embeddings", "evaluation_text_embeddings"} & set(jobs)
+
+
 def test_softwpmi_a_change_reruns_only_descriptions_evaluation_and_tables(run):
     assert run.planned_jobs(*TARGETS) == {}
 
