@@ -124,8 +124,9 @@ def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
 
     ``known``: texts this model embedded earlier (``ids``) and their rows (``emb``), e.g. the
     ImageNet class names' evaluation embeddings: a text whose tokens equal a known text's
-    takes that row instead of a forward. Equal tokens give the same embedding, so "Tinca tinca" reuses "tinca
-    tinca" under CLIP's lower-casing tokenizer and nothing under a case-sensitive one.
+    takes that row instead of a forward (:func:`evaluation.embed_with_known` on token ids).
+    Equal tokens give the same embedding, so "Tinca tinca" reuses "tinca tinca" under CLIP's
+    lower-casing tokenizer and nothing under a case-sensitive one.
     """
     texts = [template.format(t) if template else t for t in texts]
     if not texts:
@@ -135,29 +136,27 @@ def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
     distinct = list(row_of)
     if known is None:
         return _encode_distinct(clip, distinct, batch_size, progress)[rows]
-    known_texts, known_emb = [str(t) for t in known.ids], known.emb
-    if np.shape(known_emb) != (len(known_texts), _text_width(clip)):
-        raise ValueError(f"known embeddings of shape {np.shape(known_emb)} do not fit "
-                         f"{len(known_texts)} texts of the {_text_width(clip)}-wide model {clip.tag}")
-    known_row = {key: i for i, key in enumerate(_token_keys(clip, list(known_texts)))}
-    found = [known_row.get(key, -1) for key in _token_keys(clip, distinct)]
-    new = [i for i, row in enumerate(found) if row < 0]
-    out = np.empty((len(distinct), np.shape(known_emb)[1]), dtype=np.float32)
-    copied = [i for i, row in enumerate(found) if row >= 0]
-    out[copied] = np.asarray(known_emb)[[found[i] for i in copied]]
-    if new:
-        out[new] = _encode_distinct(clip, [distinct[i] for i in new], batch_size, progress)
+    from .evaluation import embed_with_known  # the one copy-or-embed step (torch-free there)
+
+    if np.shape(known.emb) != (len(known.ids), _text_width(clip)):
+        raise ValueError(f"known embeddings of shape {np.shape(known.emb)} do not fit "
+                         f"{len(known.ids)} texts of the {_text_width(clip)}-wide model {clip.tag}")
+    keys = _token_keys(clip, distinct)
+    known_keys = _token_keys(clip, [str(t) for t in known.ids])
+    text_of = dict(zip(keys, distinct))
+    out = embed_with_known(keys, known_keys, known.emb, load=lambda: lambda new: _encode_distinct(
+        clip, [text_of[key] for key in new], batch_size, progress))
+    copied = len(set(keys) & set(known_keys))
     log.info("%d of %d distinct texts copied from known embeddings, %d embedded",
-             len(copied), len(distinct), len(new))
+             copied, len(distinct), len(distinct) - copied)
     return out[rows]
 
 
-def _token_keys(clip: ClipModel, texts: list[str]) -> list[bytes]:
-    """Each text's token ids as bytes (a dictionary key): equal keys, equal embeddings."""
+def _token_keys(clip: ClipModel, texts: list[str]) -> list[str]:
+    """Each text's token ids as a string (a dictionary key): equal keys, equal embeddings."""
     if not texts:
         return []
-    tokens = clip.tokenizer(texts).numpy()
-    return [row.tobytes() for row in tokens]
+    return [row.tobytes().hex() for row in clip.tokenizer(texts).numpy()]
 
 
 def _encode_distinct(clip: ClipModel, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:

@@ -9,11 +9,12 @@ with to_file(snakemake.log[0]) as log:
     concepts = io.load_concepts(snakemake.input.concepts)
     texts = evaluation.evaluation_texts(concepts["text"])
     # clip.dissect's raw strings, when it is also the evaluation CLIP (rule input clip_concepts)
-    shared = [io.load_text_embeddings(path, parts=["raw"]).raw for path in snakemake.input.clip_concepts]
+    clip_rows = [(concepts["text"], io.load_text_embeddings(path, parts=["raw"]).raw)
+                 for path in snakemake.input.clip_concepts]
     for kind, spec in p.models.items():
         known_ids, known_emb = evaluation.known_embeddings(
             io.load_eval_embeddings(snakemake.input[f"{kind}_classes"]),
-            *((concepts["text"], shared[0]) if kind == "clip" and shared else ()))
+            *(clip_rows[0] if kind == "clip" and clip_rows else ()))
         emb = evaluation.embed_with_known(
             texts, known_ids, known_emb,
             load=partial(evaluation.load_embedder, spec, p.device, p.batch_size))
