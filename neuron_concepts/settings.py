@@ -230,6 +230,35 @@ class Figures:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """How the experiment is cut into jobs and sized for the machines (config section ``scale``).
+
+    ``gpu_mem_mb``: the GPU memory every GPU job fits into (the smallest card of the run);
+    ``images_per_job``: probe images per image-stage job (0: one job per probe set);
+    ``description_jobs``: ``layer`` (one description job per layer) or ``concept_set``
+    (every layer in one job); ``cosine_dtype``: the stored cosines' dtype (float16 is ours,
+    named in the path); ``image_decode``: ``pil`` (the models' own pipeline) or ``gpu``
+    (torchvision's nvJPEG decode, named in the path).
+    """
+
+    gpu_mem_mb: int
+    images_per_job: int
+    description_jobs: str
+    cosine_dtype: str
+    image_decode: str
+
+
+def scale(config: dict) -> Scale:
+    """The ``scale`` section, schema defaults filled in."""
+    section = config.get("scale") or {}
+    return Scale(gpu_mem_mb=int(section.get("gpu_mem_mb", 16000)),
+                 images_per_job=int(section.get("images_per_job", 10000)),
+                 description_jobs=section.get("description_jobs", "layer"),
+                 cosine_dtype=section.get("cosine_dtype", "float32"),
+                 image_decode=section.get("image_decode", "pil"))
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the rule files read, derived once from a validated, checked config.
 
@@ -245,6 +274,7 @@ class Settings:
     evaluation_probe_sets: list[str]
     evaluation_concept_sets: list[str]
     described_probe_sets: list[str]  # WWW and CLIP-Dissect run on these only
+    scale: Scale
 
 
 def member_name(family: names.Family, kind: str, config: dict) -> str:
@@ -296,6 +326,7 @@ def resolve(config: dict, layer_names: dict[str, str] | None = None) -> Settings
         evaluation_probe_sets=list(config["evaluation"]["probe_sets"]),
         evaluation_concept_sets=list(config["evaluation"]["concept_sets"]),
         described_probe_sets=described_probe_sets(config),
+        scale=scale(config),
     )
 
 
