@@ -4,7 +4,10 @@
     snakemake --cores all --config weights=random   # offline smoke run, random weights
 """
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from neuron_concepts import settings
+from neuron_concepts.errors import ConfigError
 
 min_version("9.0")
 
@@ -12,7 +15,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "config.schema.yaml")
+try:
+    # The schema fills in defaults; an error names the key, the reason and where it is documented.
+    settings.validate(config, "config.schema.yaml")
+except ConfigError as error:
+    raise WorkflowError(f"Invalid configuration: {error}") from None
 
 
 # snakemake --report results/report.html: the tables and figures of every method

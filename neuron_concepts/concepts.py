@@ -112,8 +112,25 @@ def file_concepts(path: str | Path, deduplicate: bool = False) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"concept file {path} does not exist")
-    return normalise_concepts(path.read_text(encoding="utf-8").splitlines(),
-                              source=f"concept file {path}", deduplicate=deduplicate)
+    return normalise_concepts(read_utf8_lines(path), source=f"concept file {path}",
+                              deduplicate=deduplicate)
+
+
+def read_utf8_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file, a leading byte-order mark dropped (Windows editors
+    write one; it would otherwise stick to the first concept). Another encoding stops with
+    the line and byte at fault and the command that converts the file."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise InputDataError(
+            f"concept file {path} is not UTF-8: byte 0x{data[error.start]:02x} on line {line} "
+            f"({data.splitlines()[line - 1][:60]!r}); save it as UTF-8, e.g. `iconv -f latin1 "
+            f"-t utf-8 {path} > {path.with_suffix('.utf8' + path.suffix)}` and point the "
+            "concept set's path at the new file") from None
+    return text.splitlines()
 
 
 def concept_set(spec: dict) -> pd.DataFrame:

@@ -125,9 +125,35 @@ def load_image(path: str | Path) -> Image.Image:
     """Open an image as RGB; the error names the file when it cannot be read."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return to_rgb(image)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputDataError(f"cannot read image {path}: {exc}") from None
+
+
+# PIL modes of 16-bit grayscale files (PNG, TIFF): "I;16*", or "I" (32-bit) in older Pillows.
+WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An image as 8-bit RGB, as an image viewer shows it.
+
+    16-bit grayscale is scaled to 8 bits (``round(v / 257)``: 65535 -> 255), where PIL's
+    ``convert("RGB")`` would clip every value above 255 and turn the image white.
+    """
+    if image.mode in WIDE_GRAY_MODES:
+        wide = np.asarray(image).astype(np.float64)
+        gray = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    return image.convert("RGB")
+
+
+def _listed_files(folder: Path, recursive: bool) -> list[Path]:
+    """The files of a probe folder, sorted, hidden ones left out. A link that does not lead
+    to a file (broken, a loop, a folder) is listed too, so the manifest step names it as
+    unreadable instead of dropping it unseen."""
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in entries if not p.name.startswith(".")
+                  and (p.is_file() or (p.is_symlink() and not p.is_file())))
 
 
 def demo_source(source: str) -> Path:
@@ -170,11 +196,10 @@ def scan_imagefolder(root: str | Path) -> pd.DataFrame:
         raise ConfigError(f"probe_sets: imagefolder root {root} is not a folder")
     rows = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(class_dir.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                rows.append({"image_id": f"{class_dir.name}/{path.relative_to(class_dir).with_suffix('')}",
-                             "path": str(path), "label": class_dir.name,
-                             "label_name": _label_name(class_dir.name)})
+        rows += [{"image_id": f"{class_dir.name}/{path.relative_to(class_dir).with_suffix('')}",
+                  "path": str(path), "label": class_dir.name,
+                  "label_name": _label_name(class_dir.name)}
+                 for path in _listed_files(class_dir, recursive=True)]
     if not rows:
         raise InputDataError(f"imagefolder {root} holds no files in class sub-folders")
     return pd.DataFrame(rows)
@@ -185,7 +210,7 @@ def scan_flat_folder(root: str | Path, labels_csv: str | Path | None = None) -> 
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"probe_sets: folder {root} is not a folder")
-    paths = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    paths = _listed_files(root, recursive=False)
     labels: dict[str, str] = {}
     if labels_csv:
         table = pd.read_csv(labels_csv, dtype=str)
@@ -218,6 +243,16 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
         return None
 
 
+# Longer / shorter side above which an image is refused: the models resize the short side
+# (to 224-256 px), so a 5000 x 1 strip would become 1,280,000 x 256 pixels in memory.
+MAX_ASPECT_RATIO = 20
+
+
+def extreme_aspect(size: tuple[int, int]) -> bool:
+    """Whether an image of ``size`` (width, height) is too elongated to resize safely."""
+    return max(size) > MAX_ASPECT_RATIO * max(1, min(size))
+
+
 def build_manifest(files: pd.DataFrame, skip_unreadable: bool = False,
                    workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check every file's image header, add width/height, return (manifest, unreadable files).
@@ -236,15 +271,18 @@ def build_manifest(files: pd.DataFrame, skip_unreadable: bool = False,
             sizes = list(pool.map(image_size, paths, chunksize=256))
     else:
         sizes = [image_size(p) for p in paths]
-    bad = [s is None for s in sizes]
+    bad = [s is None or extreme_aspect(s) for s in sizes]
     unreadable = files.loc[bad, ["image_id", "path"]].reset_index(drop=True)
     if len(unreadable) and not skip_unreadable:
-        listing = "\n  ".join(unreadable["path"])
+        listing = "\n  ".join(f"{path} ({'an aspect ratio over %d:1' % MAX_ASPECT_RATIO if size else 'no image'})"
+                               for path, size, b in zip(paths, sizes, bad) if b)
         raise InputDataError(
             f"{len(unreadable)} probe file(s) are not readable images:\n  {listing}\n"
-            "Remove them, or set probe_sets.<name>.skip_unreadable: true to exclude and record them.")
+            "Remove them (crop extreme strips: the models resize the short side, so their "
+            "memory grows with the aspect ratio), or set probe_sets.<name>.skip_unreadable: "
+            "true to exclude and record them.")
     manifest = files.loc[[not b for b in bad]].reset_index(drop=True).copy()
-    good = [s for s in sizes if s is not None]
+    good = [s for s, b in zip(sizes, bad) if not b]
     manifest["width"] = np.array([s[0] for s in good], dtype=np.int64)
     manifest["height"] = np.array([s[1] for s in good], dtype=np.int64)
     manifest["label"] = manifest["label"].astype("string")

@@ -129,13 +129,20 @@ def concept_discovery_table(evaluations: list[tuple[dict, pd.DataFrame]], styles
     for labels, per_neuron in evaluations:
         for style in styles[labels["family"]]:
             rows.append(summary_row(per_neuron, style, **labels))
-    table = pd.DataFrame(rows)
+    # With the evaluation off there are no rows, but the columns rows are sorted by remain.
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(
+        {"style": [], "family": [], "method": [], "probe": [], "concepts": [],
+         "n_neurons": pd.Series([], dtype="int64"), "clip_cos": pd.Series([], dtype=float),
+         "mpnet_cos": pd.Series([], dtype=float)})
     return table.sort_values(["style", "probe", "concepts", "method"], kind="stable").reset_index(drop=True)
 
 
 def table_markdown(table: pd.DataFrame, title: str, digits: int = 2) -> str:
     """A Markdown rendering of a table (one section per style when it has one)."""
     parts = [f"# {title}\n"]
+    if table.empty:
+        return "".join(parts) + "\nNo rows: the evaluation is off (evaluation.probe_sets or " \
+            "evaluation.concept_sets is empty).\n"
     groups = table.groupby("style", sort=False) if "style" in table else [(None, table)]
     for style, group in groups:
         if style is not None:

@@ -46,7 +46,9 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +68,24 @@ PathLike = str | os.PathLike
 
 # ============================================================================ primitives
 
+# A writer's temporary file: ".{name}.{host}.{pid}.{random}.tmp" beside its artifact. Host and
+# process say whether its writer still runs (stale_temporaries), so the next run removes
+# what a killed job left and never the file of a job that is still writing.
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.{socket.gethostname().replace('.', '_')}.{os.getpid()}."
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success, and
     record its SHA-256 (:func:`recorded_sha256`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; artifacts are shared
     try:
@@ -116,6 +129,82 @@ def _record_sha256(path: Path, digest: str) -> None:
     tmp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                                "sha256": digest}))
     os.replace(tmp, record)
+
+
+def hash_record(path: PathLike) -> dict | None:
+    """What the writer of ``path`` recorded (size, mtime_ns, sha256), or None without a
+    record (a file not written through :func:`atomic_path`)."""
+    try:
+        record = json.loads(_hash_record_path(Path(path)).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "sha256" in record else None
+
+
+def changed_since_written(path: PathLike) -> str | None:
+    """Why ``path``'s bytes are not those its writer recorded, or None when they are (or
+    when there is no record to compare with). A file only touched (same bytes, another
+    modification time) is unchanged; the digest is computed only when size or time differ."""
+    record = hash_record(path)
+    if record is None:
+        return None
+    stat = Path(path).stat()
+    if record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns:
+        return None
+    digest = sha256_file(path) if record.get("size") == stat.st_size else None
+    # A writer renames its file into place, then records it: read the record again, so a
+    # file caught between the two is not taken for an edit.
+    record = hash_record(path) or record
+    now = Path(path).stat()
+    if record.get("size") == now.st_size and record.get("mtime_ns") == now.st_mtime_ns:
+        return None
+    if record.get("size") != now.st_size:
+        return f"{record.get('size')} bytes when written, {now.st_size} now"
+    if (digest or sha256_file(path)) != record["sha256"]:
+        return "same size, other bytes than when written"
+    return None
+
+
+def stale_temporaries(root: PathLike, remove: bool = False) -> list[Path]:
+    """Temporary files under ``root`` left by writes that did not finish (a killed job).
+
+    A temporary whose writer runs on this host and is still alive is not stale (another
+    Snakemake may be writing it); one from another host counts as stale only when older
+    than a day, since its writer cannot be asked. ``remove`` deletes the stale ones.
+    """
+    host = socket.gethostname().replace(".", "_")
+    stale = []
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            if not (name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)):
+                continue
+            path = Path(dirpath) / name
+            parts = name[:-len(TEMPORARY_SUFFIX)].rsplit(".", 3)
+            writer_host, pid = (parts[1], parts[2]) if len(parts) == 4 else ("", "")
+            if writer_host == host and pid.isdigit() and _process_alive(int(pid)):
+                continue
+            if writer_host and writer_host != host:
+                try:
+                    if time.time() - path.stat().st_mtime < 86400:
+                        continue
+                except OSError:
+                    continue
+            stale.append(path)
+    if remove:
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return sorted(stale)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def recorded_sha256(path: PathLike) -> str | None:

@@ -125,6 +125,12 @@ def artifact_manifest(results_dir: str | os.PathLike,
     root = Path(results_dir)
     if not root.is_dir():
         raise InputDataError(f"results folder {root} does not exist; run the workflow first")
+    edited = edited_by_hand(root, exclude)
+    if edited:
+        # A manifest hashes what is there: it must never bless bytes no rule wrote.
+        raise InputDataError(
+            f"{len(edited)} artifact(s) under {root} are not the bytes their rule wrote, so no "
+            "manifest is written for them:\n" + "\n".join(f"  {line}" for line in edited))
     rows = []
     for rel in _walk_files(root, exclude):
         path = root / rel
@@ -135,6 +141,27 @@ def artifact_manifest(results_dir: str | os.PathLike,
                      "content_sha256": content_hash_parquet(path)
                      if rel.endswith(".parquet") else ""})
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS).astype({"size": "int64"})
+
+
+def remake_command(path: str | os.PathLike) -> str:
+    """The command that remakes one artifact and everything that depends on it."""
+    return f"snakemake --cores all --forcerun {path}"
+
+
+def edited_by_hand(results_dir: str | os.PathLike,
+                   exclude: Iterable[str] = EXCLUDED) -> list[str]:
+    """One line for each artifact whose bytes differ from those its job wrote (the write-time
+    record beside it, :func:`neuron_concepts.io.changed_since_written`): what changed, and
+    the command that remakes it. Paths are as Snakemake names them (results/...)."""
+    root = Path(results_dir)
+    lines = []
+    for rel in _walk_files(root, exclude):
+        why = io.changed_since_written(root / rel)
+        if why:
+            target = (root / rel).as_posix()
+            lines.append(f"changed by hand: {target} ({why}); remake it with "
+                         f"`{remake_command(target)}`")
+    return lines
 
 
 def write_manifest(path: str | os.PathLike, manifest: pd.DataFrame) -> None:
@@ -189,10 +216,19 @@ def verify_manifest(results_dir: str | os.PathLike,
             continue  # same table, other writer metadata (pyarrow/pandas version)
         detail = (f"size {row.size} -> {size} bytes" if size != row.size
                   else f"sha256 {row.sha256[:12]}... -> {digest[:12]}..., same size")
-        problems.append(f"changed: {row.path} ({detail})")
+        problems.append(f"changed: {row.path} ({detail}); remake it with "
+                        f"`{remake_command((root / row.path).as_posix())}`")
     if check_extra:
         for rel in sorted(present - set(expected["path"])):
             problems.append(f"extra: {rel} (under {root}, not in the manifest)")
+    if root.is_dir():
+        # Against its own write-time record too: a manifest written after an edit (by hand,
+        # or by an older version) does not make the edit right.
+        reported = {p.split()[1] for p in problems}
+        problems += [line for line in edited_by_hand(root, exclude)
+                     if Path(line.split()[3]).relative_to(root).as_posix() not in reported]
+        problems += [f"unfinished write: {path} (a temporary file of a killed job; the next "
+                     "snakemake run removes it)" for path in io.stale_temporaries(root)]
     return problems
 
 

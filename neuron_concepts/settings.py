@@ -22,6 +22,8 @@ Conventions, the same for every feature:
 
 from __future__ import annotations
 
+import math
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,57 @@ from . import names
 from .errors import ConfigError
 
 # ---------------------------------------------------------------- cross-checks
+
+
+def validate(config: dict, schema_path: str | Path) -> None:
+    """Validate ``config`` against the schema (Snakemake's validate, which also fills in the
+    schema's defaults) and refuse non-finite numbers, which a schema's bounds let through.
+
+    A failure raises a ConfigError of a few lines: the key, the reason and where the key is
+    documented, instead of the schema and config dump of jsonschema's message.
+    """
+    check_finite(config)
+    from snakemake.utils import validate as snakemake_validate
+
+    try:
+        snakemake_validate(config, str(schema_path))
+    except Exception as error:  # Snakemake's WorkflowError, holding jsonschema's error
+        # Snakemake's error keeps jsonschema's only as the exception it was raised during.
+        cause = next((e for e in (error.__cause__, error.__context__)
+                      if hasattr(e, "absolute_path")), None)
+        if cause is None:
+            raise
+        raise ConfigError(schema_problem(cause, schema_path)) from None
+
+
+def schema_problem(error, schema_path: str | Path) -> str:
+    """A jsonschema ValidationError in a few lines: key, reason, where it is documented."""
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    reason = error.message if len(error.message) <= 300 else error.message[:300] + "..."
+    where = "/".join(str(part) for part in error.absolute_schema_path
+                     if part not in ("properties", "items"))
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    lines = [f"{key}: {reason}",
+             f"  documented in {schema_path} ({where or 'top level'}) and config.yaml"]
+    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        lines.append(f"  the keys allowed here: {', '.join(error.schema.get('properties', {}))}")
+    elif described and error.absolute_path:
+        lines.append(f"  {key}: {' '.join(str(described).split())[:300]}")
+    return "\n".join(lines)
+
+
+def check_finite(config: Any, key: str = "") -> None:
+    """Every number in ``config`` is finite: ``.inf`` and ``.nan`` pass a schema's minimum
+    and maximum (comparisons with NaN are false) and would stop the plan later, unnamed."""
+    if isinstance(config, dict):
+        for name, value in config.items():
+            check_finite(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(config, (list, tuple)):
+        for index, value in enumerate(config):
+            check_finite(value, f"{key}[{index}]")
+    elif isinstance(config, float) and not math.isfinite(config):
+        raise ConfigError(f"{key}: {config} is not a finite number; give a number (YAML's .inf "
+                          "and .nan are not accepted anywhere in the config)")
 
 
 def check(config: dict) -> None:

@@ -36,6 +36,13 @@ rule provenance:
         "../workflow_scripts/provenance.py"
 
 
+onstart:
+    # Before any job: what a killed job left half-written (its writer no longer runs) goes,
+    # and an artifact edited by hand is named, never built on or blessed.
+    remove_unfinished_writes("results")
+    refuse_hand_edits("results")
+
+
 onsuccess:
     keep_run_log(log, "results/provenance/runs")
 

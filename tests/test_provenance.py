@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from neuron_concepts import io, provenance
-from neuron_concepts.errors import WeightsError
+from neuron_concepts.errors import InputDataError, WeightsError
 
 TABLE = pd.DataFrame({"neuron": [0, 0, 1], "concept": ["dog", "cat", None],
                       "score": np.array([0.5, 0.25, -1.0], dtype=np.float32),
@@ -72,7 +72,8 @@ def test_verify_reports_tampered_and_deleted_artifacts(results: Path) -> None:
     assert problems[0] == ("missing: activations/probe/layer4.npz "
                            f"(in the manifest, not under {results})")
     assert problems[1].startswith("changed: tables/hit_rate.csv (sha256 ")
-    assert problems[1].endswith("same size)")
+    assert problems[1].endswith(f"same size); remake it with `snakemake --cores all "
+                                f"--forcerun {results.as_posix()}/tables/hit_rate.csv`")
     assert problems[2] == f"extra: tables/new.csv (under {results}, not in the manifest)"
     assert len(problems) == 3
     assert len(provenance.verify_manifest(results, check_extra=False)) == 2
@@ -85,7 +86,8 @@ def test_verify_names_size_change(results: Path) -> None:
     size = csv.stat().st_size
     csv.write_text(csv.read_text() + "clip,0.25\n")
     assert provenance.verify_manifest(results) == [
-        f"changed: tables/hit_rate.csv (size {size} -> {size + 10} bytes)"]
+        f"changed: tables/hit_rate.csv (size {size} -> {size + 10} bytes); remake it with "
+        f"`snakemake --cores all --forcerun {results.as_posix()}/tables/hit_rate.csv`"]
 
 
 def test_parquet_same_table_other_writer_metadata_passes_unless_strict(results: Path) -> None:
@@ -94,7 +96,8 @@ def test_parquet_same_table_other_writer_metadata_passes_unless_strict(results: 
     path = results / "descriptions" / "www.parquet"
     table = pa.Table.from_pandas(TABLE, preserve_index=False).replace_schema_metadata(
         {"pandas": "written by another pandas version"})
-    pq.write_table(table, path, row_group_size=2)  # other metadata and row groups
+    with io.atomic_path(path) as tmp:  # written by a job, as in a regenerated results tree
+        pq.write_table(table, tmp, row_group_size=2)  # other metadata and row groups
     assert provenance.verify_manifest(results) == []
     assert provenance.verify_manifest(results, strict=True)[0].startswith(
         "changed: descriptions/www.parquet")
@@ -217,8 +220,49 @@ def test_writers_record_the_hash_and_the_manifest_trusts_it_only_while_unchanged
     assert provenance.artifact_manifest(results)["sha256"].tolist() == ["f" * 64]
     # ... and the hidden record is no artifact.
     assert provenance.artifact_manifest(results)["path"].tolist() == ["a/x.npz"]
-    # A file changed after it was written (new mtime) is hashed again.
-    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    # A file only touched (same bytes, new mtime) is hashed again and accepted ...
+    record.write_text(record.read_text().replace("f" * 64, provenance.sha256_file(artifact)))
     os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
     assert io.recorded_sha256(artifact) is None
+    assert io.changed_since_written(artifact) is None
     assert provenance.artifact_manifest(results)["sha256"].tolist() == [provenance.sha256_file(artifact)]
+    # ... but other bytes than its writer's are never blessed: named, with the remake command.
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    with pytest.raises(InputDataError, match=r"changed by hand: .*a/x\.npz .*bytes when written.*"
+                                             r"snakemake --cores all --forcerun .*a/x\.npz"):
+        provenance.artifact_manifest(results)
+
+
+def test_same_size_edit_is_found_by_hash_and_verify_names_it_after_a_new_manifest(results):
+    provenance.write_provenance(results, {}, [])
+    csv = results / "tables" / "hit_rate.csv"
+    csv.write_text(csv.read_text().replace("0.5", "0.7"))
+    assert "same size, other bytes" in io.changed_since_written(csv)
+    # A manifest written by an older version (hashing what is there) does not hide the edit.
+    table = pd.read_csv(results / "provenance" / "manifest.tsv", sep="\t", keep_default_na=False)
+    table.loc[table["path"] == "tables/hit_rate.csv", "sha256"] = provenance.sha256_file(csv)
+    problems = provenance.verify_manifest(results, table)
+    assert problems == [f"changed by hand: {results.as_posix()}/tables/hit_rate.csv (same size, "
+                        "other bytes than when written); remake it with `snakemake --cores all "
+                        f"--forcerun {results.as_posix()}/tables/hit_rate.csv`"]
+
+
+def test_unfinished_writes_are_reported_and_removed_only_when_their_writer_is_gone(tmp_path):
+    import socket
+
+    folder = tmp_path / "results" / "x"
+    folder.mkdir(parents=True)
+    host = socket.gethostname().replace(".", "_")
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    dead = folder / f".cos.npz.{host}.{ended}.ab12cd34.tmp"
+    alive = folder / f".cos.npz.{host}.{__import__('os').getpid()}.ef56gh78.tmp"
+    dead.write_bytes(b"partial")
+    alive.write_bytes(b"being written")
+    assert io.stale_temporaries(tmp_path / "results") == [dead]
+    assert provenance.verify_manifest(tmp_path / "results", pd.DataFrame(
+        columns=provenance.MANIFEST_COLUMNS)) == [
+        f"unfinished write: {dead} (a temporary file of a killed job; the next snakemake run "
+        "removes it)"]
+    io.stale_temporaries(tmp_path / "results", remove=True)
+    assert not dead.exists() and alive.exists()

@@ -43,3 +43,35 @@ def keep_run_log(log, folder, failed=False):
             name = name.replace(".snakemake.log", ".failed.snakemake.log")
         Path(folder).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(folder) / name)
+
+
+def remove_unfinished_writes(folder):
+    """Remove the temporary files of writes that never finished (neuron_concepts.io.
+    stale_temporaries: a job killed mid-write), and say so in the run's log."""
+    from snakemake.logging import logger
+
+    from neuron_concepts import io
+
+    for path in io.stale_temporaries(folder, remove=True) if Path(folder).is_dir() else []:
+        logger.info(f"removed {path}: an unfinished write of a killed job")
+
+
+def refuse_hand_edits(folder):
+    """Stop before any job runs (onstart) when an artifact under ``folder`` is not the bytes
+    its job wrote (neuron_concepts.provenance.edited_by_hand), naming each with the command
+    that remakes it. Otherwise Snakemake would take the edited file as new, rerun what reads
+    it and the provenance job would hash the damage into a fresh manifest.
+
+    Files named by --forcerun are let through: that is the remake."""
+    if not Path(folder).is_dir():
+        return
+    from neuron_concepts import provenance
+
+    forced = {Path(target).as_posix() for target in workflow.dag_settings.forcerun or ()}
+    edited = [line for line in provenance.edited_by_hand(folder)
+              if line.split()[3] not in forced]
+    if edited:
+        raise WorkflowError(
+            f"{len(edited)} artifact(s) are not the bytes their job wrote:\n"
+            + "\n".join(f"  {line}" for line in edited)
+            + "\nRemake each with the command given (it reruns what depends on it too).")

@@ -1,0 +1,115 @@
+"""Bad input named, damage detected, nothing silently wrong: each case run through Snakemake.
+
+The damage cases work on a copy of the shared tiny run (file times kept), so the edit is the
+only difference Snakemake sees.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Workflow
+from neuron_concepts import io, provenance
+
+pytestmark = pytest.mark.workflow
+
+
+def copy_of(flow: Workflow, dest: Path) -> Workflow:
+    """A copy of a finished workflow folder, modification times kept (shutil.copy2)."""
+    shutil.copytree(flow.root, dest, symlinks=True)
+    return Workflow(dest, flow.config)
+
+
+def test_a_table_edited_by_hand_is_named_never_blessed_and_the_named_command_remakes_it(
+        finished_workflow, tmp_path):
+    flow = copy_of(finished_workflow, tmp_path / "flow")
+    table = flow.path("results/tables/concept_discovery.md")
+    original = table.read_bytes()
+    table.write_bytes(original[: len(original) // 2])  # truncated
+
+    failed = flow.snakemake(check=False)
+    assert failed.returncode != 0
+    command = "snakemake --cores all --forcerun results/tables/concept_discovery.md"
+    assert f"changed by hand: results/tables/concept_discovery.md" in failed.stdout
+    assert command in failed.stdout
+    assert "localrule provenance:" not in failed.stdout  # stopped before any job
+    # The manifest of the finished run still stands and names the damage too.
+    problems = provenance.verify_manifest(flow.path("results"))
+    assert any(p.startswith("changed: tables/concept_discovery.md") for p in problems)
+
+    # The command it names remakes the table (and the manifest after it).
+    flow.snakemake(*command.split()[3:])
+    assert table.read_bytes() == original
+    assert provenance.verify_manifest(flow.path("results")) == []
+
+
+def test_an_unfinished_write_is_reported_then_removed_by_the_next_run(finished_workflow, tmp_path):
+    flow = copy_of(finished_workflow, tmp_path / "flow")
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    host = socket.gethostname().replace(".", "_")
+    table = flow.path("results/tables/concept_discovery.csv")
+    leftover = table.parent / f".{table.name}.{host}.{ended}.k1ll3d00.tmp"
+    leftover.write_bytes(b"half a table")
+    table.unlink()  # the killed job's output never arrived
+
+    assert provenance.verify_manifest(flow.path("results"), check_extra=False) == [
+        "missing: tables/concept_discovery.csv (in the manifest, not under "
+        f"{flow.path('results')})",
+        f"unfinished write: {leftover} (a temporary file of a killed job; the next snakemake "
+        "run removes it)"]
+    run = flow.snakemake()
+    assert not leftover.exists()
+    assert f"removed {leftover.relative_to(flow.root)}" in run.stdout
+    assert provenance.verify_manifest(flow.path("results")) == []
+
+
+def test_a_latin1_concept_file_stops_with_the_line_and_the_command_that_converts_it(workflow):
+    concepts = workflow.path("resources/concepts/demo_words.txt")
+    concepts.write_bytes("cat\ncaf\xe9 au lait\ndog\n".encode("latin-1"))
+    failed = workflow.snakemake("results/concepts/words.parquet", check=False)
+    assert failed.returncode != 0
+    assert "resources/concepts/demo_words.txt is not UTF-8: byte 0xe9 on line 2" in failed.stdout
+    assert "iconv -f latin1 -t utf-8 resources/concepts/demo_words.txt" in failed.stdout
+
+
+def test_a_byte_order_mark_does_not_stick_to_the_first_concept(workflow):
+    concepts = workflow.path("resources/concepts/demo_words.txt")
+    concepts.write_bytes("\ufeffcat\ndog\n".encode("utf-8"))
+    workflow.snakemake("results/concepts/words.parquet")
+    assert io.load_concepts(workflow.path("results/concepts/words.parquet"))["text"].tolist() == [
+        "cat", "dog"]
+
+
+@pytest.mark.parametrize("change, key, says", [
+    (lambda c: c.update(bogus_key=1), "(top level)", "'bogus_key' was unexpected"),
+    (lambda c: c["methods"]["www"].update(alpha=-3), "methods.www.alpha",
+     "less than or equal to the minimum of 0"),
+    (lambda c: c.update(tvmf={"kappa": float("inf")}), "tvmf.kappa", "inf is not a finite number"),
+    (lambda c: c["methods"]["www"].update(alpha=float("nan")), "methods.www.alpha",
+     "nan is not a finite number"),
+])
+def test_a_config_error_is_a_few_lines_naming_the_key(workflow, change, key, says):
+    with workflow.changed_config(change):
+        failed = workflow.snakemake("-n", check=False)
+    assert failed.returncode != 0
+    message = failed.stdout[failed.stdout.index("Invalid configuration:"):]
+    assert message.startswith(f"Invalid configuration: {key}: ") and says in message
+    assert len(message.splitlines()) <= 6, message  # no schema or config dump
+    assert "config.schema.yaml" in message or "finite" in message
+
+
+def test_with_the_evaluation_off_the_run_ends_with_an_empty_discovery_table(run_workflow):
+    # As the schema says: either evaluation list empty turns the evaluation off.
+    flow = run_workflow(lambda c: c.update(evaluation={"probe_sets": [], "concept_sets": []}))
+    table = io.load_concept_discovery_table(flow.path("results/tables/concept_discovery.csv"))
+    assert table.empty
+    assert "the evaluation is off" in flow.path("results/tables/concept_discovery.md").read_text()
+    assert not flow.path("results/eval").exists()
+    assert provenance.verify_manifest(flow.path("results")) == []
