@@ -97,7 +97,14 @@ def experiment_sizes(config: dict, images: dict[str, int], concepts: dict[str, i
     return plan.Sizes(images=n_images, concepts=n_concepts,
                       layers={n.name: n.neurons for n in target.neurons},
                       n_top=config["methods"]["www"]["n_images"], top_k=top_k or 100,
-                      views=len(config["views"]))
+                      views=len(config["views"]), browser_probe=browser_probe(config))
+
+
+def browser_probe(config: dict) -> str:
+    """The probe set the browser and figures show (as neuron_concepts.settings resolves it)."""
+    from neuron_concepts import settings
+
+    return settings.resolve(config).figures.probe
 
 
 def dry_run(args, workdir: Path) -> str:
@@ -191,6 +198,9 @@ def report(jobs: list[plan.Job], sizes: plan.Sizes, device: plan.Device, nodes: 
               f"wall time, {nodes} nodes: {human_time(many)}",
               f"results/ size (from artifact shapes): "
               f"{human_bytes(sum(w.written for w in works.values()))}"]
+    lines += [f"plan-total-s: {total:.1f}", f"plan-largest-job-s: {biggest.seconds:.1f}",
+              f"plan-critical-path-s: {path_s:.1f}", f"plan-wall-1-node-s: {one:.1f}",
+              f"plan-wall-n-nodes-s: {many:.1f}"]
     if device.estimate:
         lines.append(f"NOTE: the {device.name} figures are estimates, not measurements "
                      "(benchmarks/throughputs.yaml says where each comes from).")
@@ -208,6 +218,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu-2core", help="a device of --throughputs")
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--throughputs", default=str(REPO / "benchmarks" / "throughputs.yaml"))
+    parser.add_argument("--dry-run-output", default=None, help="also write the dry run's text here")
     parser.add_argument("--directory", default=None,
                         help="the working directory to plan in (default: the repository)")
     args = parser.parse_args()
@@ -218,7 +229,10 @@ def main() -> None:
         sys.exit(f"--device {args.device!r}: not in {args.throughputs} ({sorted(devices)})")
     config = merged_config(args.configfile, args.replace_workflow_config, args.config)
     sizes = experiment_sizes(copy.deepcopy(config), pairs(args.images), pairs(args.concepts))
-    jobs = plan.parse_dry_run(dry_run(args, Path(args.directory or REPO).resolve()))
+    text = dry_run(args, Path(args.directory or REPO).resolve())
+    if args.dry_run_output:
+        Path(args.dry_run_output).write_text(text)
+    jobs = plan.parse_dry_run(text)
     print(report(jobs, sizes, devices[args.device], args.nodes))
 
 

@@ -122,6 +122,7 @@ class Sizes:
     embed_dim: int = 512  # CLIP's embedding width
     class_names: int = 2338  # the distinct ImageNet class names (evaluation ground truth)
     views: int = 2
+    browser_probe: str = ""  # the probe set the browser shows (figures.probe_set)
     convis_volume_bytes: int = 1860 * 920 * 2  # a rank volume at stride 16 (uint16)
     thumbnail_bytes: int = 6000
 
@@ -213,7 +214,7 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
     if rule == "concept_set":
         return Work("concepts", n_concepts, written=50 * n_concepts, host=GB)
     if rule == "browser":
-        probe_n = max(sizes.images.values(), default=0)
+        probe_n = sizes.images.get(sizes.browser_probe, 0)
         shown = min(probe_n, neurons * sizes.n_top) * (sizes.views + 1)  # + Grad-CAM overlays
         return Work("thumbnails", shown, written=sizes.thumbnail_bytes * shown,
                     host=GB + 8 * probe_n * max(sizes.layers.values(), default=0))
