@@ -14,7 +14,8 @@ from pathlib import Path
 from neuron_concepts import layers, names, settings
 from neuron_concepts.errors import ConfigError
 from neuron_concepts.models import RANDOM, looks_like_path, model_tag
-from neuron_concepts.resources import image_tower_gpu_mem_mb, text_runtime_min
+from neuron_concepts.resources import (image_tower_gpu_mem_mb, table_rows, text_runtime_min,
+                                       thumbnail_runtime_min)
 
 
 # ---------------------------------------------------------------- the config, checked and resolved
