@@ -10,7 +10,7 @@ WEIGHTS ?= random
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup lint benchmark clean
+.PHONY: demo run plan test setup lint benchmark clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,23 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) --config weights=$(WEIGHTS)
+
+# Your own experiment, nothing of the demo merged in: CONFIG replaces config.yaml
+# (snakemake --replace-workflow-config), so start it from a copy of config.yaml.
+#   make run CONFIG=mine.yaml [PROFILE=profiles/slurm]
+CONFIG ?=
+PROFILE ?= profiles/workstation
+run: setup
+	@test -n "$(CONFIG)" || { echo "make run CONFIG=your.yaml (a full config, e.g. an edited copy of config.yaml)"; exit 2; }
+	$(BIN)/snakemake --profile $(PROFILE) --configfile $(CONFIG) --replace-workflow-config
+
+# The plan of an experiment: per-rule jobs, time, memory, disk, wall time on 1 and NODES nodes.
+#   make plan [CONFIG=mine.yaml] [DEVICE=h100] [NODES=10] [PLAN_ARGS="--images imagenet_val=50000"]
+DEVICE ?= cpu-2core
+NODES ?= 10
+plan: setup
+	$(BIN)/python benchmarks/scale_plan.py --device $(DEVICE) --nodes $(NODES) \
+		$(if $(CONFIG),--configfile $(CONFIG) --replace-workflow-config,--config weights=$(WEIGHTS)) $(PLAN_ARGS)
 
 test: setup
 	bash .ci/setup_slurm.sh

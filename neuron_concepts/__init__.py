@@ -12,8 +12,9 @@ Configuration and running:
 - ``errors``: the exceptions whose message says what to fix.
 - ``logs``: a job's Python logging, warnings and stderr, sent to its log file.
 - ``lazy``: modules imported on first use, so jobs that never touch torch never load it.
+- ``plan``: the experiment planned at full size: work per job, time per device, critical path, n-node schedule.
 - ``provenance``: a run's resolved config, package versions, weights hashes and artifact manifest.
-- ``resources``: what a job declares, from its inputs: the description jobs' memory formula.
+- ``resources``: what a job declares, from its inputs: memory, GPU memory and runtime formulas.
 
 Data:
 
@@ -60,7 +61,7 @@ __all__ = [
     "activations", "browser", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
     "errors", "evaluation", "figures", "gradcam", "io", "layers", "lazy", "logs", "metrics", "models",
     "names",
-    "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
+    "plan", "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
 ]
 
 

@@ -63,3 +63,59 @@ def description_mem_mb(activations: Iterable[str | os.PathLike],
     n_concepts = max(shape[1] for held in shapes_of(similarities)
                      for shape in held.values() if len(shape) == 2)
     return -(-description_host_bytes(n_images, n_neurons, n_concepts) // MIB)
+
+
+# ---------------------------------------------------------------- model stages: GPU memory and runtime
+
+# A transformer tower's peak: its float32 weights, the CUDA context, and per item of a batch
+# its tokens' hidden states through the layers that autograd-free inference keeps alive at
+# once (a few per layer; 32 widths a token covers attention, MLP and the norms' buffers).
+CUDA_CONTEXT_BYTES = 512 * MIB
+
+
+def tower_gpu_bytes(batch_size: int, tokens: int, width: int, params: float) -> int:
+    """Peak GPU memory of a batched forward through a transformer tower, in bytes:
+    ``4 params + 4 batch tokens width 32 + 512 MiB`` (weights, activations, CUDA context).
+
+    CLIP ViT-B's text tower (77 tokens, width 512, 63 M parameters) at batch 256: 1.9 GiB;
+    its image tower (197 tokens, width 768, 86 M) at batch 256: 5.4 GiB."""
+    return int(4 * params + 4 * batch_size * tokens * width * 32 + CUDA_CONTEXT_BYTES)
+
+
+def text_gpu_mem_mb(batch_size: int) -> int:
+    """``gpu_mem_mb`` of a text-embedding job (CLIP's text tower or a sentence model, both at
+    most ~110 M parameters of width 768 over 77 tokens at ``batch_size``)."""
+    return -(-tower_gpu_bytes(batch_size, 77, 768, 110e6) // MIB)
+
+
+def image_tower_gpu_mem_mb(batch_size: int) -> int:
+    """``gpu_mem_mb`` of a job running CLIP's ViT-B image tower (197 tokens, width 768) at
+    ``batch_size`` images or patches."""
+    return -(-tower_gpu_bytes(batch_size, 197, 768, 150e6) // MIB)
+
+
+def table_rows(path: str | os.PathLike) -> int:
+    """Rows of a parquet table from its footer (no data read); FileNotFoundError when it is
+    not made yet (Snakemake then asks again once it exists)."""
+    import pyarrow.parquet as pq
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "input not made yet", str(path))
+    return pq.read_metadata(path).num_rows
+
+
+def text_runtime_min(n_texts: int, gpu: bool, attempt: int = 1) -> int:
+    """``runtime`` (minutes) of a text-embedding job of ``n_texts`` texts through one model:
+    10 minutes of start-up and model load, then 7,000 texts a minute on a CPU (124 texts/s
+    measured on 2 cores, README Scale) or 60,000 on a GPU (a tenth of an H100's estimated
+    rate: benchmarks/throughputs.yaml), times the attempt."""
+    per_minute = 60_000 if gpu else 7_000
+    return attempt * (10 + -(-n_texts // per_minute))
+
+
+def thumbnail_runtime_min(n_images: int, n_views: int, threads: int, attempt: int = 1) -> int:
+    """``runtime`` (minutes) of the browser: at most one thumbnail per image and view plus its
+    Grad-CAM overlay, about 25 ms each (decode, Lanczos resize, WebP) per thread, plus 10
+    minutes for the pages, times the attempt."""
+    seconds = n_images * (n_views + 1) * 0.025 / max(1, threads)
+    return attempt * (10 + -(-int(seconds) // 60))

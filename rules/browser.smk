@@ -17,9 +17,13 @@ rule browser:
     params:
         site=lambda wc: browser_site(),
         options=lambda wc: browser_options(),
+    # thumbnails are written in parallel, one image per task
+    threads: 8
     resources:
         mem_mb=4000,
-        runtime=30,
+        # minutes: a thumbnail per image and view, at most (and its Grad-CAM overlay)
+        runtime=lambda wc, input, threads, attempt: thumbnail_runtime_min(
+            table_rows(browser_site()["manifest"]), len(browser_views()), threads, attempt),
     log:
         "logs/browser/site.log",
     conda:

@@ -14,6 +14,8 @@ from pathlib import Path
 from neuron_concepts import layers, names, settings
 from neuron_concepts.errors import ConfigError
 from neuron_concepts.models import RANDOM, looks_like_path, model_tag
+from neuron_concepts.resources import (image_tower_gpu_mem_mb, table_rows, text_runtime_min,
+                                       thumbnail_runtime_min)
 
 
 # ---------------------------------------------------------------- the config, checked and resolved
@@ -187,6 +189,63 @@ def weights_marker(kind, tag):
 def use_gpu():
     """Model jobs ask for a GPU unless the config pins the CPU (``auto`` may find one)."""
     return 0 if config["device"] == "cpu" else 1
+
+
+def text_gpu_mem_mb():
+    """gpu_mem_mb of a text-embedding job at the configured text batch
+    (neuron_concepts.resources.text_gpu_mem_mb)."""
+    from neuron_concepts import resources
+
+    return resources.text_gpu_mem_mb(config["batch_size"]["text"])
+
+
+def text_runtime(texts_per_row, key="concepts"):
+    """A runtime function of a text-embedding job: its concept table's rows (input ``key``)
+    times ``texts_per_row`` texts, at the device's rate, times the attempt
+    (neuron_concepts.resources.text_runtime_min)."""
+    from neuron_concepts import resources
+
+    def runtime(wildcards, input, attempt):
+        rows = resources.table_rows(input[key])
+        return resources.text_runtime_min(rows * texts_per_row, bool(use_gpu()), attempt)
+
+    return runtime
+
+
+def gpu_constraint(gpu_mem_mb):
+    """The SLURM constraint (sbatch -C) of a job that needs ``gpu_mem_mb`` MB of GPU memory:
+    every feature of ``scale.gpu_constraints`` (feature -> GPU memory in MB of the nodes
+    that have it) whose cards are large enough, joined by ``|``; None without a mapping.
+    A job no configured card fits is a WorkflowError naming the largest one."""
+    features = config["scale"].get("gpu_constraints") or {}
+    if not features:
+        return None
+    fits = [name for name, mb in sorted(features.items(), key=lambda kv: kv[1]) if mb >= gpu_mem_mb]
+    if not fits:
+        raise WorkflowError(f"a job needs {gpu_mem_mb} MB of GPU memory, more than any card of "
+                            f"scale.gpu_constraints {features}; lower scale.gpu_mem_mb")
+    return "|".join(fits)
+
+
+def gpu_resources(gpu_mem_mb):
+    """The GPU resources of a model rule: ``gpu`` (use_gpu()), ``gpu_mem_mb`` (a number or a
+    resource function of wildcards, input, threads, attempt) and, with ``scale.gpu_constraints``
+    on a GPU run, the SLURM ``constraint`` of the cards that hold it (gpu_constraint(), per
+    job). Use as ``resources: **gpu_resources(...), mem_mb=..., runtime=...``."""
+    found = dict(gpu=use_gpu(), gpu_mem_mb=gpu_mem_mb)
+    if not (config["scale"].get("gpu_constraints") and use_gpu()):
+        return found
+    if not callable(gpu_mem_mb):
+        return dict(found, constraint=gpu_constraint(gpu_mem_mb))
+    import inspect
+
+    wanted = list(inspect.signature(gpu_mem_mb).parameters)
+
+    def constraint(wildcards, input, threads, attempt):
+        given = dict(wildcards=wildcards, input=input, threads=threads, attempt=attempt)
+        return gpu_constraint(gpu_mem_mb(*[given[name] for name in wanted]))
+
+    return dict(found, constraint=constraint)
 
 
 def image_model_threads(wildcards):

@@ -66,12 +66,14 @@ for _shard in convis_shards():
             probe=_shard["probe"],
             **convis_rank_params(),  # clip, grid (sizes, stride, padding, resize), seed, batching
         resources:
-            gpu=use_gpu(),
             mem_mb=8000,
             cpus_per_gpu=8,  # the profile cannot name a generated rule: set here
             # minutes: a CPU embeds a 500 x 375 image's 850 patches (stride 16) in about a
             # minute; a GPU (float16) thousands of patches a second
-            runtime=30 + (len(_shard["images"]) // 8 if use_gpu() else 2 * len(_shard["images"])),
+            runtime=lambda wc, attempt, n=len(_shard["images"]): attempt * (
+                30 + (n // 8 if use_gpu() else 2 * n)),
+            # CLIP's image tower over convis.batch_size patches a forward
+            **gpu_resources(image_tower_gpu_mem_mb(convis_config()["batch_size"])),
         log:
             _shard["log"],
         conda:

@@ -25,9 +25,10 @@ rule text_embeddings:
     wildcard_constraints:
         concepts=names.CONFIG_NAME,
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(text_gpu_mem_mb()),
         mem_mb=8000,
-        runtime=60,
+        # minutes: each model embeds its parts (prompts, raw strings) of every concept
+        runtime=text_runtime(2 * len(text_models())),
     log:
         "logs/text_embeddings/{concepts}.log",
     conda:
@@ -51,9 +52,9 @@ rule convis_text_embeddings:
         device=config["device"],
     priority: 5
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(text_gpu_mem_mb()),
         mem_mb=8000,
-        runtime=60,
+        runtime=text_runtime(1),
     log:
         "logs/convis_text_embeddings/{clip}/{vocab}.log",
     conda:

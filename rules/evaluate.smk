@@ -23,9 +23,10 @@ rule evaluation_class_embeddings:
     # the head of the evaluations' chain, and clip.dissect's text embeddings copy its rows
     priority: 5
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(text_gpu_mem_mb()),
         mem_mb=8000,
-        runtime=60,
+        # minutes: the 2,338 class names through one model
+        runtime=lambda wc, attempt: text_runtime_min(2338, bool(use_gpu()), attempt),
     log:
         "logs/evaluation_class_embeddings/{eval_model}.log",
     conda:
@@ -59,9 +60,9 @@ rule evaluation_text_embeddings:
     wildcard_constraints:
         concepts=names.CONFIG_NAME,
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(text_gpu_mem_mb()),
         mem_mb=8000,
-        runtime=60,
+        runtime=text_runtime(2),  # both evaluation models, at most
     log:
         "logs/evaluation_text_embeddings/{concepts}.log",
     conda:

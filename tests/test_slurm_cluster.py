@@ -110,7 +110,7 @@ def test_slurm_profile_grows_memory_on_retry(slurm_cluster: SlurmCluster,
     """profiles/slurm: a failed text_embeddings job is retried with 2x memory and runtime.
 
     The rule fails on its first attempt; the second attempt's SLURM record must show
-    the profile's ``mem_mb: 16000 * attempt`` and ``runtime: 60 * attempt`` for
+    the profile's ``mem_mb: 16000 * attempt`` and the rule's ``runtime`` (60 * attempt) for
     attempt 2, its GPU, and cpus_per_gpu; a CPU rule gets the profile's memory and no GPU
     (evaluate_descriptions, which the profile also groups: a group of one job here).
     """
@@ -120,7 +120,8 @@ def test_slurm_profile_grows_memory_on_retry(slurm_cluster: SlurmCluster,
 
         rule text_embeddings:
             output: "text_embeddings.txt"
-            resources: gpu=1
+            # the real rule computes its runtime from its texts, times attempt
+            resources: gpu=1, runtime=lambda wc, attempt: 60 * attempt
             shell: '{FAIL_ONCE} {RECORD}'
 
         rule evaluate_descriptions:

@@ -4,4 +4,5 @@ from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
     browser.build_site(snakemake.output.index, **snakemake.params.site,
-                       options=browser.SiteOptions(**snakemake.params.options))
+                       options=browser.SiteOptions(**snakemake.params.options),
+                       threads=snakemake.threads)
