@@ -26,6 +26,8 @@ torch = lazy.module("torch")
 # recomputation from the same float16 embeddings for: 0.25-7.25% of neurons with float16
 # t-vMF values (the old artifacts), 0-1% with float16 cosines (steps of 1.2e-4 to 2.4e-4 at
 # CLIP's 0.15-0.35), none with float32 cosines. float32 costs twice the disk and memory.
+# The cosines are always computed in float32; scale.cosine_dtype float16 stores them as
+# float16 in a file named so (cos-f16.npz, io.save_similarity casts each block as written).
 SIMILARITY_DTYPE = np.float32
 
 
