@@ -34,10 +34,12 @@ The npz keys are the names of the fields above except ``emb`` (the text embeddin
 rows) and ``activations`` (:class:`Activations`' values). Loaders of large npz files take
 ``parts`` and read only those arrays (``np.load`` is lazy per key): CLIP-Dissect reads
 only the raw-string cosines of a similarity file. ``gradcam.save_cams`` and
-``gradcam.load_cams`` are the Grad-CAM pair above. ``write_npz`` (which streams :class:`RowBlocks`), ``read_npz``,
+``gradcam.load_cams`` are the Grad-CAM pair above. ``write_npz``, ``read_npz``,
 ``write_parquet``, ``read_parquet``, ``write_text``, ``write_embeddings`` and
 ``read_embeddings`` are the unchecked primitives below the pairs, for other files;
-``read_concepts`` is :func:`load_concepts` under its older name.
+``read_concepts`` is :func:`load_concepts` under its older name. ``write_npz`` streams a
+member given as :class:`RowBlocks` (shape, dtype, blocks of rows made on demand) into the
+file, so :func:`save_similarity` writes ``[N, C]`` cosines without holding them.
 """
 
 from __future__ import annotations
