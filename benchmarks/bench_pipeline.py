@@ -10,15 +10,20 @@ job's log ends with its wall time, CPU time and peak memory (neuron_concepts.log
 are summed per rule and printed with items/s, next to the raw batched forward of the same
 models on the same machine.
 
-``--stages N C`` (the memory check): synthetic artifacts at N images x C concepts (a cosine
-file as the similarity rule writes it, and activations of a 2,048-neuron layer), then the
-WWW and CLIP-Dissect description code on them in a fresh process each, as the jobs run it
-(memory-mapped cosines). Prints the peak resident memory next to the largest single input
-and the formula of neuron_concepts.resources.
+``--stages N C`` (the memory check): synthetic artifacts at N images x C concepts, each
+stage in a fresh process as its job runs it. The similarity stage: CLIP-like image and
+text embeddings (D = ``--dim``), streamed into a cosine file as the similarity rule does
+it (on ``--device``); prints its peak resident memory next to the formula of
+neuron_concepts.resources, one [N, C] float32 matrix and the fixed cost of a process that
+only imports the same modules, and its cosines/s next to the bare matmul's. The description
+stages: a cosine file and activations of a 2,048-neuron layer, then the WWW and
+CLIP-Dissect description code on them (memory-mapped cosines); prints the peak resident
+memory next to the largest single input and the formula.
 
     .venv/bin/python benchmarks/bench_pipeline.py                        # make benchmark
     .venv/bin/python benchmarks/bench_pipeline.py --images 5000 50000 --concepts 20000 82115 --device cuda
     .venv/bin/python benchmarks/bench_pipeline.py --images --concepts --stages 50000 20000
+    .venv/bin/python benchmarks/bench_pipeline.py --images --concepts --stages 20000 10000 --stage-list similarity
 """
 
 from __future__ import annotations
@@ -211,18 +216,103 @@ print(json.dumps(dict(wall=time.perf_counter() - start, peak_rss_mib=logs.peak_r
 """
 
 
-def write_stage_inputs(folder: Path, n_images: int, n_concepts: int, n_neurons: int) -> dict:
-    """A cosine file (prompt, base, raw; float32, CLIP-like values) and activations."""
+SIMILARITY_CODE = """
+import json, sys, time
+from neuron_concepts import io, logs, models
+from neuron_concepts.similarity import cosine_row_blocks
+mode, folder, device, gpu_mem_mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+if mode == "fixed":  # the same imports, no data: the cost every job pays
+    import torch
+    print(json.dumps(dict(peak_rss_mib=logs.peak_rss_mib())))
+    sys.exit()
+device = models.resolve_device(device)
+start = time.perf_counter()
+images = io.load_image_embeddings(folder + "/images.npz")
+texts = io.load_text_embeddings(folder + "/texts.npz", parts=["prompt", "base", "raw"])
+io.save_similarity(folder + "/sim/cos.npz", **cosine_row_blocks(
+    images.emb, texts.npz_arrays(), ["prompt", "base", "raw"], device, gpu_mem_mb=gpu_mem_mb))
+print(json.dumps(dict(wall=time.perf_counter() - start, peak_rss_mib=logs.peak_rss_mib())))
+"""
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    """n float16 unit vectors sharing a common direction, as CLIP's embeddings do."""
+    x = rng.standard_normal((n, dim), dtype=np.float32) + 1.5 * np.ones(dim, np.float32) / np.sqrt(dim)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+
+
+def write_embedding_inputs(folder: Path, n_images: int, n_concepts: int, dim: int) -> None:
+    """Image embeddings [N, D] and text embeddings (prompt, base, raw) of C concepts."""
     from neuron_concepts import io
 
     rng = np.random.default_rng(0)
-    prompt = np.empty((n_images, n_concepts), dtype=np.float32)
-    for start in range(0, n_images, 4096):
-        rows = prompt[start:start + 4096]
-        rows[:] = rng.normal(0.22, 0.03, size=rows.shape)
-    io.save_similarity(folder / "cos.npz", prompt=prompt, base=rng.normal(0.2, 0.03, n_images)
-                       .astype(np.float32), raw=prompt)
-    del prompt
+    io.save_image_embeddings(folder / "images.npz", unit_rows(rng, n_images, dim),
+                             ids=[f"img{i}" for i in range(n_images)])
+    io.save_text_embeddings(folder / "texts.npz", ids=np.arange(n_concepts),
+                            prompt=unit_rows(rng, n_concepts, dim), base=unit_rows(rng, 1, dim)[0],
+                            raw=unit_rows(rng, n_concepts, dim))
+
+
+def matmul_rate(n_images: int, n_concepts: int, dim: int, device: str) -> float:
+    """Cosines/s of the bare float32 matmul of the similarity stage: [rows, D] x [D, C] for
+    every block of rows (the stage's block size), results dropped."""
+    import torch
+
+    from neuron_concepts.similarity import block_rows
+
+    dev = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+    rows = min(n_images, block_rows(n_concepts, dim))
+    texts = torch.randn(n_concepts, dim, device=dev)
+    images = torch.randn(rows, dim, device=dev)
+    blocks = max(1, min(-(-n_images // rows), 20))
+    (images @ texts.T).cpu()  # warm-up
+    start = time.perf_counter()
+    for _ in range(blocks):
+        (images @ texts.T).cpu()
+    return blocks * rows * n_concepts / (time.perf_counter() - start)
+
+
+def print_similarity_stage(folder: Path, n_images: int, n_concepts: int, dim: int, device: str,
+                           gpu_mem_mb: int) -> None:
+    from neuron_concepts import resources
+
+    write_embedding_inputs(folder, n_images, n_concepts, dim)
+
+    def run(mode: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", SIMILARITY_CODE, mode, str(folder), device,
+                              str(gpu_mem_mb)], capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    fixed, result = run("fixed"), run("similarity")
+    matrix = n_images * n_concepts * 4
+    formula = resources.similarity_host_bytes(n_images, n_concepts, dim, text_parts=2)
+    cosines = n_images * (2 * n_concepts + 1)
+    size = (folder / "sim" / "cos.npz").stat().st_size
+    print(f"\n# Similarity stage at N = {n_images}, C = {n_concepts}, D = {dim} on {device} "
+          f"(prompt, base, raw: file {size / MIB:.0f} MiB; one [N, C] float32 matrix {matrix / MIB:.0f} MiB)")
+    print(f"{'peak RSS MiB':>13} {'fixed MiB':>10} {'above fixed':>12} {'/ one matrix':>13} "
+          f"{'formula MiB':>12} {'wall s':>8} {'cosines/s':>12} {'matmul cosines/s':>17}")
+    above = result["peak_rss_mib"] - fixed["peak_rss_mib"]
+    print(f"{result['peak_rss_mib']:>13.0f} {fixed['peak_rss_mib']:>10.0f} {above:>12.0f} "
+          f"{above * MIB / matrix:>13.2f} {formula / MIB:>12.0f} {result['wall']:>8.1f} "
+          f"{cosines / result['wall']:>12.3g} {matmul_rate(n_images, n_concepts, dim, device):>17.3g}")
+    shutil.rmtree(folder / "sim")
+
+
+def write_stage_inputs(folder: Path, n_images: int, n_concepts: int, n_neurons: int) -> dict:
+    """A cosine file (prompt, base, raw; float32, CLIP-like values), streamed, and activations."""
+    from neuron_concepts import io
+
+    def cosines(seed: int):
+        rng = np.random.default_rng(seed)
+        for start in range(0, n_images, 4096):
+            yield rng.normal(0.22, 0.03, size=(min(4096, n_images - start), n_concepts)).astype(np.float32)
+
+    rng = np.random.default_rng(0)
+    io.save_similarity(folder / "cos.npz",
+                       prompt=io.RowBlocks((n_images, n_concepts), np.float32, cosines(0)),
+                       base=rng.normal(0.2, 0.03, n_images).astype(np.float32),
+                       raw=io.RowBlocks((n_images, n_concepts), np.float32, cosines(0)))
     io.save_activations(folder / "acts.npz", rng.standard_normal((n_images, n_neurons),
                                                                  dtype=np.float32),
                         ids=[f"img{i}" for i in range(n_images)])
@@ -230,11 +320,17 @@ def write_stage_inputs(folder: Path, n_images: int, n_concepts: int, n_neurons: 
                 activations=(folder / "acts.npz").stat().st_size)
 
 
-def print_stages(n_images: int, n_concepts: int, n_neurons: int = 2048) -> None:
+def print_stages(n_images: int, n_concepts: int, stages: list[str], dim: int = 512,
+                 device: str = "cpu", gpu_mem_mb: int = 16000, n_neurons: int = 2048) -> None:
     from neuron_concepts import resources
 
     folder = Path(tempfile.mkdtemp(prefix="bench-stages-"))
     try:
+        if "similarity" in stages:
+            print_similarity_stage(folder, n_images, n_concepts, dim, device, gpu_mem_mb)
+        stages = [stage for stage in stages if stage != "similarity"]
+        if not stages:
+            return
         sizes = write_stage_inputs(folder, n_images, n_concepts, n_neurons)
         # The largest single input a job reads: one [N, C] cosine matrix (the file holds two).
         largest = n_images * n_concepts * 4
@@ -245,7 +341,7 @@ def print_stages(n_images: int, n_concepts: int, n_neurons: int = 2048) -> None:
               f"(cosine file {sizes['similarity'] / MIB:.0f} MiB, one matrix {largest / MIB:.0f} MiB, "
               f"activations {sizes['activations'] / MIB:.0f} MiB)")
         print(f"{'stage':14} {'wall s':>8} {'peak RSS MiB':>13} {'/ largest input':>16} {'formula MiB':>12}")
-        for stage in ("www", "clip_dissect"):
+        for stage in stages:
             out = subprocess.run([sys.executable, "-c", STAGE_CODE, stage, str(folder)],
                                  capture_output=True, text=True, check=True).stdout
             result = json.loads(out.strip().splitlines()[-1])
@@ -255,6 +351,9 @@ def print_stages(n_images: int, n_concepts: int, n_neurons: int = 2048) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+STAGES = ["similarity", "www", "clip_dissect"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, nargs="*", default=[32, 96],
@@ -262,7 +361,12 @@ def main() -> None:
     parser.add_argument("--concepts", type=int, nargs="*", default=[300, 1200],
                         help="concept set sizes of the DAG sweep, paired with --images")
     parser.add_argument("--stages", type=int, nargs=2, metavar=("N", "C"), default=None,
-                        help="also run the description stages on synthetic N x C artifacts")
+                        help="also run the similarity and description stages on synthetic N x C artifacts")
+    parser.add_argument("--stage-list", nargs="+", default=STAGES, choices=STAGES,
+                        help="the stages --stages runs")
+    parser.add_argument("--dim", type=int, default=512, help="embedding dimensions of the similarity stage")
+    parser.add_argument("--gpu-mem-mb", type=int, default=16000,
+                        help="the similarity stage's GPU budget (scale.gpu_mem_mb)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the config's device)")
     parser.add_argument("--cores", default="all", help="snakemake --cores")
     args = parser.parse_args()
@@ -271,7 +375,8 @@ def main() -> None:
     if args.images:
         print_sweep(list(zip(args.images, args.concepts)), args.device, args.cores)
     if args.stages:
-        print_stages(*args.stages)
+        print_stages(*args.stages, stages=args.stage_list, dim=args.dim, device=args.device,
+                     gpu_mem_mb=args.gpu_mem_mb)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ same ones (paths under ``results/``):
 | image embeddings | ``image_emb/{probe}/{clip}/{view}.npz`` | save_image_embeddings / load_image_embeddings | :class:`Embeddings`: emb float16 ``[N, D]``, ids ``[N]`` image ids |
 | evaluation embeddings | ``eval_emb/{model}/{concepts}.npz`` | save_eval_embeddings / load_eval_embeddings | :class:`Embeddings`: emb float16 ``[T, D]``, ids ``[T]`` the texts |
 | activations | ``activations/{probe}/{target}/{view}/{layer}.npz`` | save_activations / load_activations | :class:`Activations`: values float32 ``[N, K]``, ids ``[N]`` image ids |
-| similarity | ``similarity/{probe}/{clip}/{view}/{concepts}/cos.npz`` | save_similarity / load_similarity | :class:`Similarity`: cosines float32, prompt ``[N, C]``, base ``[N]``, raw ``[N, C]``, those the file holds |
+| similarity | ``similarity/{probe}/{clip}/{view}/{concepts}/cos.npz`` (``cos-f16.npz``: float16) | save_similarity / load_similarity | :class:`Similarity`: cosines float32 (float16 in ``cos-f16.npz``), prompt ``[N, C]``, base ``[N]``, raw ``[N, C]``, those the file holds |
 | Grad-CAM | ``gradcam/{probe}/{target}/cams.npz`` | save_cams / load_cams | :class:`GradCams`: image_id ``[N]``, cams float32 ``[N, h, w]``, predicted int64 ``[N]`` |
 | crop boxes | ``gradcam/{probe}/{target}/boxes-f{fraction}.parquet`` | save_boxes / load_boxes | image_id, x0, y0, x1, y1 (original pixels), cam_zero, predicted |
 | descriptions | ``descriptions/{probe}/{target}/{layer}/{method}/{concepts}.parquet`` | save_descriptions / load_descriptions | neuron, rank, concept_id, concept, score, selected, fallback |
@@ -37,7 +37,9 @@ only the raw-string cosines of a similarity file. ``gradcam.save_cams`` and
 ``gradcam.load_cams`` are the Grad-CAM pair above. ``write_npz``, ``read_npz``,
 ``write_parquet``, ``read_parquet``, ``write_text``, ``write_embeddings`` and
 ``read_embeddings`` are the unchecked primitives below the pairs, for other files;
-``read_concepts`` is :func:`load_concepts` under its older name.
+``read_concepts`` is :func:`load_concepts` under its older name. ``write_npz`` streams a
+member given as :class:`RowBlocks` (shape, dtype, blocks of rows made on demand) into the
+file, so :func:`save_similarity` writes ``[N, C]`` cosines without holding them.
 """
 
 from __future__ import annotations
@@ -51,13 +53,15 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypedDict
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from . import names
 from .errors import InputDataError
 
 if TYPE_CHECKING:  # convis pulls in torch and open_clip; io stays light for table readers
@@ -227,14 +231,76 @@ def _umask() -> int:
     return mask
 
 
-def write_npz(path: PathLike, **arrays: np.ndarray) -> None:
+@dataclass(frozen=True)
+class RowBlocks:
+    """An array that :func:`write_npz` streams into the file block by block, never whole.
+
+    ``shape`` and ``dtype``: the array's final shape and stored dtype (its ``.npy`` header
+    is written first); ``blocks``: consecutive blocks of its rows, in order, each of shape
+    ``[rows, *shape[1:]]`` (cast to ``dtype`` as written). The writer holds one block at a
+    time, so an iterator that makes each block on demand keeps the whole array out of memory.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    blocks: Iterable[np.ndarray]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def write_npz(path: PathLike, **arrays: np.ndarray | RowBlocks) -> None:
     """Write arrays to an uncompressed npz, atomically and byte-reproducibly.
 
-    ``np.savez`` stamps zip entries with a fixed date, so equal arrays give equal bytes.
+    The bytes are those ``np.savez`` writes for the same arrays, in the given key order: a
+    zip (stored, zip64 entries with zip's fixed 1980 date) of one ``.npy`` file per key. A
+    :class:`RowBlocks` member is streamed: its header with the final shape, then its rows
+    block by block, so a file larger than memory can be written.
     """
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+    with atomic_path(path) as tmp, open(tmp, "wb") as f, \
+            zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            # As numpy's _savez: one entry per array, always zip64 (numpy gh-10776).
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                if isinstance(value, RowBlocks):
+                    _write_row_blocks(member, value, f"array {key!r} of {path}")
+                else:
+                    np.lib.format.write_array(member, np.asarray(value), allow_pickle=True)
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """The ``.npy`` header ``np.lib.format.write_array`` writes for a C-ordered array of
+    ``shape`` and ``dtype``: version 1.0, or 2.0 when it does not fit in 1.0."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": tuple(int(size) for size in shape)}
+    buffer = BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(buffer, header)
+    except ValueError:  # a header over 65,535 bytes (a structured dtype with many fields)
+        buffer = BytesIO()
+        np.lib.format.write_array_header_2_0(buffer, header)
+    return buffer.getvalue()
+
+
+def _write_row_blocks(member: BinaryIO, rows: RowBlocks, what: str) -> None:
+    """Write ``rows`` as a ``.npy`` file into an open zip ``member``: header, then each
+    block's bytes; an error naming ``what`` when the blocks do not add up to its shape."""
+    shape, dtype = tuple(int(size) for size in rows.shape), np.dtype(rows.dtype)
+    if not shape or dtype.hasobject:
+        raise ValueError(f"{what}: row blocks make arrays of at least one axis and a plain dtype")
+    member.write(_npy_header(shape, dtype))
+    written = 0
+    for block in rows.blocks:
+        block = np.ascontiguousarray(block, dtype=dtype)
+        if block.shape[1:] != shape[1:] or written + len(block) > shape[0]:
+            raise ValueError(f"{what}: a block of shape {block.shape} after {written} rows does "
+                             f"not fit shape {shape}")
+        member.write(block.data)
+        written += len(block)
+        del block  # the next block is made while none is held here
+    if written != shape[0]:
+        raise ValueError(f"{what}: the blocks hold {written} rows where its shape {shape} says {shape[0]}")
 
 
 def read_npz(path: PathLike) -> dict[str, np.ndarray]:
@@ -703,7 +769,8 @@ def load_activations(path: PathLike) -> Activations:
 
 @dataclass
 class Similarity:
-    """Cosines (float32) of a probe set's images with a concept set, from one CLIP model.
+    """Cosines of a probe set's images with a concept set, from one CLIP model: float32, or
+    float16 in a file named so (``cos-f16.npz``, :func:`similarity_dtype`).
 
     ``prompt [N, C]`` with WWW's prompts, ``base [N]`` with the base template, ``raw
     [N, C]`` with the raw concept strings; the similarity rule writes only the matrices
@@ -715,17 +782,41 @@ class Similarity:
     raw: np.ndarray | None = None
 
 
-SIMILARITY = _NpzFormat("similarity", "similarity", {
-    "prompt": _Array("float32", ("N", "C")), "base": _Array("float32", ("N",)),
-    "raw": _Array("float32", ("N", "C"))})
+def _similarity_format(dtype: str) -> _NpzFormat:
+    name = "similarity" if dtype == "float32" else f"similarity ({dtype} cosines, as its name says)"
+    return _NpzFormat(name, "similarity", {
+        "prompt": _Array(dtype, ("N", "C")), "base": _Array(dtype, ("N",)),
+        "raw": _Array(dtype, ("N", "C"))})
 
 
-def save_similarity(path: PathLike, **matrices: np.ndarray) -> None:
-    """Write the cosine matrices given (``prompt``, ``base``, ``raw``), in the given order."""
+SIMILARITY = _similarity_format("float32")
+
+
+def similarity_dtype(path: PathLike) -> str:
+    """The dtype of a similarity file's cosines, which its name says
+    (:func:`neuron_concepts.names.cosine_file_name`): ``float16`` for ``cos-f16.npz``,
+    ``float32`` for ``cos.npz`` and any name that is no cosine file name."""
+    try:
+        return names.parse_cosine_file_name(Path(path).name)
+    except ValueError:
+        return "float32"
+
+
+def save_similarity(path: PathLike, **matrices: np.ndarray | RowBlocks) -> None:
+    """Write the cosine matrices given (``prompt``, ``base``, ``raw``), in the given order,
+    as the dtype ``path``'s name says (:func:`similarity_dtype`).
+
+    A matrix given as :class:`RowBlocks` (:func:`neuron_concepts.similarity.cosine_row_blocks`)
+    is streamed into the file block by block; the file has the bytes it would have had
+    from the whole arrays."""
     unknown = sorted(set(matrices) - set(SIMILARITY.arrays))
     if unknown or not matrices:
         raise ValueError(f"similarity matrices must be some of {list(SIMILARITY.arrays)}, got {list(matrices)}")
-    _save_npz(path, SIMILARITY, {k: np.asarray(v, dtype=np.float32) for k, v in matrices.items()})
+    dtype = similarity_dtype(path)
+    _save_npz(path, _similarity_format(dtype), {
+        key: RowBlocks(tuple(value.shape), np.dtype(dtype), value.blocks)
+        if isinstance(value, RowBlocks) else np.asarray(value, dtype=dtype)
+        for key, value in matrices.items()})
 
 
 def load_similarity(path: PathLike, parts: Iterable[str] | None = None,
@@ -736,17 +827,18 @@ def load_similarity(path: PathLike, parts: Iterable[str] | None = None,
     ``mmap=True`` maps them instead of reading them (the file's arrays are stored
     uncompressed): a method that gathers the rows of its neurons' top images then reads
     only those rows from disk, and a ``[50,000, 82,115]`` matrix never sits in memory."""
-    held = [k for k in SIMILARITY.arrays if k in _npz_keys(path, SIMILARITY)]
+    fmt = _similarity_format(similarity_dtype(path))
+    held = [k for k in fmt.arrays if k in _npz_keys(path, fmt)]
     parts = held if parts is None else list(parts)
     missing = [k for k in parts if k not in held]
     if missing or not parts:
         # The similarity rule writes only the matrices of the roles that use its model.
-        raise _bad(path, SIMILARITY.name, SIMILARITY.rule,
-                   f"it holds the matrices {held}, not {missing or list(SIMILARITY.arrays)}; the "
+        raise _bad(path, fmt.name, fmt.rule,
+                   f"it holds the matrices {held}, not {missing or list(fmt.arrays)}; the "
                    "rule writes prompt and base for the CLIP model of clip.match (WWW) and raw for "
                    "clip.dissect (CLIP-Dissect), so a file written before the roles changed lacks "
                    "a new role's matrices")
-    return Similarity(**_load_npz(path, SIMILARITY, parts, mmap=mmap))
+    return Similarity(**_load_npz(path, fmt, parts, mmap=mmap))
 
 
 # ============================================================================ Grad-CAM

@@ -5,6 +5,8 @@ values back, and a regular expression that matches exactly what the builder writ
 
 - view: ``center``, ``gradcam-f0.5`` -- :func:`view_name`, :func:`parse_view`, :data:`VIEW`
 - similarity: ``cos``, ``tvmf-k16`` -- :func:`sim_name`, :func:`parse_sim`, :data:`SIM`
+- cosine file: ``cos.npz``, ``cos-f16.npz`` (the stored dtype) -- :func:`cosine_file_name`,
+  :func:`parse_cosine_file_name`, :data:`COSINE_FILE`
 - WWW method: ``www-center-tvmf-k16-n40-a0.95`` -- :func:`www_method_name`,
   :func:`parse_www_method`, :data:`WWW_METHOD`
 - CLIP-Dissect method: ``softwpmi-center-cos-k100`` -- :func:`clip_dissect_method_name`,
@@ -371,6 +373,31 @@ def parse_sim(name: str) -> Similarity:
     """(kind, kappa) of a similarity name: ``tvmf-k16`` -> (tvmf, 16.0), ``cos`` -> (cos, 0.0)."""
     parsed = SIMILARITIES.parse(name)
     return Similarity(parsed.kind, float(parsed.params.get("kappa", 0.0)))
+
+
+# ---------------------------------------------------------------- cosine files
+# A similarity file's name says the dtype of its cosines (scale.cosine_dtype): ``cos.npz``
+# float32 (the default, and every earlier file), ``cos-f16.npz`` float16 (ours).
+
+COSINE_FILE_SUFFIXES = {"float32": "", "float16": "-f16"}
+COSINE_FILE = r"cos(?:-f16)?\.npz"
+
+
+def cosine_file_name(dtype: str = "float32") -> str:
+    """The file name of a similarity artifact whose cosines are ``dtype``: ``cos.npz``
+    (float32) or ``cos-f16.npz`` (float16)."""
+    if dtype not in COSINE_FILE_SUFFIXES:
+        raise ValueError(f"cosines are stored as {' or '.join(COSINE_FILE_SUFFIXES)}, not {dtype!r}")
+    return _checked(f"cos{COSINE_FILE_SUFFIXES[dtype]}.npz", COSINE_FILE, "cosine file")
+
+
+def parse_cosine_file_name(name: str) -> str:
+    """The cosines' dtype of a similarity file name (:func:`cosine_file_name`):
+    ``cos-f16.npz`` -> ``float16``."""
+    for dtype, suffix in COSINE_FILE_SUFFIXES.items():
+        if name == f"cos{suffix}.npz":
+            return dtype
+    raise ValueError(f"{name!r} is no cosine file name (cos.npz or cos-f16.npz)")
 
 
 # ---------------------------------------------------------------- methods

@@ -8,12 +8,12 @@ step is large enough to change which concepts WWW selects.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import lazy
+from . import io, lazy
 
 # Similarity names in paths (cos, tvmf-k16) are built and parsed with every other name.
 from .names import parse_sim, sim_name  # noqa: F401  (kept importable from here)
@@ -26,6 +26,8 @@ torch = lazy.module("torch")
 # recomputation from the same float16 embeddings for: 0.25-7.25% of neurons with float16
 # t-vMF values (the old artifacts), 0-1% with float16 cosines (steps of 1.2e-4 to 2.4e-4 at
 # CLIP's 0.15-0.35), none with float32 cosines. float32 costs twice the disk and memory.
+# The cosines are always computed in float32; scale.cosine_dtype float16 stores them as
+# float16 in a file named so (cos-f16.npz, io.save_similarity casts each block as written).
 SIMILARITY_DTYPE = np.float32
 
 
@@ -83,19 +85,73 @@ def similarity_fn(sim: str, kappa: float = 16.0) -> Callable[[torch.Tensor], tor
     raise ValueError(f"unknown similarity {sim!r}: use 'cos' or 'tvmf'")
 
 
-def similarity_matrix(image_emb: ArrayLike, text_emb: ArrayLike,
-                      device: str | torch.device = "cpu", chunk: int = 8192) -> np.ndarray:
-    """Cosine of every image with every text, ``[N, C]`` of :data:`SIMILARITY_DTYPE`.
+# Host bytes of one block of float32 cosine rows ``[rows, C]``: the similarity job computes,
+# writes and drops one block at a time, so its memory beyond the embeddings is about this
+# (neuron_concepts.resources.similarity_host_bytes), whatever N and C are.
+BLOCK_BYTES = 64 * 2 ** 20
+# GPU memory no block may use: the CUDA context, cuBLAS workspaces, the allocator's slack.
+GPU_RESERVED_BYTES = 2 ** 30
 
-    Embeddings are normalised here and multiplied in float32, in chunks of texts. What the
-    similarity artifacts store: cosines only, never a non-linear similarity of them.
+
+def block_rows(n_concepts: int, dim: int, block_bytes: int = BLOCK_BYTES,
+               gpu_mem_mb: int | None = None) -> int:
+    """Image rows per block of cosines with ``n_concepts`` texts of ``dim`` dimensions.
+
+    The most rows whose float32 block ``[rows, C]`` fits ``block_bytes`` (at least one);
+    with ``gpu_mem_mb`` (a GPU job's budget), also the most whose block and float32 image
+    rows fit on the GPU beside the ``[C, D]`` float32 text embeddings, which stay there,
+    and :data:`GPU_RESERVED_BYTES`.
     """
-    images = normalize(image_emb).to(device)
-    texts = normalize(torch.atleast_2d(as_tensor(text_emb)))
-    out = np.empty((images.shape[0], texts.shape[0]), dtype=SIMILARITY_DTYPE)
-    for start in range(0, texts.shape[0], chunk):
-        block = texts[start:start + chunk].to(device)
-        out[:, start:start + block.shape[0]] = (images @ block.T).cpu().numpy()
+    rows = block_bytes // (4 * n_concepts)
+    if gpu_mem_mb is not None:
+        free = gpu_mem_mb * 2 ** 20 - GPU_RESERVED_BYTES - 4 * n_concepts * dim
+        if free < 4 * (n_concepts + dim):
+            raise ValueError(f"the float32 embeddings of {n_concepts} texts ({dim} dimensions) and "
+                             f"one row of cosines do not fit a GPU budget of {gpu_mem_mb} MB "
+                             "(scale.gpu_mem_mb): raise it or run the similarity on the CPU")
+        rows = min(rows, free // (4 * (n_concepts + dim)))
+    return max(1, int(rows))
+
+
+def cosine_blocks(image_emb: ArrayLike, text_emb: ArrayLike, device: str | torch.device = "cpu",
+                  rows: int | None = None, gpu_mem_mb: int | None = None) -> Iterator[np.ndarray]:
+    """Cosine of every image with every text, ``[N, C]`` float32, in blocks of image rows.
+
+    Embeddings are normalised here, on the host, and multiplied in float32 on ``device``:
+    the texts go there once and stay; each block of ``rows`` images (default
+    :func:`block_rows`, from :data:`BLOCK_BYTES` and ``gpu_mem_mb`` on a GPU) goes there,
+    and its cosines come back as a numpy block. Made on demand: one block is held at a time.
+    Cosines only, never a non-linear similarity of them.
+    """
+    device = torch.device(device)
+    texts = normalize(torch.atleast_2d(as_tensor(text_emb))).to(device)
+    if rows is None:
+        rows = block_rows(texts.shape[0], texts.shape[1],
+                          gpu_mem_mb=gpu_mem_mb if device.type == "cuda" else None)
+    for start in range(0, len(image_emb), rows):
+        images = normalize(image_emb[start:start + rows]).to(device)
+        block = (images @ texts.T).cpu().numpy()
+        del images
+        yield block
+        del block  # freed before the next block is made
+
+
+def similarity_matrix(image_emb: ArrayLike, text_emb: ArrayLike,
+                      device: str | torch.device = "cpu", rows: int | None = None) -> np.ndarray:
+    """Cosine of every image with every text, ``[N, C]`` of :data:`SIMILARITY_DTYPE`, in
+    memory: the blocks of :func:`cosine_blocks` put together (for small sets and tests)."""
+    n_texts = len(torch.atleast_2d(as_tensor(text_emb)))
+    return in_memory(io.RowBlocks((len(image_emb), n_texts), SIMILARITY_DTYPE,
+                                  cosine_blocks(image_emb, text_emb, device, rows)))
+
+
+def in_memory(matrix: io.RowBlocks) -> np.ndarray:
+    """The array that ``matrix``'s blocks make up, put together in memory."""
+    out = np.empty(matrix.shape, dtype=matrix.dtype)
+    start = 0
+    for block in matrix.blocks:
+        out[start:start + len(block)] = block
+        start += len(block)
     return out
 
 
@@ -135,18 +191,38 @@ def gather_rows(matrix: ArrayLike | torch.Tensor, rows: np.ndarray,
 MATRIX_TEXTS = {"prompt": "emb", "base": "base", "raw": "raw"}
 
 
-def cosine_matrices(image_emb: ArrayLike, texts: dict[str, np.ndarray], keys: list[str],
-                    device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
-    """The similarity artifact's matrices named by ``keys``, from one CLIP model's embeddings.
+def cosine_row_blocks(image_emb: ArrayLike, texts: dict[str, np.ndarray], keys: list[str],
+                      device: str | torch.device = "cpu", rows: int | None = None,
+                      gpu_mem_mb: int | None = None) -> dict[str, io.RowBlocks]:
+    """The similarity artifact's matrices named by ``keys``, from one CLIP model's
+    embeddings, as :class:`~neuron_concepts.io.RowBlocks` that
+    :func:`neuron_concepts.io.save_similarity` streams into the file (:func:`cosine_blocks`):
+    no matrix is ever held whole.
 
     ``prompt`` ``[N, C]``: cosines with WWW's prompts ("A photo of a {concept}"); ``base``
     ``[N]``: with the base template; ``raw`` ``[N, C]``: with the raw concept strings
     (CLIP-Dissect). ``texts`` is a text embeddings artifact (keys ``emb``, ``base``, ``raw``).
+    A matrix's text embeddings are normalised and moved to ``device`` when its first block
+    is asked for, and dropped after its last.
     """
     unknown = sorted(set(keys) - set(MATRIX_TEXTS))
     if unknown:
         raise ValueError(f"unknown similarity matrices {unknown}: use {sorted(MATRIX_TEXTS)}")
-    out = {key: similarity_matrix(image_emb, texts[MATRIX_TEXTS[key]], device) for key in keys}
-    if "base" in out:
-        out["base"] = out["base"][:, 0]  # one template: a vector
+    n_images = len(image_emb)
+    out = {}
+    for key in keys:
+        text_emb = np.atleast_2d(np.asarray(texts[MATRIX_TEXTS[key]]))
+        blocks = cosine_blocks(image_emb, text_emb, device, rows, gpu_mem_mb)
+        if key == "base":  # one template: a vector
+            out[key] = io.RowBlocks((n_images,), SIMILARITY_DTYPE, (b[:, 0] for b in blocks))
+        else:
+            out[key] = io.RowBlocks((n_images, len(text_emb)), SIMILARITY_DTYPE, blocks)
     return out
+
+
+def cosine_matrices(image_emb: ArrayLike, texts: dict[str, np.ndarray], keys: list[str],
+                    device: str | torch.device = "cpu", rows: int | None = None) -> dict[str, np.ndarray]:
+    """The matrices of :func:`cosine_row_blocks`, in memory (for small sets and tests; the
+    similarity rule streams them into its file instead)."""
+    return {key: in_memory(matrix)
+            for key, matrix in cosine_row_blocks(image_emb, texts, keys, device, rows).items()}

@@ -288,7 +288,32 @@ def activations_path(probe, view, layer):
 
 
 def similarity_path(probe, clip, view, concepts):
-    return f"results/similarity/{probe}/{clip}/{view}/{concepts}/cos.npz"
+    return (f"results/similarity/{probe}/{clip}/{view}/{concepts}/"
+            f"{names.cosine_file_name(SETTINGS.scale.cosine_dtype)}")
+
+
+def similarity_resources(wildcards, attempt):
+    """A similarity job's mem_mb, gpu_mem_mb and runtime: neuron_concepts.resources'
+    formulas on the shapes its inputs hold (known once they exist; Snakemake asks again
+    then), times the attempt."""
+    from neuron_concepts import resources
+
+    pairs = [(item["images"], item["texts"], item["matrices"]) for item in similarity_items(wildcards)]
+    needs = resources.similarity_resources(pairs, SETTINGS.scale.gpu_mem_mb)
+    return {key: attempt * value for key, value in needs.items()}
+
+
+def similarity_mem_mb(wildcards, attempt):
+    return similarity_resources(wildcards, attempt)["mem_mb"]
+
+
+def similarity_gpu_mem_mb(wildcards, attempt):
+    """0 for a job pinned to the CPU."""
+    return similarity_resources(wildcards, attempt)["gpu_mem_mb"] if use_gpu() else 0
+
+
+def similarity_runtime(wildcards, attempt):
+    return similarity_resources(wildcards, attempt)["runtime"]
 
 
 def description_mem_mb(wildcards, input, attempt):

@@ -62,7 +62,7 @@ NPZ_CASES = {
         dict(prompt=rng.uniform(-1, 1, (2, 3)).astype(np.float32),
              base=rng.uniform(-1, 1, 2).astype(np.float32),
              raw=rng.uniform(-1, 1, (2, 3)).astype(np.float32)),
-        # float16 cosines are the old format: their steps change WWW's selection
+        # float16 cosines only in a file named so (cos-f16.npz): their steps change WWW's selection
         drop="prompt", reshape="base", recast=("raw", lambda a: a.astype(np.float16))),
     "Grad-CAM": NpzCase(
         io.save_cams, io.load_cams,
@@ -192,6 +192,48 @@ def test_save_casts_to_the_stored_dtypes_as_the_scripts_did(tmp_path):
     io.save_image_embeddings(tmp_path / "new.npz", emb, ids=ids)
     io.write_embeddings(tmp_path / "old.npz", emb, ids=ids.to_numpy(dtype=str))
     assert (tmp_path / "new.npz").read_bytes() == (tmp_path / "old.npz").read_bytes()
+
+
+def savez_bytes(tmp_path, **arrays) -> bytes:
+    with open(tmp_path / "savez.npz", "wb") as f:
+        np.savez(f, **arrays)
+    return (tmp_path / "savez.npz").read_bytes()
+
+
+def test_write_npz_writes_the_bytes_of_np_savez(tmp_path):
+    arrays = dict(matrix=rng.standard_normal((5, 3)).astype(np.float32),
+                  fortran=np.asfortranarray(rng.standard_normal((3, 4))), ids=np.array(["a", "bc"]),
+                  scalar=np.asarray(7), empty=np.zeros((0, 3), np.float16),
+                  half=rng.standard_normal(9).astype(np.float16))
+    io.write_npz(tmp_path / "a.npz", **arrays)
+    assert (tmp_path / "a.npz").read_bytes() == savez_bytes(tmp_path, **arrays)
+    assert io.recorded_sha256(tmp_path / "a.npz") == io.sha256_file(tmp_path / "a.npz")
+
+
+@pytest.mark.parametrize("sizes", [[5], [1] * 5, [2, 2, 1], [0, 3, 0, 2]])
+def test_row_blocks_stream_the_bytes_of_the_whole_array(tmp_path, sizes):
+    matrix = rng.standard_normal((5, 3)).astype(np.float32)
+    ids = np.array(["x", "y"])
+    ends = np.cumsum([0] + sizes)
+    blocks = (matrix[a:b].astype(np.float64) for a, b in zip(ends[:-1], ends[1:]))  # cast as written
+    io.write_npz(tmp_path / "a.npz", ids=ids, matrix=io.RowBlocks((5, 3), np.float32, blocks))
+    assert (tmp_path / "a.npz").read_bytes() == savez_bytes(tmp_path, ids=ids, matrix=matrix)
+    np.testing.assert_array_equal(io._map_npz_member(tmp_path / "a.npz", "matrix"), matrix)
+    assert io.npz_shapes(tmp_path / "a.npz") == {"ids": (2,), "matrix": (5, 3)}
+
+
+def test_a_stream_that_fails_leaves_the_old_file(tmp_path):
+    io.write_npz(tmp_path / "a.npz", x=np.arange(3))
+    before = (tmp_path / "a.npz").read_bytes()
+
+    def failing():
+        yield np.zeros((1, 2))
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        io.write_npz(tmp_path / "a.npz", x=io.RowBlocks((2, 2), np.float64, failing()))
+    assert (tmp_path / "a.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".sha256", "a.npz"]
 
 
 # ---------------------------------------------------------------------------- selective loading

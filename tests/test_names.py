@@ -9,7 +9,8 @@ import pytest
 
 from conftest import REPO, layer_path_name
 from neuron_concepts import names
-from neuron_concepts.names import (CLIP_DISSECT_METHOD, CONVIS_GRID, SIM, VIEW, WILDCARDS, WWW_METHOD,
+from neuron_concepts.names import (CLIP_DISSECT_METHOD, CONVIS_GRID, COSINE_FILE, SIM, VIEW, WILDCARDS,
+                                   WWW_METHOD, cosine_file_name, parse_cosine_file_name,
                                    Family, Param, Variant, clip_dissect_method_name,
                                    convis_grid_name, parse_clip_dissect_method, parse_convis_grid,
                                    parse_sim, parse_view, parse_www_method, sim_name, view_name,
@@ -38,6 +39,17 @@ def test_similarity_names_round_trip(kind, kappa):
     assert parsed.kind == kind and parsed.kappa == (float(kappa) if kind == "tvmf" else 0.0)
     assert sim_name(*parsed) == name
     assert re.fullmatch(SIM, name)
+
+
+@pytest.mark.parametrize("dtype, name", [("float32", "cos.npz"), ("float16", "cos-f16.npz")])
+def test_cosine_file_names_round_trip(dtype, name):
+    assert cosine_file_name(dtype) == name and parse_cosine_file_name(name) == dtype
+    assert re.fullmatch(COSINE_FILE, name)
+    assert cosine_file_name() == "cos.npz"  # the default: every earlier file's name
+    with pytest.raises(ValueError, match="float32 or float16"):
+        cosine_file_name("bfloat16")
+    with pytest.raises(ValueError, match="no cosine file name"):
+        parse_cosine_file_name("cos-f8.npz")
 
 
 @pytest.mark.parametrize("view", ["center", "gradcam-f0.5"])
