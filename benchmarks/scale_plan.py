@@ -97,7 +97,8 @@ def experiment_sizes(config: dict, images: dict[str, int], concepts: dict[str, i
     return plan.Sizes(images=n_images, concepts=n_concepts,
                       layers={n.name: n.neurons for n in target.neurons},
                       n_top=config["methods"]["www"]["n_images"], top_k=top_k or 100,
-                      views=len(config["views"]), browser_probe=browser_probe(config))
+                      views=len(config["views"]), browser_probe=browser_probe(config),
+                      gpu_mem_mb=(config.get("scale") or {}).get("gpu_mem_mb", 16000))
 
 
 def browser_probe(config: dict) -> str:

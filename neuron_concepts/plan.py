@@ -125,6 +125,7 @@ class Sizes:
     browser_probe: str = ""  # the probe set the browser shows (figures.probe_set)
     convis_volume_bytes: int = 1860 * 920 * 2  # a rank volume at stride 16 (uint16)
     thumbnail_bytes: int = 6000
+    gpu_mem_mb: int = 16000  # scale.gpu_mem_mb: the card every GPU job fits into
 
 
 @dataclass
@@ -187,10 +188,13 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
             written, host = 4 * n_images * 7 * 7, 4 * GB + 4 * n_images * 49
         return Work(stage, n_images, written=written, host=host, gpu_mem=4 * GB)
     if rule == "similarity":
+        from . import resources  # the formulas the rule declares its memory with
+
         cosines = n_images * n_concepts * len(job.outputs)
+        n, c = int(n_images), int(n_concepts)
         return Work("cosines", cosines, written=4 * cosines,
-                    host=2 * (n_images + n_concepts) * d + 4 * n_images * n_concepts + GB,
-                    gpu_mem=2 * (n_images + n_concepts) * d + 4 * n_images * n_concepts)
+                    host=resources.similarity_host_bytes(n, c, d),
+                    gpu_mem=resources.similarity_gpu_bytes(n, c, d, sizes.gpu_mem_mb))
     if rule == "www_descriptions":
         work = _description_work(job, sizes, sizes.n_top, 1)
         work.stage = "www_gathers"
