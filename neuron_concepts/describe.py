@@ -55,6 +55,7 @@ def describe_layers(family: str, views: list[dict], concepts: Sequence[str],
         for layer in view["layers"]:
             written += _describe_layer(module, cosines, layer, concepts, options, device,
                                        memory_budget, log)
+        del cosines  # unmapped: one view's touched pages resident at a time
     return written
 
 

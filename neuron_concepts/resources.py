@@ -10,15 +10,15 @@ methods that differ only in top_k, the stability study's; 1 for WWW), in bytes:
 - host (CPU or GPU run): ``4 N K`` (one layer's activations) + ``(n_k + 1) x 4 K C`` (the
   float32 scores of one pass, and the prior's / table's temporaries) + ``4 min(N, K_sum n)
   C`` (the rows of the memory-mapped cosine matrix that the top images touch: page cache,
-  which the kernel can drop, but resident while the job reads it) + a fixed 640 MiB
-  (Python, torch, pandas, the 16 MiB chunk buffers);
+  which the kernel can drop, but resident while the job reads it) + a fixed 1.25 GiB
+  (Python, torch's libraries, pandas, pyarrow, the 16 MiB chunk buffers);
 - GPU (declared ``gpu_mem_mb``, the most the job holds there): the top images' cosine rows
   ``4 min(N, K n) C`` + CLIP-Dissect's ``n_k`` log-likelihoods ``4 n_k K C`` + the working
   blocks (2 GiB) + the CUDA context (1 GiB), capped at ``scale.gpu_mem_mb``: a job whose
   rows do not fit copies them per chunk of neurons within that budget
   (:func:`neuron_concepts.similarity.gather_row_chunks`, :func:`gpu_work_bytes`).
 - runtime (minutes): 10 + (``4 min(N, K_sum n) C`` bytes read at 100 MB/s + ``K_sum n C
-  x passes`` float32 elements scored at 2e8 /s on a CPU core) / 60, so it grows with the
+  x passes`` float32 elements scored at 1e7 /s, a CPU's pace) / 60, so it grows with the
   probe set, the layer widths and the concept set.
 
 Each is multiplied by the attempt (a retried job gets twice, then three times as much; the
@@ -36,14 +36,18 @@ from typing import Iterable, NamedTuple
 from . import io
 
 MIB = 2 ** 20
-FIXED_HOST_BYTES = 640 * MIB
+# Python, torch's libraries (about 0.7 GiB resident on import), pandas, pyarrow and the
+# 16 MiB chunk buffers: 1.0 GiB measured (benchmarks/bench_pipeline.py --stages), plus a margin.
+FIXED_HOST_BYTES = 1280 * MIB
 # The CUDA context and the caching allocator's slack: the part of a card's memory a job
 # cannot fill with arrays.
 GPU_RESERVE_BYTES = 2 ** 30
 # The working blocks of a scoring pass on a GPU at most (4 blocks of 2**27 float32).
 GPU_BLOCK_BYTES = 2 * 2 ** 30
 READ_BYTES_PER_S = 100e6
-SCORED_ELEMENTS_PER_S = 2e8
+# Cosine elements scored per second on a CPU (2 cores: WWW 3e7, CLIP-Dissect 1.5e7 measured
+# by benchmarks/bench_pipeline.py --stages 20000 8000), so a CPU run fits; a GPU is faster.
+SCORED_ELEMENTS_PER_S = 1e7
 
 
 class JobShape(NamedTuple):
