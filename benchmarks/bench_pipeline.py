@@ -17,8 +17,10 @@ it (on ``--device``); prints its peak resident memory next to the formula of
 neuron_concepts.resources, one [N, C] float32 matrix and the fixed cost of a process that
 only imports the same modules, and its cosines/s next to the bare matmul's. The description
 stages: a cosine file and activations of a 2,048-neuron layer, then the WWW and
-CLIP-Dissect description code on them (memory-mapped cosines); prints the peak resident
-memory next to the largest single input and the formula.
+CLIP-Dissect description jobs on them through the one driver the jobs run
+(neuron_concepts.describe: memory-mapped cosines, WWW with both similarities, CLIP-Dissect
+at four ks in one pass); prints the peak resident memory next to the largest single input
+and the formulas of neuron_concepts.resources (host, and GPU).
 
     .venv/bin/python benchmarks/bench_pipeline.py                        # make benchmark
     .venv/bin/python benchmarks/bench_pipeline.py --images 5000 50000 --concepts 20000 82115 --device cuda
@@ -41,6 +43,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,22 +199,25 @@ def print_sweep(points: list[tuple[int, int]], device: str, cores: str) -> None:
 # ---------------------------------------------------------------- the memory check
 
 
+# What each description job runs, through the one driver (neuron_concepts.describe): WWW with
+# both similarities at n = 40, CLIP-Dissect's soft-WPMI at the stability study's ks and the
+# papers' top_k in one pass.
+STAGE_METHODS = {
+    "www": [dict(method=f"www-{sim}", sim=[sim, 16.0]) for sim in ("cos", "tvmf")],
+    "clip_dissect": [dict(method=f"softwpmi-k{k}", scoring=dict(
+        variant="softwpmi", top_k=k, a=10, lam=1, p_start=0.998, p_end=0.97, sim="cos",
+        kappa=16.0)) for k in (5, 10, 16, 100)],
+}
+STAGE_OPTIONS = {"www": dict(n_images=40, alpha=0.95), "clip_dissect": dict(n_best=5)}
+# (n_top, n_ks) of each stage for neuron_concepts.resources' formulas.
+STAGE_SHAPES = {"www": (40, 1), "clip_dissect": (100, 4)}
+
 STAGE_CODE = """
 import json, sys, time
-import numpy as np
-from neuron_concepts import clip_dissect, io, logs, www
-stage, folder = sys.argv[1], sys.argv[2]
-acts = io.load_activations(folder + "/acts.npz").values
+from neuron_concepts import describe, logs
+family, folder, views, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 start = time.perf_counter()
-if stage == "www":
-    sims = io.load_similarity(folder + "/cos.npz", parts=["prompt", "base"], mmap=True)
-    scores = www.layer_scores(sims.prompt, sims.base, acts, 40, "cpu")
-    www.describe_layer(scores, [f"c{i}" for i in range(scores.shape[1])])
-else:
-    raw = io.load_similarity(folder + "/cos.npz", parts=["raw"], mmap=True).raw
-    scores = clip_dissect.layer_scores("softwpmi", raw, acts, top_k=100, a=10, lam=1,
-                                       p_start=0.998, p_end=0.97, device="cpu")
-    clip_dissect.description_table(scores, [f"c{i}" for i in range(scores.shape[1])], 10)
+describe.describe_job(family, views, folder + "/concepts.parquet", options, device="cpu")
 print(json.dumps(dict(wall=time.perf_counter() - start, peak_rss_mib=logs.peak_rss_mib())))
 """
 
@@ -316,8 +322,19 @@ def write_stage_inputs(folder: Path, n_images: int, n_concepts: int, n_neurons: 
     io.save_activations(folder / "acts.npz", rng.standard_normal((n_images, n_neurons),
                                                                  dtype=np.float32),
                         ids=[f"img{i}" for i in range(n_images)])
+    io.save_concepts(folder / "concepts.parquet", pd.DataFrame(dict(
+        concept_id=np.arange(n_concepts), text=[f"c{i}" for i in range(n_concepts)],
+        synset=pd.Series([None] * n_concepts, dtype="string"))))
     return dict(similarity=(folder / "cos.npz").stat().st_size,
                 activations=(folder / "acts.npz").stat().st_size)
+
+
+def stage_views(family: str, folder: Path) -> list[dict]:
+    """The driver's views of one stage: one view, one layer, the stage's methods."""
+    methods = [dict(method, path=str(folder / f"{method['method']}.parquet"))
+               for method in STAGE_METHODS[family]]
+    return [dict(view="center", similarity=str(folder / "cos.npz"), layers=[dict(
+        layer="layer", activations=str(folder / "acts.npz"), methods=methods)])]
 
 
 def print_stages(n_images: int, n_concepts: int, stages: list[str], dim: int = 512,
@@ -334,19 +351,25 @@ def print_stages(n_images: int, n_concepts: int, stages: list[str], dim: int = 5
         sizes = write_stage_inputs(folder, n_images, n_concepts, n_neurons)
         # The largest single input a job reads: one [N, C] cosine matrix (the file holds two).
         largest = n_images * n_concepts * 4
-        formulas = dict(www=resources.description_host_bytes(n_images, n_neurons, n_concepts, 40),
-                        clip_dissect=resources.description_host_bytes(n_images, n_neurons,
-                                                                      n_concepts, 100))
         print(f"\n# Description stages at N = {n_images}, C = {n_concepts}, K = {n_neurons} "
               f"(cosine file {sizes['similarity'] / MIB:.0f} MiB, one matrix {largest / MIB:.0f} MiB, "
-              f"activations {sizes['activations'] / MIB:.0f} MiB)")
-        print(f"{'stage':14} {'wall s':>8} {'peak RSS MiB':>13} {'/ largest input':>16} {'formula MiB':>12}")
+              f"activations {sizes['activations'] / MIB:.0f} MiB), CPU, one layer job")
+        print(f"{'stage':14} {'wall s':>8} {'peak RSS MiB':>13} {'/ largest input':>16} "
+              f"{'formula MiB':>12} {'formula/peak':>13} {'GPU formula MiB':>16}")
         for stage in stages:
-            out = subprocess.run([sys.executable, "-c", STAGE_CODE, stage, str(folder)],
+            n_top, n_ks = STAGE_SHAPES[stage]
+            host = resources.description_host_bytes(n_images, n_neurons, n_concepts, n_top, n_ks)
+            gpu = resources.description_gpu_bytes(n_images, n_neurons, n_concepts, n_top,
+                                                  n_ks if stage == "clip_dissect" else 0)
+            out = subprocess.run([sys.executable, "-c", STAGE_CODE, stage, str(folder),
+                                  json.dumps(stage_views(stage, folder)),
+                                  json.dumps(STAGE_OPTIONS[stage])],
                                  capture_output=True, text=True, check=True).stdout
             result = json.loads(out.strip().splitlines()[-1])
-            print(f"{stage:14} {result['wall']:>8.1f} {result['peak_rss_mib']:>13.0f} "
-                  f"{result['peak_rss_mib'] * MIB / largest:>16.2f} {formulas[stage] / MIB:>12.0f}")
+            peak = result["peak_rss_mib"]
+            print(f"{stage:14} {result['wall']:>8.1f} {peak:>13.0f} "
+                  f"{peak * MIB / largest:>16.2f} {host / MIB:>12.0f} {host / MIB / peak:>13.2f} "
+                  f"{gpu / MIB:>16.0f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -23,23 +23,31 @@ chunk buffer, never a dense ``[N, C]`` float32 matrix.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from numpy.typing import ArrayLike
 
-from . import www
+from . import io
 from .activations import top_image_indices
 from .errors import ConfigError, InputDataError
-from .similarity import similarity_fn
+from .similarity import gather_row_chunks, similarity_fn
 
 # Elements of float32 in one chunk buffer ([neurons * top_k, C] or [images, C]).
 # 2**22 floats = 16 MiB on the CPU keeps the buffer in a small fraction of the result;
 # on a GPU larger blocks keep the device busy.
 CPU_BLOCK_ELEMENTS = 2 ** 22
 GPU_BLOCK_ELEMENTS = 2 ** 27
+# Blocks alive at once at most (Q rows, the per-k product, t-vMF's temporaries).
+BLOCK_COPIES = 4
+# Columns of [K, C] per logsumexp step of the prior (log_prior).
+PRIOR_COLUMNS = 4096
+
+# The cosine matrices CLIP-Dissect reads from a similarity artifact (neuron_concepts.describe).
+SIMILARITY_PARTS = ("raw",)
 
 # Added inside every logarithm (the reference implementation's constant).
 LOG_EPS = 1e-7
@@ -119,7 +127,8 @@ def layer_scores_over_k(variant: str, clip_sim: ArrayLike | torch.Tensor,
                         activations: ArrayLike | torch.Tensor, ks: Sequence[int], a: float,
                         lam: float, p_start: float | None = None, p_end: float | None = None,
                         device: str | torch.device | None = None, sim: str = "cos",
-                        kappa: float = 16.0) -> dict[int, np.ndarray]:
+                        kappa: float = 16.0,
+                        memory_budget: int | None = None) -> dict[int, np.ndarray]:
     """:func:`layer_scores` at every ``top_k`` in ``ks`` from one pass: ``{k: [K, C]}``.
 
     The stability study describes a layer at several k. A neuron's top images at a smaller k
@@ -128,6 +137,11 @@ def layer_scores_over_k(variant: str, clip_sim: ArrayLike | torch.Tensor,
     softmaxes the rows of its largest-k top images once, and every k sums its own
     ``log((1 - p_r) + p_r Q)`` over its first k ranks (soft-WPMI's ``p_r`` depends on k,
     so it is a sum per k, not a prefix sum). Equal to :func:`layer_scores` at each k.
+
+    ``memory_budget``: bytes this call may hold on ``device`` (None: no limit). Within it
+    the top images' cosine rows are copied per chunk of neurons when their union does not
+    fit (:func:`device_plan`); every row's normaliser and every neuron's log-likelihood
+    come from the same rows in the same order either way, so the scores are the same.
     """
     ks = sorted(set(int(k) for k in ks))
     if not ks:
@@ -139,7 +153,7 @@ def layer_scores_over_k(variant: str, clip_sim: ArrayLike | torch.Tensor,
     else:
         raise ValueError(f"unknown CLIP-Dissect variant {variant!r}: use one of {VARIANTS}")
     scores = _pmi_scores_over_k(clip_sim, activations, probs, a, lam, device, None, None,
-                                similarity_fn(sim, kappa))
+                                similarity_fn(sim, kappa), memory_budget)
     return dict(zip(ks, scores))
 
 
@@ -162,7 +176,7 @@ def _pmi_scores(clip_sim, activations, rank_probs: np.ndarray, a: float, lam: fl
 
 def _pmi_scores_over_k(clip_sim, activations, rank_probs: Sequence[np.ndarray], a: float,
                        lam: float, device, neuron_chunk: int | None, sim_rows,
-                       sim_fn) -> list[np.ndarray]:
+                       sim_fn, memory_budget: int | None = None) -> list[np.ndarray]:
     """:func:`_pmi_scores` for several rank-probability vectors (one per k), one pass."""
     if not (math.isfinite(a) and math.isfinite(lam)):
         raise ValueError(f"CLIP-Dissect a and lambda must be finite, got a={a}, lam={lam}")
@@ -172,14 +186,53 @@ def _pmi_scores_over_k(clip_sim, activations, rank_probs: Sequence[np.ndarray], 
     top_k = max(len(probs) for probs in rank_probs)
     top = top_image_indices(activations, top_k)  # [K, top_k], ties -> lower index
     rows = _rows_of_images(top, n_images, sim.shape[0], sim_rows)
-    store, positions = _place_rows(sim, rows, device)
-    log_norm = _row_log_normalisers(store, np.unique(positions), a, sim_fn)
-    out = []
-    for cond in concept_log_likelihoods(store, positions, log_norm, rank_probs, a,
-                                        neuron_chunk, sim_fn):
+    plan = device_plan(memory_budget, device, top.shape[0], sim.shape[1], len(rank_probs),
+                       top.size)
+    outs = [torch.empty((top.shape[0], sim.shape[1]), dtype=torch.float32,
+                        device=plan.out_device) for _ in rank_probs]
+    for neurons, store, positions in gather_row_chunks(sim, rows, device, plan.rows_bytes):
+        log_norm = _row_log_normalisers(store, np.unique(positions), a, sim_fn, plan.block)
+        concept_log_likelihoods(store, positions, log_norm, rank_probs, a,
+                                max(1, plan.block // (top_k * sim.shape[1]))
+                                if neuron_chunk is None else neuron_chunk,
+                                sim_fn, out=[out[neurons] for out in outs])
+        del store, log_norm
+    for cond in outs:
         cond.sub_(lam * log_prior(cond))
-        out.append(cond.cpu().numpy())
-    return out
+    return [cond.cpu().numpy() for cond in outs]
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """How a scoring call uses its device memory (:func:`device_plan`)."""
+
+    block: int                  # float32 elements of one working block ([neurons * k, C])
+    rows_bytes: int | None      # bytes for the gathered cosine rows (None: no limit)
+    out_device: torch.device    # where the [K, C] log-likelihoods and the prior live
+
+
+def device_plan(memory_budget: int | None, device: torch.device, n_neurons: int,
+                n_concepts: int, n_ks: int, n_top: int) -> DevicePlan:
+    """Split ``memory_budget`` bytes of ``device`` for :func:`layer_scores_over_k`.
+
+    The ``n_ks`` float32 ``[K, C]`` log-likelihoods (and the prior's column chunks) stay on
+    the device when they take at most half the budget, else on the host (the prior is then
+    computed there); a working block and its temporaries (at most 4 blocks) take at most a
+    quarter; the top-image indices and row normalisers (``n_top``) are set aside; the rest
+    holds cosine rows. ``memory_budget`` None: today's fixed blocks, everything on the device.
+    """
+    block = GPU_BLOCK_ELEMENTS if device.type != "cpu" else CPU_BLOCK_ELEMENTS
+    if memory_budget is None:
+        return DevicePlan(block, None, device)
+    outs = 4 * n_ks * n_neurons * n_concepts + 4 * n_neurons * PRIOR_COLUMNS * 3
+    on_device = outs <= memory_budget // 2
+    block = max(1, min(block, memory_budget // (16 * BLOCK_COPIES)))
+    rows_bytes = (memory_budget - (outs if on_device else 0) - 4 * BLOCK_COPIES * block
+                  - 28 * n_top)
+    if rows_bytes <= 0:
+        raise ConfigError(f"a GPU memory budget of {memory_budget / 2**20:.0f} MiB leaves no "
+                          "room for the cosine rows: raise scale.gpu_mem_mb")
+    return DevicePlan(block, rows_bytes, device if on_device else torch.device("cpu"))
 
 
 def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
@@ -198,9 +251,13 @@ def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm:
 
 def concept_log_likelihoods(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
                             rank_probs: Sequence[np.ndarray], a: float,
-                            neuron_chunk: int | None = None, sim_fn=None) -> list[torch.Tensor]:
+                            neuron_chunk: int | None = None, sim_fn=None,
+                            out: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """:func:`concept_log_likelihood` for each rank-probability vector of ``rank_probs``
-    (length k: the first k ranks of ``positions``), from one gather of ``Q`` per chunk."""
+    (length k: the first k ranks of ``positions``), from one gather of ``Q`` per chunk.
+
+    ``out``: one ``[K, C]`` float32 tensor per vector to write into, on any device (None:
+    new ones on ``store``'s device)."""
     device = store.device
     n_neurons, top_k = positions.shape
     n_concepts = store.shape[1]
@@ -217,25 +274,26 @@ def concept_log_likelihoods(store: torch.Tensor, positions: np.ndarray, log_norm
               torch.as_tensor((1.0 - probs) + LOG_EPS, dtype=torch.float32, device=device))
              for probs in rank_probs]
     pos = torch.as_tensor(positions, dtype=torch.int64, device=device)
-    outs = [torch.empty((n_neurons, n_concepts), dtype=torch.float32, device=device)
-            for _ in rank_probs]
+    outs = list(out) if out is not None else [
+        torch.empty((n_neurons, n_concepts), dtype=torch.float32, device=device)
+        for _ in rank_probs]
     for start in range(0, n_neurons, neuron_chunk):
         idx = pos[start:start + neuron_chunk].reshape(-1)
         n = idx.numel() // top_k
         block = _similarity_rows(store, idx, sim_fn)              # [n * top_k, C]
         block.mul_(a).sub_(log_norm.index_select(0, idx)[:, None]).exp_()  # Q rows
         block = block.view(n, top_k, n_concepts)
-        for i, ((probs, offsets), out) in enumerate(zip(terms, outs)):
+        for i, ((probs, offsets), out_k) in enumerate(zip(terms, outs)):
             k = probs.numel()
             ranks = block[:, :k]
             # The last k may work in place: no other k reads Q after it.
             ranks = ranks.mul_(probs[None, :, None]) if i == len(terms) - 1 else \
                 ranks.mul(probs[None, :, None])
-            out[start:start + n] = ranks.add_(offsets[None, :, None]).log_().sum(dim=1)
+            out_k[start:start + n] = ranks.add_(offsets[None, :, None]).log_().sum(dim=1)
     return outs
 
 
-def log_prior(cond: torch.Tensor, column_chunk: int = 4096) -> torch.Tensor:
+def log_prior(cond: torch.Tensor, column_chunk: int = PRIOR_COLUMNS) -> torch.Tensor:
     """``log p(t_m) = logsumexp_k log p(t_m | B_k) - log K``: ``[C]``, in column chunks."""
     prior = torch.empty(cond.shape[1], dtype=cond.dtype, device=cond.device)
     for start in range(0, cond.shape[1], column_chunk):
@@ -304,32 +362,6 @@ def _rows_of_images(top: np.ndarray, n_images: int, n_rows: int, sim_rows) -> np
     return rows
 
 
-def _place_rows(sim: torch.Tensor, rows: np.ndarray,
-                device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
-    """The similarity rows the neurons need, on ``device``, and each top image's row in them.
-
-    On the CPU the matrix is used in place. On another device only the union of the top
-    images' rows is copied there, in chunks, in the input's own dtype.
-    """
-    if _same_device(device, sim.device):
-        return sim, rows
-    union, positions = np.unique(rows, return_inverse=True)
-    store = torch.empty((union.size, sim.shape[1]), dtype=sim.dtype, device=device)
-    step = max(1, CPU_BLOCK_ELEMENTS // max(1, sim.shape[1]))
-    for start in range(0, union.size, step):
-        index = torch.as_tensor(union[start:start + step], device=sim.device)
-        store[start:start + step] = sim.index_select(0, index).to(device)
-    return store, positions.reshape(rows.shape)
-
-
-def _same_device(wanted: torch.device, actual: torch.device) -> bool:
-    """Whether ``wanted`` names ``actual`` (``cuda`` names the current ``cuda:<i>``)."""
-    if wanted.type != actual.type:
-        return False
-    # A tensor's device always carries its index; resolve an index-less name the same way.
-    return torch.empty(0, device=wanted).device == actual
-
-
 def _similarity_rows(store: torch.Tensor, index: torch.Tensor, sim_fn) -> torch.Tensor:
     """``P`` of the indexed rows in float32: a new block, the stored cosines untouched."""
     block = store.index_select(0, index).to(torch.float32)
@@ -337,10 +369,12 @@ def _similarity_rows(store: torch.Tensor, index: torch.Tensor, sim_fn) -> torch.
 
 
 def _row_log_normalisers(store: torch.Tensor, needed: np.ndarray, a: float,
-                         sim_fn=None) -> torch.Tensor:
-    """``logsumexp_m(a * P[row, m])`` for the ``needed`` rows (others stay 0): float32 ``[rows]``."""
+                         sim_fn=None, budget: int | None = None) -> torch.Tensor:
+    """``logsumexp_m(a * P[row, m])`` for the ``needed`` rows (others stay 0): float32 ``[rows]``,
+    ``budget`` float32 elements of rows at a time (None: the device's fixed block)."""
     log_norm = torch.zeros(store.shape[0], dtype=torch.float32, device=store.device)
-    budget = GPU_BLOCK_ELEMENTS if store.device.type != "cpu" else CPU_BLOCK_ELEMENTS
+    if budget is None:
+        budget = GPU_BLOCK_ELEMENTS if store.device.type != "cpu" else CPU_BLOCK_ELEMENTS
     step = max(1, budget // max(1, store.shape[1]))
     needed_t = torch.as_tensor(needed, dtype=torch.int64, device=store.device)
     for start in range(0, needed.size, step):
@@ -374,7 +408,7 @@ def description_table(scores: ArrayLike | torch.Tensor, concepts: Sequence[str],
     """Each neuron's ``n_best`` concepts as a descriptions table.
 
     The columns and dtypes are every method's descriptions artifact
-    (:func:`neuron_concepts.www.description_table`): ``neuron, rank, concept_id, concept,
+    (:func:`neuron_concepts.io.description_table`): ``neuron, rank, concept_id, concept,
     score, selected, fallback``. ``concept_id`` is the concept's index in ``concepts`` (the
     concept set's id), ``rank`` 0 is the best, and CLIP-Dissect's description, the argmax,
     is the one row with ``selected``. ``fallback`` is always False: the argmax is the
@@ -393,7 +427,7 @@ def description_table(scores: ArrayLike | torch.Tensor, concepts: Sequence[str],
                best.ravel().tolist(), texts[best.ravel()].tolist(),
                np.take_along_axis(values, best, axis=1).ravel().tolist(),
                (ranks == 0).tolist(), [False] * ranks.size)
-    return www.description_table(list(rows))  # the one home of the artifact's columns
+    return io.description_table(rows)  # the one home of the artifact's columns
 
 
 def check_top_k(top_k: int, n_images: int, key: str) -> None:
@@ -406,3 +440,31 @@ def check_top_k(top_k: int, n_images: int, key: str) -> None:
         raise ConfigError(f"{key}: top_k = {top_k} activating images, but the probe set has "
                           f"only {n_images} images; set {key} to at most {n_images} "
                           f"(the papers' values assume ImageNet-sized probe sets)")
+
+
+def describe_methods(similarity, activations: np.ndarray, methods: list[dict],
+                     concepts: Sequence[str], *, n_best: int,
+                     device: str | torch.device = "cpu", memory_budget: int | None = None
+                     ) -> Iterator[tuple[dict, pd.DataFrame, str]]:
+    """CLIP-Dissect's part of :func:`neuron_concepts.describe.describe_layers`: each method
+    of one layer (``{"method", "scoring": layer_scores' keywords, "path"}``) with its
+    description table and a log line. Methods that differ only in top_k (the stability
+    study's ks) share one pass (:func:`layer_scores_over_k`). ``similarity`` holds the raw
+    cosines (:data:`SIMILARITY_PARTS`)."""
+    for group in group_by_top_k([method["scoring"] for method in methods]):
+        for scoring in group:
+            check_top_k(scoring["top_k"], activations.shape[0],
+                        f"methods.clip_dissect.{scoring['variant']}.top_k (or stability.ks)")
+        shared = {key: value for key, value in group[0].items() if key != "top_k"}
+        by_k = layer_scores_over_k(clip_sim=similarity.raw, activations=activations,
+                                   ks=[scoring["top_k"] for scoring in group], **shared,
+                                   device=device, memory_budget=memory_budget)
+        for method in (m for m in methods if m["scoring"] in group):
+            scores = by_k[method["scoring"]["top_k"]]
+            table = description_table(scores, concepts, min(n_best, scores.shape[1]))
+            summary = (f"{scores.shape[0]} neurons x {scores.shape[1]} concepts, "
+                       f"{table.loc[table['selected'], 'concept_id'].nunique()} distinct "
+                       "descriptions")
+            yield method, table, summary
+            del scores, table
+        del by_k  # before the next group's scores exist

@@ -889,13 +889,25 @@ def load_boxes(path: PathLike) -> pd.DataFrame:
 
 # ============================================================================ descriptions
 
+#: The descriptions artifact's columns and their dtypes, for every method (WWW,
+#: CLIP-Dissect): the one place they are defined (:func:`description_table`).
+DESCRIPTION_DTYPES = {"neuron": "int64", "rank": "int64", "concept_id": "int64",
+                      "concept": "string", "score": "float32", "selected": "bool",
+                      "fallback": "bool"}
 DESCRIPTIONS = _TableFormat("descriptions", "www_descriptions or clip_dissect_descriptions", {
     "neuron": "int", "rank": "int", "concept_id": "int", "concept": "str", "score": "float",
     "selected": "bool", "fallback": "bool"})
 
 
+def description_table(rows: Iterable[tuple]) -> pd.DataFrame:
+    """A descriptions table from ``(neuron, rank, concept_id, concept, score, selected,
+    fallback)`` tuples, in :data:`DESCRIPTION_DTYPES`: what every method writes."""
+    table = pd.DataFrame(list(rows), columns=list(DESCRIPTION_DTYPES))
+    return table.astype(DESCRIPTION_DTYPES)
+
+
 def save_descriptions(path: PathLike, table: pd.DataFrame) -> None:
-    """Write a layer's descriptions (:func:`neuron_concepts.www.description_table`)."""
+    """Write a layer's descriptions (:func:`description_table`)."""
     _save_table(path, DESCRIPTIONS, table)
 
 

@@ -155,6 +155,29 @@ def in_memory(matrix: io.RowBlocks) -> np.ndarray:
     return out
 
 
+def _as_source(matrix: ArrayLike | torch.Tensor) -> torch.Tensor:
+    """``matrix`` as a tensor without a copy where possible (float16/32/64 kept as they are)."""
+    if isinstance(matrix, torch.Tensor):
+        return matrix.detach()
+    array = np.asarray(matrix)
+    if array.dtype not in (np.float16, np.float32, np.float64):
+        array = array.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _copy_rows(source: torch.Tensor, rows: np.ndarray,
+               device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """The union of the named rows, copied to ``device``, and each name's position in it."""
+    union, positions = np.unique(rows, return_inverse=True)
+    store = torch.empty((union.size, *source.shape[1:]), dtype=source.dtype, device=device)
+    # Copied in blocks of rows, so the host never holds a second copy of the union.
+    step = max(1, 2 ** 22 // max(1, int(np.prod(source.shape[1:], dtype=np.int64))))
+    for start in range(0, union.size, step):
+        index = torch.as_tensor(union[start:start + step], device=source.device)
+        store[start:start + step] = source.index_select(0, index).to(device)
+    return store, positions.reshape(rows.shape)
+
+
 def gather_rows(matrix: ArrayLike | torch.Tensor, rows: np.ndarray,
                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, np.ndarray]:
     """The rows of ``matrix`` that ``rows`` names, on ``device`` in the matrix's own dtype.
@@ -165,25 +188,75 @@ def gather_rows(matrix: ArrayLike | torch.Tensor, rows: np.ndarray,
     float32 here: callers convert the few rows they use at a time.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    if isinstance(matrix, torch.Tensor):
-        source = matrix.detach()
-    else:
-        array = np.asarray(matrix)
-        if array.dtype not in (np.float16, np.float32, np.float64):
-            array = array.astype(np.float32)
-        source = torch.from_numpy(np.ascontiguousarray(array))
+    source = _as_source(matrix)
     device = torch.device(device)
     if source.device.type == device.type and (device.index is None
                                               or source.device.index == device.index):
         return source, rows
-    union, positions = np.unique(rows, return_inverse=True)
-    store = torch.empty((union.size, *source.shape[1:]), dtype=source.dtype, device=device)
-    # Copied in blocks of rows, so the host never holds a second copy of the union.
-    step = max(1, 2 ** 22 // max(1, int(np.prod(source.shape[1:], dtype=np.int64))))
-    for start in range(0, union.size, step):
-        index = torch.as_tensor(union[start:start + step], device=source.device)
-        store[start:start + step] = source.index_select(0, index).to(device)
-    return store, positions.reshape(rows.shape)
+    return _copy_rows(source, rows, device)
+
+
+def row_bytes(matrix: ArrayLike | torch.Tensor) -> int:
+    """Bytes of one row of ``matrix`` in its own dtype."""
+    shape = tuple(matrix.shape)
+    itemsize = (matrix.element_size() if isinstance(matrix, torch.Tensor)
+                else np.dtype(matrix.dtype).itemsize)
+    return int(np.prod(shape[1:], dtype=np.int64)) * itemsize
+
+
+def plan_row_chunks(rows: np.ndarray, max_rows: int) -> list[slice]:
+    """Consecutive ranges of neurons (rows ``[K, n]``: neuron k's row indices) whose union
+    of rows holds at most ``max_rows`` rows each, greedily: as many neurons per range as fit.
+
+    Raises ValueError when one neuron alone names more than ``max_rows`` distinct rows.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    chunks, start, held = [], 0, 0
+    seen = np.zeros(int(rows.max()) + 1 if rows.size else 0, dtype=bool)
+    for k in range(rows.shape[0]):
+        mine = np.unique(rows[k])
+        if mine.size > max_rows:
+            raise ValueError(f"one neuron needs {mine.size} rows, more than the {max_rows} "
+                             "that fit the memory budget")
+        new = int((~seen[mine]).sum())
+        if held + new > max_rows:
+            chunks.append(slice(start, k))
+            seen[:] = False
+            start, new = k, mine.size
+            held = 0
+        seen[mine] = True
+        held += new
+    if rows.shape[0]:
+        chunks.append(slice(start, rows.shape[0]))
+    return chunks
+
+
+def gather_row_chunks(matrix: ArrayLike | torch.Tensor, rows: np.ndarray,
+                      device: str | torch.device = "cpu", budget_bytes: int | None = None
+                      ) -> Iterator[tuple[slice, torch.Tensor, np.ndarray]]:
+    """:func:`gather_rows` for chunks of neurons whose rows fit ``budget_bytes`` on ``device``.
+
+    ``rows`` ``[K, n]`` names the rows of each neuron's top images. Yields ``(neurons,
+    store, positions)``: ``store[positions[i, r]]`` is ``matrix[rows[neurons][i, r]]``.
+    ``budget_bytes`` None, or a union of every neuron's rows that fits it: one chunk,
+    :func:`gather_rows` (copied once, or used in place on the matrix's own device).
+    Otherwise each chunk's union (at most half the budget: the caller's chunk is still
+    alive while the next one is copied) is copied to ``device`` from the (memory-mapped)
+    matrix in turn, so the device never holds more than the budget of rows, whatever the
+    device (on the CPU too, which is how the chunked path is tested without a GPU).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    device = torch.device(device)
+    union = np.unique(rows).size
+    if budget_bytes is None or union * row_bytes(matrix) <= budget_bytes:
+        store, positions = gather_rows(matrix, rows, device)
+        yield slice(0, rows.shape[0]), store, positions
+        return
+    source = _as_source(matrix)
+    for neurons in plan_row_chunks(rows, max(0, budget_bytes // 2 // max(1, row_bytes(matrix)))):
+        store, positions = _copy_rows(source, rows[neurons], device)
+        yield neurons, store, positions
+        del store
 
 
 # The matrices a similarity artifact can hold, and the text embeddings (keys of a text

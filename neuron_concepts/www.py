@@ -14,19 +14,27 @@ which scales every score of a neuron alike and selects the same concepts.
 
 from __future__ import annotations
 
+from typing import Iterator, Sequence
+
 import numpy as np
 import pandas as pd
 import torch
 from numpy.typing import ArrayLike
 
+from . import io
 from .activations import top_image_indices
-from .errors import InputDataError
-from .similarity import as_tensor, cosine, gather_rows, similarity_fn
+from .errors import ConfigError, InputDataError
+from .similarity import as_tensor, cosine, gather_row_chunks, similarity_fn
 
 # Elements of float32 in one chunk of gathered rows ([neurons * n, C]); t-vMF makes a few
 # temporaries of that size. 2**22 floats = 16 MiB on the CPU; a GPU takes larger blocks.
 CPU_BLOCK_ELEMENTS = 2 ** 22
 GPU_BLOCK_ELEMENTS = 2 ** 26
+# Blocks alive at once at most (the gathered rows, t-vMF's temporaries): the budget share.
+BLOCK_COPIES = 4
+
+# The cosine matrices WWW reads from a similarity artifact (neuron_concepts.describe).
+SIMILARITY_PARTS = ("prompt", "base")
 
 
 def concept_scores(image_emb: ArrayLike, concept_emb: ArrayLike, template_emb: ArrayLike,
@@ -59,7 +67,8 @@ def select_concepts(scores: ArrayLike, alpha: float = 0.95) -> list[int]:
 def layer_scores(similarity: ArrayLike | torch.Tensor,
                  template_similarity: ArrayLike | torch.Tensor, activations: ArrayLike,
                  n_images: int, device: str | torch.device = "cpu", sim: str = "cos",
-                 kappa: float = 16.0, neuron_chunk: int | None = None) -> np.ndarray:
+                 kappa: float = 16.0, neuron_chunk: int | None = None,
+                 memory_budget: int | None = None) -> np.ndarray:
     """WWW scores ``[K, C]`` (float32) of every neuron of a layer from stored cosines.
 
     ``similarity`` ``[N, C]`` holds ``cos(v_i, t_j)`` and ``template_similarity`` ``[N]``
@@ -68,6 +77,12 @@ def layer_scores(similarity: ArrayLike | torch.Tensor,
     ``S_j = mean_o [f(cos(v_o, t_j)) - f(cos(v_o, t_tem))]``. Rows are gathered for one chunk
     of neurons at a time and converted only then, so no float32 copy of the whole matrix
     exists (``neuron_chunk``: neurons per step; ``None`` fits a fixed buffer).
+
+    ``memory_budget``: bytes this call may hold on ``device`` (None: no limit, the union of
+    every neuron's top-image rows is copied there at once). When that union does not fit,
+    it is copied per chunk of neurons from the (memory-mapped) matrix
+    (:func:`~neuron_concepts.similarity.gather_row_chunks`); each neuron's score is computed
+    from the same rows in the same order either way, so the result is the same.
     """
     f = similarity_fn(sim, kappa)
     top = top_image_indices(activations, n_images)  # [K, n], ties -> lower image index
@@ -78,26 +93,50 @@ def layer_scores(similarity: ArrayLike | torch.Tensor,
             f"the similarity matrix has {n_rows} image rows, the template similarities "
             f"{base.shape[0]} and the activations {n_acts}: all three must come from the "
             f"same probe set and view")
-    store, positions = gather_rows(similarity, top, device)
-    base = f(base.to(store.device))  # [N] float32: small, converted whole
     n_neurons, n = top.shape
-    n_concepts = store.shape[1]
+    n_concepts = np.shape(similarity)[1]
+    block, rows_budget = device_plan(memory_budget, torch.device(device).type != "cpu",
+                                     n_rows, top.size)
     if neuron_chunk is None:
-        budget = GPU_BLOCK_ELEMENTS if store.device.type != "cpu" else CPU_BLOCK_ELEMENTS
-        neuron_chunk = max(1, budget // (n * n_concepts))
+        neuron_chunk = max(1, block // (n * n_concepts))
     if neuron_chunk < 1:
         raise ValueError(f"neuron_chunk must be >= 1, got {neuron_chunk}")
-    pos = torch.as_tensor(positions, dtype=torch.int64, device=store.device)
-    top_t = torch.as_tensor(top, dtype=torch.int64, device=store.device)
     out = np.empty((n_neurons, n_concepts), dtype=np.float32)
-    for start in range(0, n_neurons, neuron_chunk):
-        idx = pos[start:start + neuron_chunk].reshape(-1)
-        k = idx.numel() // n
-        # index_select makes a new block: the stored matrix is never converted or changed.
-        rows = f(store.index_select(0, idx).to(torch.float32)).view(k, n, n_concepts)
-        scores = rows.mean(dim=1).sub_(base[top_t[start:start + k]].mean(dim=1)[:, None])
-        out[start:start + k] = scores.cpu().numpy()
+    fbase = top_t = None
+    for neurons, store, positions in gather_row_chunks(similarity, top, device, rows_budget):
+        if fbase is None:
+            fbase = f(base.to(store.device))  # [N] float32: small, converted whole
+            top_t = torch.as_tensor(top, dtype=torch.int64, device=store.device)
+        pos = torch.as_tensor(positions, dtype=torch.int64, device=store.device)
+        for start in range(0, pos.shape[0], neuron_chunk):
+            idx = pos[start:start + neuron_chunk].reshape(-1)
+            k = idx.numel() // n
+            first = neurons.start + start
+            # index_select makes a new block: the stored matrix is never converted or changed.
+            rows = f(store.index_select(0, idx).to(torch.float32)).view(k, n, n_concepts)
+            scores = rows.mean(dim=1).sub_(fbase[top_t[first:first + k]].mean(dim=1)[:, None])
+            out[first:first + k] = scores.cpu().numpy()
     return out
+
+
+def device_plan(memory_budget: int | None, on_gpu: bool, n_rows: int,
+                n_top: int) -> tuple[int, int | None]:
+    """How :func:`layer_scores` splits ``memory_budget`` bytes of the device: float32
+    elements per working block, and bytes for the gathered cosine rows (None: no limit).
+
+    A block and t-vMF's temporaries (at most 4 blocks) take at most a quarter of the budget;
+    the template similarities (``n_rows``) and the top-image indices (``n_top``, int64,
+    twice) are set aside; the rest holds rows.
+    """
+    block = GPU_BLOCK_ELEMENTS if on_gpu else CPU_BLOCK_ELEMENTS
+    if memory_budget is None:
+        return block, None
+    block = max(1, min(block, memory_budget // (16 * BLOCK_COPIES)))
+    rows_budget = memory_budget - 4 * BLOCK_COPIES * block - 8 * n_rows - 16 * n_top
+    if rows_budget <= 0:
+        raise ConfigError(f"a GPU memory budget of {memory_budget / 2**20:.0f} MiB leaves no "
+                          "room for the cosine rows: raise scale.gpu_mem_mb")
+    return block, rows_budget
 
 
 def describe_layer(scores: np.ndarray, concepts: pd.Series | list[str], alpha: float = 0.95,
@@ -117,13 +156,24 @@ def describe_layer(scores: np.ndarray, concepts: pd.Series | list[str], alpha: f
         for rank, j in enumerate(shown):
             rows.append((neuron, rank, int(j), texts[j], float(neuron_scores[j]),
                          rank < n_selected, fallback))
-    return description_table(rows)
+    return io.description_table(rows)
 
 
-def description_table(rows: list[tuple]) -> pd.DataFrame:
-    """The description artifact's columns and dtypes, shared by every method."""
-    table = pd.DataFrame(rows, columns=["neuron", "rank", "concept_id", "concept", "score",
-                                        "selected", "fallback"])
-    return table.astype({"neuron": "int64", "rank": "int64", "concept_id": "int64",
-                         "concept": "string", "score": "float32", "selected": "bool",
-                         "fallback": "bool"})
+def describe_methods(similarity, activations: np.ndarray, methods: list[dict],
+                     concepts: Sequence[str], *, n_images: int, alpha: float,
+                     device: str | torch.device = "cpu", memory_budget: int | None = None
+                     ) -> Iterator[tuple[dict, pd.DataFrame, str]]:
+    """WWW's part of :func:`neuron_concepts.describe.describe_layers`: each method of one
+    layer (``{"method", "sim": [kind, kappa], "path"}``) with its description table and a
+    log line. ``similarity`` holds the prompt and base cosines (:data:`SIMILARITY_PARTS`)."""
+    for method in methods:
+        kind, kappa = method["sim"]
+        scores = layer_scores(similarity.prompt, similarity.base, activations, n_images,
+                              device, sim=kind, kappa=kappa, memory_budget=memory_budget)
+        table = describe_layer(scores, concepts, alpha)
+        summary = (f"{scores.shape[0]} neurons, "
+                   f"{table['selected'].sum() / scores.shape[0]:.2f} concepts selected on "
+                   f"average, {table.groupby('neuron')['fallback'].first().sum()} fell back "
+                   "to the argmax")
+        yield method, table, summary
+        del scores, table  # before the next method's scores exist

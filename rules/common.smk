@@ -316,13 +316,43 @@ def similarity_runtime(wildcards, attempt):
     return similarity_resources(wildcards, attempt)["runtime"]
 
 
-def description_mem_mb(wildcards, input, attempt):
-    """mem_mb of a description job: neuron_concepts.resources.description_mem_mb's formula
-    on the shapes its inputs hold (known once they exist; Snakemake asks again then), times
-    the attempt (a retried job gets twice, then three times as much)."""
+def description_job_layers(wildcards):
+    """The layers one description job describes: its own ``{layer}`` (scale.description_jobs:
+    layer) or every layer (concept_set)."""
+    return [wildcards.layer] if SETTINGS.scale.description_jobs == "layer" else LAYERS
+
+
+def description_job_outputs(method_names):
+    """What one description job writes: each method's descriptions of its layer(s) (wildcards
+    probe, concepts and, split by layer, layer)."""
+    layers = ["{layer}"] if SETTINGS.scale.description_jobs == "layer" else LAYERS
+    return [description_path("{probe}", layer, name, "{concepts}")
+            for name in method_names for layer in layers]
+
+
+def description_log(rule):
+    """The log of one description job of ``rule``: one per probe set, concept set (and layer)."""
+    if SETTINGS.scale.description_jobs == "layer":
+        return f"logs/{rule}/{{probe}}/{{layer}}/{{concepts}}.log"
+    return f"logs/{rule}/{{probe}}/{{concepts}}.log"
+
+
+def description_resources(input, attempt, n_top, n_ks, passes):
+    """mem_mb, gpu_mem_mb and runtime of a description job: neuron_concepts.resources'
+    formulas on the shapes its inputs hold (npz headers; known once they exist, Snakemake
+    asks again then), times the attempt (a retried job gets twice, then three times as
+    much; gpu_mem_mb never beyond scale.gpu_mem_mb). ``n_top``: the most top images of a
+    neuron, ``n_ks``: the most ks of one pass, ``passes``: scoring passes per layer."""
     from neuron_concepts import resources
 
-    return attempt * resources.description_mem_mb(input.activations, input.similarity)
+    shape = resources.description_job_shape(input.activations, input.similarity)
+    host = resources.description_host_bytes(shape.n_images, shape.widest, shape.n_concepts,
+                                            n_top, n_ks, shape.neurons)
+    gpu = (resources.description_gpu_mem_mb(input.activations, input.similarity, n_top,
+                                             n_ks, SETTINGS.scale.gpu_mem_mb, attempt)
+           if use_gpu() else 0)
+    return dict(mem_mb=attempt * -(-host // resources.MIB), gpu_mem_mb=gpu,
+                runtime=attempt * resources.description_runtime_min(shape, n_top, passes))
 
 
 def view_boxes_path(probe, view):

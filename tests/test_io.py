@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_concepts import concepts, convis, data, evaluation, gradcam, io, stability, www
+from neuron_concepts import concepts, convis, data, evaluation, gradcam, io, stability
 from neuron_concepts.errors import InputDataError
 
 rng = np.random.default_rng(0)
@@ -382,7 +382,7 @@ TABLE_CASES = {
                                      "cam_zero": [False], "predicted": np.array([281])}),
                        drop="cam_zero", recast=("x0", [0.5])),
     "descriptions": TableCase(io.save_descriptions, io.load_descriptions,
-                              www.description_table([(0, 0, 1, "cat", 0.3, True, False),
+                              io.description_table([(0, 0, 1, "cat", 0.3, True, False),
                                                      (0, 1, 0, "dog", 0.2, False, False)]),
                               drop="selected", recast=("score", ["high", "low"])),
     "evaluation": TableCase(io.save_evaluation, io.load_evaluation,
@@ -467,7 +467,7 @@ def test_table_formats_match_the_modules_that_build_the_tables():
     assert list(io.MANIFEST.columns) == data.MANIFEST_COLUMNS
     assert list(io.CONCEPTS.columns) == concepts.CONCEPT_COLUMNS
     assert list(io.BOXES.columns) == gradcam.BOX_COLUMNS
-    assert list(io.DESCRIPTIONS.columns) == list(www.description_table([]).columns)
+    assert list(io.DESCRIPTIONS.columns) == list(io.description_table([]).columns)
     assert list(io.STABILITY_TABLE.columns) == stability.TABLE_COLUMNS
     assert list(io.ABLATION_TABLE.columns) == evaluation.ABLATION_KEYS + evaluation.ABLATION_METRICS
 

@@ -2,9 +2,10 @@
 
 ImageNet val as the probe set, WordNet's nouns, Broden-style and ImageNet concept sets,
 ResNet-50 layer1-fc, both views and both similarities, every CLIP-Dissect variant and the
-stability study: the job count stays small (jobs sized by work, not by layer or method),
-a probe set that only ConVis reads gets no description job, and every job that can pick
-CUDA asks for a GPU.
+stability study: the job count stays small (a description job per layer and family,
+scale.description_jobs' default, with every view, method and k of the layer inside; no job
+per method), a probe set that only ConVis reads gets no description job, and every job that
+can pick CUDA asks for a GPU, the description jobs with their GPU memory (gpu_mem_mb).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from conftest import REPO, Workflow, copy_workflow
 
 pytestmark = pytest.mark.workflow
 
-# A few dozen: the full experiment with ConVis plans 60 (59 until the class names got a job
-# per evaluation model, so a sentence-model change reruns no CLIP stage).
-MAX_JOBS = 64
+# A few dozen plus a description job per layer: the core experiment plans 79 (39 of them
+# the 5 layers x 4 concept sets x 2 families of description jobs; 47 with one description
+# job per concept set), the full experiment with ConVis a few more.
+MAX_JOBS = 100
 
 
 def paper_config(root: Path) -> dict:
@@ -42,6 +44,9 @@ def paper_config(root: Path) -> dict:
                     "concept_sets": ["imagenet", "imagenet_labels", "wordnet_nouns", "broden"]},
     )
     config["figures"]["sample_images"] = []
+    # The papers' scale: the schema's default, one description job per layer (the demo
+    # keeps one per concept set).
+    config["scale"].pop("description_jobs")
     config["methods"]["www"]["n_images"] = 40
     config["methods"]["clip_dissect"]["softwpmi"]["top_k"] = 100
     config["methods"]["clip_dissect"]["wpmi"]["top_k"] = 28
@@ -62,9 +67,9 @@ def test_the_core_experiment_is_a_few_dozen_jobs(tmp_path):
     jobs, out = plan(tmp_path, paper_config(tmp_path))
     total = sum(jobs.values())
     assert total < MAX_JOBS, jobs
-    # One description job per (probe set, concept set) and family, whatever the number of
-    # layers, views, similarities and ks (the stability study's ks inside CLIP-Dissect's).
-    assert jobs["www_descriptions"] == 4 and jobs["clip_dissect_descriptions"] == 4
+    # One description job per (probe set, concept set, layer) and family, whatever the number
+    # of views, similarities and ks (the stability study's ks inside CLIP-Dissect's).
+    assert jobs["www_descriptions"] == 4 * 5 and jobs["clip_dissect_descriptions"] == 4 * 5
     assert jobs["similarity"] == 4
     assert jobs["evaluate_descriptions"] == 4
 
@@ -120,7 +125,18 @@ def test_every_job_that_can_pick_cuda_asks_for_a_gpu(tmp_path):
         if rule in cuda_rules:
             planned += 1
             assert re.search(r"resources:.*\bgpu=1\b", block), (rule, block[:400])
+        if rule in ("www_descriptions", "clip_dissect_descriptions"):
+            # From the inputs' shapes (known once they exist), within scale.gpu_mem_mb.
+            assert re.search(r"resources:.*\bgpu_mem_mb=", block), (rule, block[:400])
     assert planned > 10
+
+
+def test_one_description_job_per_concept_set_keeps_the_old_count(tmp_path):
+    config = paper_config(tmp_path)
+    config["scale"]["description_jobs"] = "concept_set"
+    jobs, out = plan(tmp_path, config)
+    assert jobs["www_descriptions"] == 4 and jobs["clip_dissect_descriptions"] == 4
+    assert "logs/www_descriptions/imagenet_val/wordnet_nouns.log" in out
 
 
 def test_a_described_probe_set_must_be_configured(tmp_path):

@@ -156,7 +156,8 @@ def edited(path: Path, text: str):
 def test_alpha_change_reruns_only_selection_evaluation_and_tables(finished_workflow):
     with finished_workflow.changed_config(lambda c: c["methods"]["www"].update(alpha=0.9)):
         jobs = finished_workflow.planned_jobs()
-    # One WWW job per (probe set, view, concept set) describes all three layers; one
+    # One WWW job per (probe set, concept set) describes all three layers (the tiny config
+    # sets scale.description_jobs: concept_set, as the demo); one
     # evaluation job per concept set.
     assert jobs.get("www_descriptions") == 2
     assert jobs.get("evaluate_descriptions") == 2
@@ -178,7 +179,7 @@ def test_concept_file_change_reruns_its_embeddings_and_dependents_only(finished_
 
 
 def test_editing_a_workflow_script_reruns_that_rules_jobs(finished_workflow):
-    script = finished_workflow.path("workflow_scripts/www_descriptions.py")
+    script = finished_workflow.path("workflow_scripts/descriptions.py")
     with edited(script, script.read_text() + "\n# an edit\n"):
         jobs = finished_workflow.planned_jobs()
     assert jobs.get("www_descriptions") == 2

@@ -1,5 +1,7 @@
 # Helpers of rules/clip_dissect.smk: CLIP-Dissect's outputs, and what one description job
-# reads and writes.
+# reads and writes. One job per (probe set, concept set) and, with scale.description_jobs:
+# layer, per layer (description_job_layers, description_job_outputs and description_log in
+# common.smk).
 
 
 def clip_dissect_outputs():
@@ -22,10 +24,8 @@ def clip_dissect_job_methods():
 
 
 def clip_dissect_job_outputs():
-    """What one clip_dissect_descriptions job writes: every layer x method of one probe set
-    and concept set (wildcards)."""
-    return [description_path("{probe}", layer, method[0], "{concepts}")
-            for method in clip_dissect_job_methods() for layer in LAYERS]
+    """What one clip_dissect_descriptions job writes: every method of its layer(s)."""
+    return description_job_outputs([method[0] for method in clip_dissect_job_methods()])
 
 
 def clip_dissect_scoring(variant, sim, top_k):
@@ -41,8 +41,8 @@ def clip_dissect_scoring(variant, sim, top_k):
 
 
 def clip_dissect_job_views(wildcards):
-    """Each view of a job: clip.dissect's cosines and, per layer, the activations and each
-    method's scoring and output path."""
+    """Each view of a job: clip.dissect's cosines and, per layer of the job, the activations
+    and each method's scoring and output path."""
     methods = clip_dissect_job_methods()
     views = []
     for view in dict.fromkeys(method[2] for method in methods):
@@ -55,7 +55,7 @@ def clip_dissect_job_views(wildcards):
                                                              wildcards.concepts))
                                   for name, variant, method_view, sim, k in methods
                                   if method_view == view])
-                    for layer in LAYERS]))
+                    for layer in description_job_layers(wildcards)]))
     return views
 
 
@@ -67,3 +67,31 @@ def clip_dissect_inputs(wildcards):
         similarity=[view["similarity"] for view in views],
         concepts=f"results/concepts/{wildcards.concepts}.parquet",
     )
+
+
+def clip_dissect_passes():
+    """The scoring passes of a layer: methods that differ only in top_k share one
+    (neuron_concepts.clip_dissect.group_by_top_k), as top_k lists per (variant, view, sim)."""
+    passes = {}
+    for _, variant, view, sim, top_k in clip_dissect_job_methods():
+        passes.setdefault((variant, view, sim), []).append(top_k)
+    return list(passes.values())
+
+
+def clip_dissect_resources(wildcards, input, attempt):
+    """mem_mb, gpu_mem_mb and runtime of a clip_dissect_descriptions job (description_resources)."""
+    passes = clip_dissect_passes()
+    return description_resources(input, attempt, n_top=max(max(ks) for ks in passes),
+                                 n_ks=max(len(ks) for ks in passes), passes=len(passes))
+
+
+def clip_dissect_mem_mb(wildcards, input, attempt):
+    return clip_dissect_resources(wildcards, input, attempt)["mem_mb"]
+
+
+def clip_dissect_gpu_mem_mb(wildcards, input, attempt):
+    return clip_dissect_resources(wildcards, input, attempt)["gpu_mem_mb"]
+
+
+def clip_dissect_runtime(wildcards, input, attempt):
+    return clip_dissect_resources(wildcards, input, attempt)["runtime"]

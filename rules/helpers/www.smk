@@ -1,4 +1,6 @@
 # Helpers of rules/www.smk: WWW's outputs, and what one description job reads and writes.
+# One job per (probe set, concept set) and, with scale.description_jobs: layer, per layer
+# (description_job_layers, description_job_outputs and description_log in common.smk).
 
 
 def www_outputs():
@@ -9,15 +11,14 @@ def www_outputs():
 
 
 def www_job_outputs():
-    """What one www_descriptions job writes: every layer x method of one probe set and
-    concept set (wildcards)."""
-    return [description_path("{probe}", layer, method.name, "{concepts}")
-            for method in SETTINGS.www for layer in LAYERS]
+    """What one www_descriptions job writes: every method of its layer(s)."""
+    return description_job_outputs([method.name for method in SETTINGS.www])
 
 
 def www_job_views(wildcards):
-    """Each view of a job: the match CLIP's cosines and, per layer, the activations and the
-    output of each method of the view (labelled, so nothing pairs by list position)."""
+    """Each view of a job: the match CLIP's cosines and, per layer of the job, the
+    activations and the output of each method of the view (labelled, so nothing pairs by
+    list position)."""
     views = []
     for view in SETTINGS.views:
         methods = [method for method in SETTINGS.www if method.view == view]
@@ -31,7 +32,7 @@ def www_job_views(wildcards):
                                        path=description_path(wildcards.probe, layer, method.name,
                                                              wildcards.concepts))
                                   for method in methods])
-                    for layer in LAYERS]))
+                    for layer in description_job_layers(wildcards)]))
     return views
 
 
@@ -43,3 +44,28 @@ def www_inputs(wildcards):
         similarity=[view["similarity"] for view in views],
         concepts=f"results/concepts/{wildcards.concepts}.parquet",
     )
+
+
+def www_options():
+    """WWW's own arguments of neuron_concepts.www.describe_methods."""
+    spec = config["methods"]["www"]
+    return dict(n_images=spec["n_images"], alpha=spec["alpha"])
+
+
+def www_resources(wildcards, input, attempt):
+    """mem_mb, gpu_mem_mb and runtime of a www_descriptions job (description_resources)."""
+    passes = max([sum(m.view == view for m in SETTINGS.www) for view in SETTINGS.views] or [1])
+    return description_resources(input, attempt, n_top=config["methods"]["www"]["n_images"],
+                                 n_ks=1, passes=passes)
+
+
+def www_mem_mb(wildcards, input, attempt):
+    return www_resources(wildcards, input, attempt)["mem_mb"]
+
+
+def www_gpu_mem_mb(wildcards, input, attempt):
+    return www_resources(wildcards, input, attempt)["gpu_mem_mb"]
+
+
+def www_runtime(wildcards, input, attempt):
+    return www_resources(wildcards, input, attempt)["runtime"]
