@@ -163,29 +163,66 @@ def _label_name(label: str | None) -> str | None:
     return imagenet_lemmas().get(label, label)
 
 
-def scan_imagefolder(root: str | Path) -> pd.DataFrame:
-    """One sub-folder per class (ImageNet val sorted into ``nXXXXXXXX`` folders works as is)."""
+def imagefolder_files(root: str | Path, classes: Sequence[str] | None = None) -> Iterator[tuple[str, Path]]:
+    """(class folder name, file) of an ImageNet-style folder, in manifest order: class
+    folders sorted, then their files (any depth) sorted; ``classes``: only these folders.
+
+    A listing, no file is opened: :func:`count_probe_files` counts it when the workflow is
+    planned, :func:`scan_imagefolder` lists it for the manifest, so both see the same files.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"probe_sets: imagefolder root {root} is not a folder")
-    rows = []
+    wanted = None if classes is None else set(classes)
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if wanted is not None and class_dir.name not in wanted:
+            continue
         for path in sorted(class_dir.rglob("*")):
             if path.is_file() and not path.name.startswith("."):
-                rows.append({"image_id": f"{class_dir.name}/{path.relative_to(class_dir).with_suffix('')}",
-                             "path": str(path), "label": class_dir.name,
-                             "label_name": _label_name(class_dir.name)})
+                yield class_dir.name, path
+
+
+def flat_folder_files(root: str | Path) -> list[Path]:
+    """The files of a flat probe folder, sorted (hidden files left out)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"probe_sets: folder {root} is not a folder")
+    return sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def count_probe_files(spec: dict) -> int:
+    """How many files a probe set's manifest checks: the listing :func:`probe_files` makes,
+    without opening a file (the demo: its photographs). An upper bound of the manifest's
+    rows (unreadable files may be skipped); 0 when the folder is missing or empty (the
+    manifest job then says what is wrong)."""
+    kind = spec.get("type")
+    try:
+        if kind == "demo":
+            return len(DEMO_IMAGES)
+        if kind == "imagefolder":
+            return sum(1 for _ in imagefolder_files(spec["root"], spec.get("classes")))
+        if kind == "folder":
+            return len(flat_folder_files(spec["root"]))
+    except (ConfigError, OSError):
+        return 0
+    raise ConfigError(f"probe_sets: unknown type {kind!r}; use demo, imagefolder or folder")
+
+
+def scan_imagefolder(root: str | Path, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """One sub-folder per class (ImageNet val sorted into ``nXXXXXXXX`` folders works as is);
+    ``classes``: only these class folders (ConVis's OOD reads only some of ImageNet-train's)."""
+    rows = [{"image_id": f"{label}/{path.relative_to(Path(root) / label).with_suffix('')}",
+             "path": str(path), "label": label, "label_name": _label_name(label)}
+            for label, path in imagefolder_files(root, classes)]
     if not rows:
-        raise InputDataError(f"imagefolder {root} holds no files in class sub-folders")
+        raise InputDataError(f"imagefolder {root} holds no files in class sub-folders"
+                             + (f" {sorted(classes)[:5]}..." if classes is not None else ""))
     return pd.DataFrame(rows)
 
 
 def scan_flat_folder(root: str | Path, labels_csv: str | Path | None = None) -> pd.DataFrame:
     """Images in one folder; labels (optional) from a CSV with columns ``image,label``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"probe_sets: folder {root} is not a folder")
-    paths = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    paths = flat_folder_files(root)
     labels: dict[str, str] = {}
     if labels_csv:
         table = pd.read_csv(labels_csv, dtype=str)
@@ -260,7 +297,7 @@ def probe_files(spec: dict, images_dir: str | Path) -> pd.DataFrame:
     if kind == "demo":
         return materialise_demo(images_dir)
     if kind == "imagefolder":
-        return scan_imagefolder(spec["root"])
+        return scan_imagefolder(spec["root"], spec.get("classes"))
     if kind == "folder":
         return scan_flat_folder(spec["root"], spec.get("labels_csv"))
     raise ConfigError(f"probe_sets: unknown type {kind!r}; use demo, imagefolder or folder")

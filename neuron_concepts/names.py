@@ -15,6 +15,9 @@ values back, and a regular expression that matches exactly what the builder writ
   :func:`parse_convis_shard`, :data:`CONVIS_SHARD`; rank volumes
   ``{grid folder}/ranks/{image}.npz`` -- :func:`convis_volume_path`,
   :func:`parse_convis_volume_path`
+- image shard (rows of a probe manifest an image-stage job reads): ``rows0-10000`` --
+  :func:`image_shard_name`, :func:`parse_image_shard`, :data:`IMAGE_SHARD`; the shard of an
+  artifact :func:`image_shard_path`
 - layer: ``layer4-mean``, ``blocks.11-cls``, ``fc`` -- :func:`layer_name`,
   :func:`parse_layer_name`, :data:`LAYER`: a module path and how its output becomes one
   value per neuron (none for ``[B, K]`` outputs)
@@ -483,6 +486,51 @@ def parse_convis_volume_path(path: str) -> dict:
     return match.groupdict()
 
 
+# ---------------------------------------------------------------- image shards
+# An image stage (activations, Grad-CAM, image embeddings) of a large probe set runs as jobs
+# over ranges of manifest rows, each writing the artifact's shard; a join writes the
+# artifact at its usual path. A shard is named by its rows, so a new images_per_job writes
+# new shards and never mistakes an old one for its own.
+
+
+IMAGE_SHARD = r"rows[0-9]+-[0-9]+"
+
+
+def image_shard_name(start: int, stop: int) -> str:
+    """The shard of manifest rows ``start`` (inclusive) to ``stop`` (exclusive): ``rows0-10000``."""
+    if not 0 <= int(start) <= int(stop):
+        raise ValueError(f"an image shard runs from row 0 <= start <= stop, got {start}, {stop}")
+    return _checked(f"rows{int(start):d}-{int(stop):d}", IMAGE_SHARD, "image shard")
+
+
+def parse_image_shard(name: str) -> tuple[int, int]:
+    """(start, stop) of an image shard name (:func:`image_shard_name`)."""
+    if re.fullmatch(IMAGE_SHARD, name) is None:
+        raise ValueError(f"{name!r} is no image shard name (e.g. rows0-10000)")
+    start, stop = name[len("rows"):].split("-")
+    return int(start), int(stop)
+
+
+def image_shard_path(path: str, shard: str) -> str:
+    """Where the shard ``shard`` of the artifact ``path`` lives: beside it, in
+    ``shards/{shard}/`` (``results/image_emb/demo/clip/shards/rows0-8/center.npz``). A
+    wildcard pattern stays a pattern (``{shard}`` may be a wildcard too)."""
+    folder, _, file = str(path).rpartition("/")
+    return f"{folder}/shards/{shard}/{file}" if folder else f"shards/{shard}/{file}"
+
+
+def ood_reference_probe_name(train_probe: str) -> str:
+    """The probe set of ConVis OOD's reference images, the classes of ``train_probe`` that
+    the image baseline reads: ``imagenet_train.ood_classes``."""
+    return _checked(f"{train_probe}.ood_classes", CONFIG_NAME, "probe set")
+
+
+#: What :data:`settings.Scale.image_decode` ``gpu`` adds to a view's name in the image
+#: stages' paths (``center+gpudecode``): nvJPEG decoding and GPU resizing are ours, not
+#: the models' PIL pipeline, so their artifacts never stand in for the PIL ones.
+GPU_DECODE_SUFFIX = "+gpudecode"
+
+
 # ================================================================ wildcard constraints
 # Wildcard name in the rule files -> what it may match. The workflow declares these once,
 # globally (rules/common.smk); a rule declares its own only for a narrower, rule-specific
@@ -502,4 +550,5 @@ WILDCARDS: dict[str, str] = {
     "method": METHOD,
     "convis_grid": CONVIS_GRID,
     "synset": SYNSET,
+    "shard": IMAGE_SHARD,
 }
