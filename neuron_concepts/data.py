@@ -552,3 +552,141 @@ def image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
         collate_fn=collate_images, pin_memory=torch.device(device).type == "cuda",
         prefetch_factor=4 if workers else None, persistent_workers=False)
     return ImageBatches(loader)
+
+
+# --------------------------------------------------------------------------- decoding on the GPU
+
+
+def require_cuda(device: "torch.device | str") -> None:
+    """``scale.image_decode: gpu`` runs on CUDA only: a clear error anywhere else."""
+    import torch
+
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        raise ConfigError("scale.image_decode: gpu needs a CUDA device; set it to pil")
+
+
+@lru_cache(maxsize=1)
+def cuda_jpeg_decoder() -> tuple[str, Callable]:
+    """(name, decode) of the batched nvJPEG decoder: TorchCodec's ``decode_jpeg`` when it
+    is installed (torchvision's image decoding is deprecated in its favour), else
+    torchvision's. ``decode(list of uint8 byte tensors, device)`` -> list of ``[3, H, W]``."""
+    try:
+        from torchcodec.decoders import decode_jpeg
+
+        return "torchcodec", lambda data, device: decode_jpeg(list(data), mode="RGB", device=device)
+    except ImportError:
+        import warnings
+
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        return "torchvision", lambda data, device: decode_jpeg(list(data), mode=ImageReadMode.RGB,
+                                                               device=device)
+
+
+@dataclass
+class EncodedImages:
+    """A manifest's image files as encoded bytes (JPEG), or decoded pixels (anything else,
+    :func:`read_image`), for :class:`GpuDecodedBatches` (a map-style dataset)."""
+
+    paths: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> "tuple[str, torch.Tensor] | UnreadableImage":
+        import torch
+
+        path = str(self.paths[i])
+        try:
+            with Image.open(path) as image:
+                jpeg = image.format == "JPEG" and image.mode in ("RGB", "L")
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            jpeg = False
+        try:
+            if jpeg:
+                return "jpeg", torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
+            return "pixels", read_image(path)
+        except InputDataError as exc:
+            return UnreadableImage(str(exc))
+
+
+def _encoded_batch(items: list) -> "list | UnreadableImage":
+    for item in items:
+        if isinstance(item, UnreadableImage):
+            return item
+    return items
+
+
+@dataclass
+class GpuDecodedBatches:
+    """Batches of a manifest decoded and preprocessed on the GPU (``scale.image_decode: gpu``).
+
+    Workers read the files; the main process decodes each batch's JPEGs in one nvJPEG call
+    (:func:`cuda_jpeg_decoder`; other formats arrive decoded by :func:`read_image`), crops
+    the view's boxes and runs :func:`tensor_transform` of the model's pipeline on the GPU
+    (antialiased resize, centre crop, normalisation). Ours, not the models' PIL pixels: the
+    views it makes are named apart (``names.decoded_view``).
+    """
+
+    loader: Any  # torch.utils.data.DataLoader of EncodedImages
+    transform: Callable
+    boxes: np.ndarray | None
+    device: Any
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator["torch.Tensor"]:
+        import torch
+        from torchvision.transforms.v2 import functional as F2
+
+        _, decode = cuda_jpeg_decoder()
+        row = 0
+        for items in self.loader:
+            if isinstance(items, UnreadableImage):
+                raise InputDataError(items.message)
+            jpegs = [data for kind, data in items if kind == "jpeg"]
+            decoded = iter(decode(jpegs, self.device) if jpegs else [])
+            images = []
+            for kind, data in items:
+                pixels = next(decoded) if kind == "jpeg" else data.to(self.device, non_blocking=True)
+                if self.boxes is not None:
+                    x0, y0, x1, y1 = (int(v) for v in self.boxes[row])
+                    pixels = F2.crop(pixels, y0, x0, y1 - y0, x1 - x0)
+                images.append(self.transform(pixels))
+                row += 1
+            yield torch.stack(images)
+
+
+def gpu_image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
+                     boxes: pd.DataFrame | None = None, workers: int = 0,
+                     device: "torch.device | str" = "cuda") -> GpuDecodedBatches:
+    """:func:`image_loader`'s batches, decoded and preprocessed on the GPU
+    (:class:`GpuDecodedBatches`); the same rows in the same order."""
+    import torch
+
+    require_cuda(device)
+    gpu_transform = tensor_transform(transform)
+    if gpu_transform is None:
+        raise ConfigError("scale.image_decode: gpu: this model's preprocessing has no tensor "
+                          "equivalent (neuron_concepts.data.tensor_transform); set it to pil")
+    box_array = None
+    if boxes is not None:
+        aligned = boxes.set_index("image_id").loc[manifest["image_id"]]
+        box_array = aligned[["x0", "y0", "x1", "y1"]].to_numpy()
+    loader = torch.utils.data.DataLoader(
+        EncodedImages(list(manifest["path"])), batch_size=batch_size, shuffle=False,
+        num_workers=workers, collate_fn=_encoded_batch, prefetch_factor=4 if workers else None)
+    return GpuDecodedBatches(loader, gpu_transform, box_array, torch.device(device))
+
+
+
+def probe_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
+                 boxes: pd.DataFrame | None = None, workers: int = 0,
+                 device: "torch.device | str" = "cpu", decode: str = "pil") -> "ImageBatches | GpuDecodedBatches":
+    """The batches a model stage reads: decoded by the model's own PIL pipeline
+    (:func:`image_loader`, ``decode="pil"``) or on the GPU (:func:`gpu_image_loader`)."""
+    if decode == "gpu":
+        return gpu_image_loader(manifest, transform, batch_size, boxes, workers, device)
+    return image_loader(manifest, transform, batch_size, boxes, workers=workers, device=device)

@@ -145,11 +145,13 @@ class Parsed:
     name: str
     kind: str
     params: dict = field(default_factory=dict)
+    suffix: str = ""  # a view's GPU_DECODE_SUFFIX, or nothing
 
     @property
     def params_part(self) -> str:
-        """The name after the kind (``f0.5`` of ``gradcam-f0.5``); empty without parameters."""
-        return self.name[len(self.kind) + 1:]
+        """The name after the kind (``f0.5`` of ``gradcam-f0.5``), without a suffix; empty
+        without parameters."""
+        return self.name[len(self.kind) + 1:len(self.name) - len(self.suffix)]
 
 
 @dataclass(frozen=True)
@@ -158,11 +160,13 @@ class Family:
 
     what: str  # the word in messages
     variants: dict[str, Variant]
+    suffixes: tuple[str, ...] = ()  # what may follow any member's name (a view's decode path)
 
     @property
     def pattern(self) -> str:
         """Any member's name, without named groups (so patterns can be combined)."""
-        return "(?:" + "|".join(v.pattern for v in self.variants.values()) + ")"
+        suffix = f"(?:{'|'.join(re.escape(s) for s in self.suffixes)})?" if self.suffixes else ""
+        return "(?:" + "|".join(v.pattern for v in self.variants.values()) + ")" + suffix
 
     def variant(self, kind: str) -> Variant:
         if kind not in self.variants:
@@ -177,10 +181,12 @@ class Family:
         return _checked(self.variant(kind).name(values), self.pattern, self.what)
 
     def parse(self, name: str) -> Parsed:
+        suffix = next((s for s in self.suffixes if name.endswith(s)), "")
         for variant in self.variants.values():
-            match = variant.regex.fullmatch(name)
+            match = variant.regex.fullmatch(name[:len(name) - len(suffix)])
             if match:
-                return Parsed(name, variant.kind, {p.name: p.parse(match[p.name]) for p in variant.params})
+                return Parsed(name, variant.kind, {p.name: p.parse(match[p.name]) for p in variant.params},
+                              suffix)
         raise ValueError(f"{name!r} is not a {self.what} name (expected one of: "
                          + ", ".join(v.pattern for v in self.variants.values()) + ")")
 
@@ -261,10 +267,16 @@ class Scheme:
 # with a default until the config schema offers it; paths, parsing and the workflow's
 # wildcard constraints follow.
 
+#: What :data:`settings.Scale.image_decode` ``gpu`` adds to a view's name in the image
+#: stages' paths (``center+gpudecode``): nvJPEG decoding and GPU resizing are ours, not
+#: the models' PIL pipeline, so their artifacts never stand in for the PIL ones.
+GPU_DECODE_SUFFIX = "+gpudecode"
+IMAGE_DECODES = ("pil", "gpu")
+
 VIEWS = Family("view", {
     "center": Variant("center"),  # the model's own preprocessing
     "gradcam": Variant("gradcam", (Param("crop_fraction", "f"),)),  # config section gradcam
-})
+}, suffixes=(GPU_DECODE_SUFFIX,))
 
 SIMILARITIES = Family("similarity", {
     "cos": Variant("cos"),
@@ -305,8 +317,24 @@ def view_name(kind: str, **params: float) -> str:
 
 
 def parse_view(name: str) -> Parsed:
-    """Kind and parameters of a view name: ``gradcam-f0.5`` -> gradcam, crop_fraction 0.5."""
+    """Kind and parameters of a view name: ``gradcam-f0.5`` -> gradcam, crop_fraction 0.5
+    (``suffix``: :data:`GPU_DECODE_SUFFIX` when its images were decoded on the GPU)."""
     return VIEWS.parse(name)
+
+
+def decoded_view(view: str, decode: str) -> str:
+    """A view's name for the image stages' decode path (``scale.image_decode``): as it is
+    for ``pil``, the models' own pipeline; ``center+gpudecode`` for ``gpu``."""
+    if decode not in IMAGE_DECODES:
+        raise ValueError(f"unknown image decode {decode!r}: use one of {IMAGE_DECODES}")
+    base = VIEWS.parse(view)
+    plain = view[:len(view) - len(base.suffix)]
+    return _checked(plain + (GPU_DECODE_SUFFIX if decode == "gpu" else ""), VIEW, "view")
+
+
+def view_decode(view: str) -> str:
+    """``gpu`` when a view's images are decoded on the GPU (:func:`decoded_view`), else ``pil``."""
+    return "gpu" if parse_view(view).suffix == GPU_DECODE_SUFFIX else "pil"
 
 
 # ---------------------------------------------------------------- layers
@@ -525,10 +553,6 @@ def ood_reference_probe_name(train_probe: str) -> str:
     return _checked(f"{train_probe}.ood_classes", CONFIG_NAME, "probe set")
 
 
-#: What :data:`settings.Scale.image_decode` ``gpu`` adds to a view's name in the image
-#: stages' paths (``center+gpudecode``): nvJPEG decoding and GPU resizing are ours, not
-#: the models' PIL pipeline, so their artifacts never stand in for the PIL ones.
-GPU_DECODE_SUFFIX = "+gpudecode"
 
 
 # ================================================================ wildcard constraints

@@ -70,7 +70,7 @@ def description_mem_mb(activations: Iterable[str | os.PathLike],
 # one shard of them or all) holds: the Python process with torch and the model (a fixed
 # 3 GiB), its output rows twice (the per-batch chunks and their concatenation: ``2 n
 # row_bytes``), and the DataLoader's prefetched batches (``workers x 4 x batch`` float32
-# images of ``side x side`` pixels, plus the same again for the decoded originals). On the
+# images of ``side x side`` pixels). On the
 # GPU: the model (``model_bytes``) and one batch's forward (``batch x per_image`` bytes,
 # Grad-CAM's backward included in its ``per_image``).
 
@@ -81,7 +81,7 @@ PREFETCH = 4  # batches per DataLoader worker (neuron_concepts.data.image_loader
 def image_job_host_bytes(n_images: int, row_bytes: int, batch_size: int, workers: int,
                          side: int = 224) -> int:
     """Peak host memory of an image-stage job over ``n_images`` images, in bytes."""
-    batch = 2 * 4 * 3 * side * side * batch_size
+    batch = 4 * 3 * side * side * batch_size
     return FIXED_IMAGE_JOB_BYTES + 2 * n_images * row_bytes + max(1, workers) * PREFETCH * batch
 
 

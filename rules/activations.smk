@@ -20,6 +20,8 @@ rule activations:
         # each layer's module path, layout and reduction (neuron_concepts.layers.LayerNeurons)
         layers=[n.to_dict() for n in TARGET_LAYERS.neurons],
         rows=shard_rows,
+        # pil: the model's own pipeline; gpu: nvJPEG and GPU resizing (a +gpudecode view)
+        decode=lambda wc: names.view_decode(wc.view),
         batch_size=config["batch_size"]["image"],
         device=config["device"],
     wildcard_constraints:

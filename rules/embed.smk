@@ -77,6 +77,8 @@ rule image_embeddings:
     params:
         clip=lambda wc: clip_spec(wc.clip),
         rows=shard_rows,
+        # pil: the model's own pipeline; gpu: nvJPEG and GPU resizing (a +gpudecode view)
+        decode=lambda wc: names.view_decode(wc.view),
         batch_size=config["batch_size"]["image"],
         device=config["device"],
     wildcard_constraints:

@@ -13,8 +13,8 @@ with to_file(snakemake.log[0]):
         boxes = io.load_boxes(snakemake.input.boxes[0]) if snakemake.input.boxes else None
         device = models.resolve_device(p.device)
         target = models.load_target(**p.target, device=device)
-        loader = data.image_loader(manifest, target.preprocess, p.batch_size, boxes,
-                                   workers=data.default_workers(device, snakemake.threads), device=device)
+        loader = data.probe_loader(manifest, target.preprocess, p.batch_size, boxes, device=device,
+                                   workers=data.default_workers(device, snakemake.threads), decode=p.decode)
         acts = activations.layer_activations(target.module, layers, loader, device, total=len(loader))
     for layer, path in zip(layers, snakemake.output):  # one file per layer, in target.layers order
         io.save_activations(path, acts[layer.name], ids=manifest["image_id"])

@@ -10,8 +10,8 @@ with to_file(snakemake.log[0]):
     else:
         boxes = io.load_boxes(snakemake.input.boxes[0]) if snakemake.input.boxes else None
         clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
-        loader = data.image_loader(manifest, clip.preprocess, p.batch_size, boxes,
+        loader = data.probe_loader(manifest, clip.preprocess, p.batch_size, boxes,
                                    workers=data.default_workers(clip.device, snakemake.threads),
-                                   device=clip.device)
+                                   device=clip.device, decode=p.decode)
         emb = embeddings.encode_images(clip, loader, total=len(loader))
     io.save_image_embeddings(snakemake.output[0], emb, ids=manifest["image_id"])
