@@ -11,4 +11,5 @@ with to_file(snakemake.log[0]) as log:
         shards.join_image_embeddings(p.shards, snakemake.output[0], ids)
     else:
         shards.join_cams(p.shards, snakemake.output[0], ids)
-    log.info("joined %d %s shard(s) of %d images", len(snakemake.input.shards), p.kind, len(ids))
+    log.info("joined %d %s shard(s) of %d images", len(snakemake.input.shards) // len(snakemake.output),
+             p.kind, len(ids))
