@@ -1,6 +1,6 @@
 """Throughput of the text- and image-embedding stages next to the raw model forward.
 
-    python benchmarks/bench_embeddings.py [--clip ViT-B-32] [--texts 2048] [--images 96]
+    python benchmarks/bench_embeddings.py [--clip ViT-B-32] [--texts 2048] [--images 96] [--format jpeg]
 
 Text stage: ``embeddings.encode_texts`` on concept names (tokenise, sort by length, cut the
 context, encode, normalise) against the raw ``encode_text`` forward of the same batches,
@@ -8,7 +8,8 @@ both with the full 77-token context and with the context cut by hand. Image stag
 pipeline's loader (decode, preprocess) and ``embeddings.encode_images`` on the demo
 photographs (PNGs from 102x102 to 1411x1411 px) against the raw ``encode_image`` forward of
 preprocessed tensors, same batch size, both with torchvision decoding (the pipeline's path)
-and with PIL (the path before), timed alternately; medians of ``--repeats``. Random
+and with PIL (the pipeline's scale.image_decode: pil), and on CUDA with the GPU path
+(scale.image_decode: gpu, nvJPEG: use --format jpeg), timed alternately; medians of ``--repeats``. Random
 weights: throughput does not depend on them. Prints items/s and peak memory.
 """
 
@@ -71,18 +72,36 @@ def bench_text(clip: models.ClipModel, n_texts: int, batch_size: int, repeats: i
           f"(overhead vs raw cut forward {100 * (t_stage / t_cut - 1):+.1f}%)")
 
 
+def jpeg_copies(manifest, folder: str):
+    """The manifest's images re-encoded as JPEG (quality 95, as ImageNet's files are JPEGs),
+    so the GPU path decodes with nvJPEG rather than receiving CPU-decoded PNG pixels."""
+    from pathlib import Path
+
+    paths = []
+    for path in manifest["path"]:
+        target = Path(folder) / (Path(path).stem + ".jpg")
+        if not target.exists():
+            data.load_image(path).save(target, format="JPEG", quality=95)
+        paths.append(str(target))
+    return manifest.assign(path=paths)
+
+
 def bench_images(clip: models.ClipModel, n_images: int, batch_size: int, repeats: int,
-                 workers: int | None = None, paths: str = "fast") -> None:
+                 workers: int | None = None, paths: str = "fast", image_format: str = "png") -> None:
     """The image stage against the raw forward, timed alternately ``repeats`` times (medians).
 
-    ``paths``: ``fast`` (torchvision decoding and tensor preprocessing, the pipeline's
-    default), ``pil`` (PIL decoding and preprocessing, the path before) or ``both``.
+    ``paths``: ``fast`` (torchvision decoding and tensor preprocessing), ``pil`` (PIL
+    decoding and preprocessing, the pipeline's ``scale.image_decode: pil``) or ``both``; on
+    CUDA the GPU path (``scale.image_decode: gpu``: nvJPEG and GPU resizing) is timed too.
+    ``image_format``: the demo photographs as PNG (as they come) or re-encoded as JPEG.
     Besides wall time, CPU seconds (this process and its loader workers) are shown: on a
     machine shared with other jobs they vary less than wall time.
     """
     with tempfile.TemporaryDirectory() as folder:
         manifest, _ = data.build_manifest(data.materialise_demo(folder))
         manifest = manifest.sample(n=n_images, replace=True, random_state=0).reset_index(drop=True)
+        if image_format == "jpeg":
+            manifest = jpeg_copies(manifest, folder)
         workers = data.default_workers(clip.device) if workers is None else workers
         tensors = list(data.image_loader(manifest, clip.preprocess, batch_size, fast=False))
 
@@ -98,6 +117,11 @@ def bench_images(clip: models.ClipModel, n_images: int, batch_size: int, repeats
 
         variants = {"fast": [True], "pil": [False], "both": [False, True]}[paths]
         runs = {"raw": raw, **{("fast" if f else "pil"): stage(f) for f in variants}}
+        if clip.device.type == "cuda":
+            runs["gpu"] = lambda: embeddings.encode_images(
+                clip, data.probe_loader(manifest, clip.preprocess, batch_size, workers=workers,
+                                        device=clip.device, decode="gpu"), progress=False)
+            print(f"GPU decoding with {data.cuda_jpeg_decoder()[0]}")
         wall: dict[str, list[float]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}
         for fn in runs.values():
@@ -150,6 +174,8 @@ def main() -> None:
                         help="image loader processes (default: the pipeline's choice for the device)")
     parser.add_argument("--image-path", choices=["fast", "pil", "both"], default="both",
                         help="image stage: torchvision decoding (fast), PIL (the path before), or both")
+    parser.add_argument("--format", choices=["png", "jpeg"], default="png",
+                        help="the demo photographs as PNG, or re-encoded as JPEG (ImageNet's format)")
     parser.add_argument("--skip-text", action="store_true", help="only the image stage")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
@@ -158,7 +184,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     if not args.skip_text:
         bench_text(clip, args.texts, args.text_batch, args.repeats)
-    bench_images(clip, args.images, args.image_batch, args.repeats, args.workers, args.image_path)
+    bench_images(clip, args.images, args.image_batch, args.repeats, args.workers, args.image_path,
+                 args.format)
     print(f"peak host memory (RSS): {peak_rss_mib():.0f} MiB")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

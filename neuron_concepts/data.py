@@ -189,28 +189,65 @@ def _label_name(label: str | None) -> str | None:
     return imagenet_lemmas().get(label, label)
 
 
-def scan_imagefolder(root: str | Path) -> pd.DataFrame:
-    """One sub-folder per class (ImageNet val sorted into ``nXXXXXXXX`` folders works as is)."""
+def imagefolder_files(root: str | Path, classes: Sequence[str] | None = None) -> Iterator[tuple[str, Path]]:
+    """(class folder name, file) of an ImageNet-style folder, in manifest order: class
+    folders sorted, then their files (any depth) sorted; ``classes``: only these folders.
+
+    A listing, no file is opened: :func:`count_probe_files` counts it when the workflow is
+    planned, :func:`scan_imagefolder` lists it for the manifest, so both see the same files.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"probe_sets: imagefolder root {root} is not a folder")
-    rows = []
+    wanted = None if classes is None else set(classes)
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        rows += [{"image_id": f"{class_dir.name}/{path.relative_to(class_dir).with_suffix('')}",
-                  "path": str(path), "label": class_dir.name,
-                  "label_name": _label_name(class_dir.name)}
-                 for path in _listed_files(class_dir, recursive=True)]
+        if wanted is not None and class_dir.name not in wanted:
+            continue
+        for path in _listed_files(class_dir, recursive=True):
+            yield class_dir.name, path
+
+
+def flat_folder_files(root: str | Path) -> list[Path]:
+    """The files of a flat probe folder, sorted (hidden files left out)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"probe_sets: folder {root} is not a folder")
+    return _listed_files(root, recursive=False)
+
+
+def count_probe_files(spec: dict) -> int:
+    """How many files a probe set's manifest checks: the listing :func:`probe_files` makes,
+    without opening a file (the demo: its photographs). An upper bound of the manifest's
+    rows (unreadable files may be skipped); 0 when the folder is missing or empty (the
+    manifest job then says what is wrong)."""
+    kind = spec.get("type")
+    try:
+        if kind == "demo":
+            return len(DEMO_IMAGES)
+        if kind == "imagefolder":
+            return sum(1 for _ in imagefolder_files(spec["root"], spec.get("classes")))
+        if kind == "folder":
+            return len(flat_folder_files(spec["root"]))
+    except (ConfigError, OSError):
+        return 0
+    raise ConfigError(f"probe_sets: unknown type {kind!r}; use demo, imagefolder or folder")
+
+
+def scan_imagefolder(root: str | Path, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """One sub-folder per class (ImageNet val sorted into ``nXXXXXXXX`` folders works as is);
+    ``classes``: only these class folders (ConVis's OOD reads only some of ImageNet-train's)."""
+    rows = [{"image_id": f"{label}/{path.relative_to(Path(root) / label).with_suffix('')}",
+             "path": str(path), "label": label, "label_name": _label_name(label)}
+            for label, path in imagefolder_files(root, classes)]
     if not rows:
-        raise InputDataError(f"imagefolder {root} holds no files in class sub-folders")
+        raise InputDataError(f"imagefolder {root} holds no files in class sub-folders"
+                             + (f" {sorted(classes)[:5]}..." if classes is not None else ""))
     return pd.DataFrame(rows)
 
 
 def scan_flat_folder(root: str | Path, labels_csv: str | Path | None = None) -> pd.DataFrame:
     """Images in one folder; labels (optional) from a CSV with columns ``image,label``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"probe_sets: folder {root} is not a folder")
-    paths = _listed_files(root, recursive=False)
+    paths = flat_folder_files(root)
     labels: dict[str, str] = {}
     if labels_csv:
         table = pd.read_csv(labels_csv, dtype=str)
@@ -298,7 +335,7 @@ def probe_files(spec: dict, images_dir: str | Path) -> pd.DataFrame:
     if kind == "demo":
         return materialise_demo(images_dir)
     if kind == "imagefolder":
-        return scan_imagefolder(spec["root"])
+        return scan_imagefolder(spec["root"], spec.get("classes"))
     if kind == "folder":
         return scan_flat_folder(spec["root"], spec.get("labels_csv"))
     raise ConfigError(f"probe_sets: unknown type {kind!r}; use demo, imagefolder or folder")
@@ -553,3 +590,141 @@ def image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
         collate_fn=collate_images, pin_memory=torch.device(device).type == "cuda",
         prefetch_factor=4 if workers else None, persistent_workers=False)
     return ImageBatches(loader)
+
+
+# --------------------------------------------------------------------------- decoding on the GPU
+
+
+def require_cuda(device: "torch.device | str") -> None:
+    """``scale.image_decode: gpu`` runs on CUDA only: a clear error anywhere else."""
+    import torch
+
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        raise ConfigError("scale.image_decode: gpu needs a CUDA device; set it to pil")
+
+
+@lru_cache(maxsize=1)
+def cuda_jpeg_decoder() -> tuple[str, Callable]:
+    """(name, decode) of the batched nvJPEG decoder: TorchCodec's ``decode_jpeg`` when it
+    is installed (torchvision's image decoding is deprecated in its favour), else
+    torchvision's. ``decode(list of uint8 byte tensors, device)`` -> list of ``[3, H, W]``."""
+    try:
+        from torchcodec.decoders import decode_jpeg
+
+        return "torchcodec", lambda data, device: decode_jpeg(list(data), mode="RGB", device=device)
+    except ImportError:
+        import warnings
+
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        return "torchvision", lambda data, device: decode_jpeg(list(data), mode=ImageReadMode.RGB,
+                                                               device=device)
+
+
+@dataclass
+class EncodedImages:
+    """A manifest's image files as encoded bytes (JPEG), or decoded pixels (anything else,
+    :func:`read_image`), for :class:`GpuDecodedBatches` (a map-style dataset)."""
+
+    paths: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> "tuple[str, torch.Tensor] | UnreadableImage":
+        import torch
+
+        path = str(self.paths[i])
+        try:
+            with Image.open(path) as image:
+                jpeg = image.format == "JPEG" and image.mode in ("RGB", "L")
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            jpeg = False
+        try:
+            if jpeg:
+                return "jpeg", torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
+            return "pixels", read_image(path)
+        except InputDataError as exc:
+            return UnreadableImage(str(exc))
+
+
+def _encoded_batch(items: list) -> "list | UnreadableImage":
+    for item in items:
+        if isinstance(item, UnreadableImage):
+            return item
+    return items
+
+
+@dataclass
+class GpuDecodedBatches:
+    """Batches of a manifest decoded and preprocessed on the GPU (``scale.image_decode: gpu``).
+
+    Workers read the files; the main process decodes each batch's JPEGs in one nvJPEG call
+    (:func:`cuda_jpeg_decoder`; other formats arrive decoded by :func:`read_image`), crops
+    the view's boxes and runs :func:`tensor_transform` of the model's pipeline on the GPU
+    (antialiased resize, centre crop, normalisation). Ours, not the models' PIL pixels: the
+    views it makes are named apart (``names.decoded_view``).
+    """
+
+    loader: Any  # torch.utils.data.DataLoader of EncodedImages
+    transform: Callable
+    boxes: np.ndarray | None
+    device: Any
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator["torch.Tensor"]:
+        import torch
+        from torchvision.transforms.v2 import functional as F2
+
+        _, decode = cuda_jpeg_decoder()
+        row = 0
+        for items in self.loader:
+            if isinstance(items, UnreadableImage):
+                raise InputDataError(items.message)
+            jpegs = [data for kind, data in items if kind == "jpeg"]
+            decoded = iter(decode(jpegs, self.device) if jpegs else [])
+            images = []
+            for kind, data in items:
+                pixels = next(decoded) if kind == "jpeg" else data.to(self.device, non_blocking=True)
+                if self.boxes is not None:
+                    x0, y0, x1, y1 = (int(v) for v in self.boxes[row])
+                    pixels = F2.crop(pixels, y0, x0, y1 - y0, x1 - x0)
+                images.append(self.transform(pixels))
+                row += 1
+            yield torch.stack(images)
+
+
+def gpu_image_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
+                     boxes: pd.DataFrame | None = None, workers: int = 0,
+                     device: "torch.device | str" = "cuda") -> GpuDecodedBatches:
+    """:func:`image_loader`'s batches, decoded and preprocessed on the GPU
+    (:class:`GpuDecodedBatches`); the same rows in the same order."""
+    import torch
+
+    require_cuda(device)
+    gpu_transform = tensor_transform(transform)
+    if gpu_transform is None:
+        raise ConfigError("scale.image_decode: gpu: this model's preprocessing has no tensor "
+                          "equivalent (neuron_concepts.data.tensor_transform); set it to pil")
+    box_array = None
+    if boxes is not None:
+        aligned = boxes.set_index("image_id").loc[manifest["image_id"]]
+        box_array = aligned[["x0", "y0", "x1", "y1"]].to_numpy()
+    loader = torch.utils.data.DataLoader(
+        EncodedImages(list(manifest["path"])), batch_size=batch_size, shuffle=False,
+        num_workers=workers, collate_fn=_encoded_batch, prefetch_factor=4 if workers else None)
+    return GpuDecodedBatches(loader, gpu_transform, box_array, torch.device(device))
+
+
+
+def probe_loader(manifest: pd.DataFrame, transform: Callable, batch_size: int,
+                 boxes: pd.DataFrame | None = None, workers: int = 0,
+                 device: "torch.device | str" = "cpu", decode: str = "pil") -> "ImageBatches | GpuDecodedBatches":
+    """The batches a model stage reads: decoded by the model's own PIL pipeline
+    (:func:`image_loader`, ``decode="pil"``) or on the GPU (:func:`gpu_image_loader`)."""
+    if decode == "gpu":
+        return gpu_image_loader(manifest, transform, batch_size, boxes, workers, device)
+    return image_loader(manifest, transform, batch_size, boxes, workers=workers, device=device)

@@ -860,7 +860,7 @@ GRAD_CAMS = _NpzFormat("Grad-CAM", "grad_cam", {
 def save_cams(path: PathLike, image_ids: Sequence, cams: np.ndarray, predicted: np.ndarray) -> None:
     """Write the ``grad_cam`` artifact: ``image_id [N]``, ``cams`` float32 ``[N, h, w]``,
     ``predicted`` int64 ``[N]`` (atomic, byte-reproducible)."""
-    ids = _ids(list(image_ids))
+    ids = _ids(list(image_ids)) if len(image_ids) else np.zeros(0, str)  # an empty shard's
     if not len(ids) == len(cams) == len(predicted):
         raise ValueError(f"{len(ids)} image ids, {len(cams)} CAMs and {len(predicted)} predictions")
     _save_npz(path, GRAD_CAMS, {"image_id": ids, "cams": np.asarray(cams, dtype=np.float32),

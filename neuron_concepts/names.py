@@ -17,6 +17,9 @@ values back, and a regular expression that matches exactly what the builder writ
   :func:`parse_convis_shard`, :data:`CONVIS_SHARD`; rank volumes
   ``{grid folder}/ranks/{image}.npz`` -- :func:`convis_volume_path`,
   :func:`parse_convis_volume_path`
+- image shard (rows of a probe manifest an image-stage job reads): ``rows0-10000`` --
+  :func:`image_shard_name`, :func:`parse_image_shard`, :data:`IMAGE_SHARD`; the shard of an
+  artifact :func:`image_shard_path`
 - layer: ``layer4-mean``, ``blocks.11-cls``, ``fc`` -- :func:`layer_name`,
   :func:`parse_layer_name`, :data:`LAYER`: a module path and how its output becomes one
   value per neuron (none for ``[B, K]`` outputs)
@@ -144,11 +147,13 @@ class Parsed:
     name: str
     kind: str
     params: dict = field(default_factory=dict)
+    suffix: str = ""  # a view's GPU_DECODE_SUFFIX, or nothing
 
     @property
     def params_part(self) -> str:
-        """The name after the kind (``f0.5`` of ``gradcam-f0.5``); empty without parameters."""
-        return self.name[len(self.kind) + 1:]
+        """The name after the kind (``f0.5`` of ``gradcam-f0.5``), without a suffix; empty
+        without parameters."""
+        return self.name[len(self.kind) + 1:len(self.name) - len(self.suffix)]
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,13 @@ class Family:
 
     what: str  # the word in messages
     variants: dict[str, Variant]
+    suffixes: tuple[str, ...] = ()  # what may follow any member's name (a view's decode path)
 
     @property
     def pattern(self) -> str:
         """Any member's name, without named groups (so patterns can be combined)."""
-        return "(?:" + "|".join(v.pattern for v in self.variants.values()) + ")"
+        suffix = f"(?:{'|'.join(re.escape(s) for s in self.suffixes)})?" if self.suffixes else ""
+        return "(?:" + "|".join(v.pattern for v in self.variants.values()) + ")" + suffix
 
     def variant(self, kind: str) -> Variant:
         if kind not in self.variants:
@@ -176,10 +183,12 @@ class Family:
         return _checked(self.variant(kind).name(values), self.pattern, self.what)
 
     def parse(self, name: str) -> Parsed:
+        suffix = next((s for s in self.suffixes if name.endswith(s)), "")
         for variant in self.variants.values():
-            match = variant.regex.fullmatch(name)
+            match = variant.regex.fullmatch(name[:len(name) - len(suffix)])
             if match:
-                return Parsed(name, variant.kind, {p.name: p.parse(match[p.name]) for p in variant.params})
+                return Parsed(name, variant.kind, {p.name: p.parse(match[p.name]) for p in variant.params},
+                              suffix)
         raise ValueError(f"{name!r} is not a {self.what} name (expected one of: "
                          + ", ".join(v.pattern for v in self.variants.values()) + ")")
 
@@ -260,10 +269,16 @@ class Scheme:
 # with a default until the config schema offers it; paths, parsing and the workflow's
 # wildcard constraints follow.
 
+#: What :data:`settings.Scale.image_decode` ``gpu`` adds to a view's name in the image
+#: stages' paths (``center+gpudecode``): nvJPEG decoding and GPU resizing are ours, not
+#: the models' PIL pipeline, so their artifacts never stand in for the PIL ones.
+GPU_DECODE_SUFFIX = "+gpudecode"
+IMAGE_DECODES = ("pil", "gpu")
+
 VIEWS = Family("view", {
     "center": Variant("center"),  # the model's own preprocessing
     "gradcam": Variant("gradcam", (Param("crop_fraction", "f"),)),  # config section gradcam
-})
+}, suffixes=(GPU_DECODE_SUFFIX,))
 
 SIMILARITIES = Family("similarity", {
     "cos": Variant("cos"),
@@ -304,8 +319,24 @@ def view_name(kind: str, **params: float) -> str:
 
 
 def parse_view(name: str) -> Parsed:
-    """Kind and parameters of a view name: ``gradcam-f0.5`` -> gradcam, crop_fraction 0.5."""
+    """Kind and parameters of a view name: ``gradcam-f0.5`` -> gradcam, crop_fraction 0.5
+    (``suffix``: :data:`GPU_DECODE_SUFFIX` when its images were decoded on the GPU)."""
     return VIEWS.parse(name)
+
+
+def decoded_view(view: str, decode: str) -> str:
+    """A view's name for the image stages' decode path (``scale.image_decode``): as it is
+    for ``pil``, the models' own pipeline; ``center+gpudecode`` for ``gpu``."""
+    if decode not in IMAGE_DECODES:
+        raise ValueError(f"unknown image decode {decode!r}: use one of {IMAGE_DECODES}")
+    base = VIEWS.parse(view)
+    plain = view[:len(view) - len(base.suffix)]
+    return _checked(plain + (GPU_DECODE_SUFFIX if decode == "gpu" else ""), VIEW, "view")
+
+
+def view_decode(view: str) -> str:
+    """``gpu`` when a view's images are decoded on the GPU (:func:`decoded_view`), else ``pil``."""
+    return "gpu" if parse_view(view).suffix == GPU_DECODE_SUFFIX else "pil"
 
 
 # ---------------------------------------------------------------- layers
@@ -510,6 +541,47 @@ def parse_convis_volume_path(path: str) -> dict:
     return match.groupdict()
 
 
+# ---------------------------------------------------------------- image shards
+# An image stage (activations, Grad-CAM, image embeddings) of a large probe set runs as jobs
+# over ranges of manifest rows, each writing the artifact's shard; a join writes the
+# artifact at its usual path. A shard is named by its rows, so a new images_per_job writes
+# new shards and never mistakes an old one for its own.
+
+
+IMAGE_SHARD = r"rows[0-9]+-[0-9]+"
+
+
+def image_shard_name(start: int, stop: int) -> str:
+    """The shard of manifest rows ``start`` (inclusive) to ``stop`` (exclusive): ``rows0-10000``."""
+    if not 0 <= int(start) <= int(stop):
+        raise ValueError(f"an image shard runs from row 0 <= start <= stop, got {start}, {stop}")
+    return _checked(f"rows{int(start):d}-{int(stop):d}", IMAGE_SHARD, "image shard")
+
+
+def parse_image_shard(name: str) -> tuple[int, int]:
+    """(start, stop) of an image shard name (:func:`image_shard_name`)."""
+    if re.fullmatch(IMAGE_SHARD, name) is None:
+        raise ValueError(f"{name!r} is no image shard name (e.g. rows0-10000)")
+    start, stop = name[len("rows"):].split("-")
+    return int(start), int(stop)
+
+
+def image_shard_path(path: str, shard: str) -> str:
+    """Where the shard ``shard`` of the artifact ``path`` lives: beside it, in
+    ``shards/{shard}/`` (``results/image_emb/demo/clip/shards/rows0-8/center.npz``). A
+    wildcard pattern stays a pattern (``{shard}`` may be a wildcard too)."""
+    folder, _, file = str(path).rpartition("/")
+    return f"{folder}/shards/{shard}/{file}" if folder else f"shards/{shard}/{file}"
+
+
+def ood_reference_probe_name(train_probe: str) -> str:
+    """The probe set of ConVis OOD's reference images, the classes of ``train_probe`` that
+    the image baseline reads: ``imagenet_train.ood_classes``."""
+    return _checked(f"{train_probe}.ood_classes", CONFIG_NAME, "probe set")
+
+
+
+
 # ================================================================ wildcard constraints
 # Wildcard name in the rule files -> what it may match. The workflow declares these once,
 # globally (rules/common.smk); a rule declares its own only for a narrower, rule-specific
@@ -529,4 +601,5 @@ WILDCARDS: dict[str, str] = {
     "method": METHOD,
     "convis_grid": CONVIS_GRID,
     "synset": SYNSET,
+    "shard": IMAGE_SHARD,
 }

@@ -263,3 +263,41 @@ def similarity_resources(pairs: Iterable[tuple[str | os.PathLike, str | os.PathL
         n_cosines += n_images * sum(1 if key == "base" else n_concepts for key in matrices)
     return dict(mem_mb=-(-host // MIB), gpu_mem_mb=-(-gpu // MIB),
                 runtime=similarity_runtime_min(n_cosines))
+
+
+# ---------------------------------------------------------------- image stages
+# A job that runs a model over ``n`` probe images (activations, Grad-CAM, image embeddings;
+# one shard of them or all) holds: the Python process with torch and the model (a fixed
+# 3 GiB), its output rows twice (the per-batch chunks and their concatenation: ``2 n
+# row_bytes``), and the DataLoader's prefetched batches (``workers x 4 x batch`` float32
+# images of ``side x side`` pixels). On the
+# GPU: the model (``model_bytes``) and one batch's forward (``batch x per_image`` bytes,
+# Grad-CAM's backward included in its ``per_image``).
+
+FIXED_IMAGE_JOB_BYTES = 3 * 2 ** 30
+PREFETCH = 4  # batches per DataLoader worker (neuron_concepts.data.image_loader)
+
+
+def image_job_host_bytes(n_images: int, row_bytes: int, batch_size: int, workers: int,
+                         side: int = 224) -> int:
+    """Peak host memory of an image-stage job over ``n_images`` images, in bytes."""
+    batch = 4 * 3 * side * side * batch_size
+    return FIXED_IMAGE_JOB_BYTES + 2 * n_images * row_bytes + max(1, workers) * PREFETCH * batch
+
+
+def image_job_gpu_bytes(batch_size: int, per_image_bytes: int, model_bytes: int = 2 ** 30) -> int:
+    """Peak GPU memory of an image-stage job on CUDA, in bytes: the model and one batch."""
+    return model_bytes + batch_size * per_image_bytes
+
+
+def image_job_runtime(n_images: int, gpu: bool, images_per_minute: tuple[int, int] = (6000, 300)) -> int:
+    """Minutes an image-stage job over ``n_images`` images may take: 10 to start (model
+    load, worker start) plus the images at a conservative rate, (GPU, CPU) images per
+    minute: a GPU fed by 8 PIL workers does ~25,000 a minute, a CPU core ResNet-50 ~300."""
+    rate = images_per_minute[0] if gpu else images_per_minute[1]
+    return 10 + -(-int(n_images) // rate)
+
+
+def mib(n_bytes: int) -> int:
+    """Bytes as whole MiB, rounded up (what ``mem_mb`` and ``gpu_mem_mb`` declare)."""
+    return -(-int(n_bytes) // MIB)

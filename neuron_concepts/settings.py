@@ -84,6 +84,9 @@ def check_finite(config: Any, key: str = "") -> None:
                           "and .nan are not accepted anywhere in the config)")
 
 
+GPU_DECODE_NEEDS_CUDA = "scale.image_decode: gpu needs a CUDA device; set it to pil"
+
+
 def check(config: dict) -> None:
     """Every cross-check of a validated config; the first problem raises a ConfigError."""
     check_core(config)
@@ -112,6 +115,8 @@ def check_core(config: dict) -> None:
                 raise ConfigError(f"probe_sets.{name}.root: folder {spec['root']} does not exist")
         if spec.get("labels_csv") and not Path(spec["labels_csv"]).is_file():
             raise ConfigError(f"probe_sets.{name}.labels_csv: file {spec['labels_csv']} does not exist")
+    if scale(config).image_decode == "gpu" and config["device"] == "cpu":
+        raise ConfigError(GPU_DECODE_NEEDS_CUDA)
     for name, spec in config["concept_sets"].items():
         if spec["type"] == "file":
             if "path" not in spec:
@@ -367,7 +372,8 @@ def resolve(config: dict, layer_names: dict[str, str] | None = None) -> Settings
     stability study's and the figures' layers come out as those names. Without it a
     layer's name is its module path (a config read without the model).
     """
-    views = [member_name(names.VIEWS, kind, config) for kind in config["views"]]
+    decode = scale(config).image_decode
+    views = [names.decoded_view(member_name(names.VIEWS, kind, config), decode) for kind in config["views"]]
     layer_names = layer_names or {layer: layer for layer in config["target"]["layers"]}
     return Settings(
         views=views,
@@ -426,7 +432,8 @@ def clip_dissect_methods(config: dict) -> list[ClipDissectMethod]:
     The center view needs no entry under views; another view must be there (check_clip_dissect).
     """
     cd = config["methods"]["clip_dissect"]
-    views = [member_name(names.VIEWS, kind, config) for kind in cd["views"]]
+    views = [names.decoded_view(member_name(names.VIEWS, kind, config), scale(config).image_decode)
+             for kind in cd["views"]]
     methods = []
     for variant in cd["variants"]:
         params = names.CLIP_DISSECT.param_values(cd[variant])

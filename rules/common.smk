@@ -262,6 +262,172 @@ def image_model_threads(wildcards):
     return max(1, min(8, cores // 2)) if isinstance(cores, int) and cores < 10**6 else 8
 
 
+# ---------------------------------------------------------------- probe sets and image shards
+# The image stages (activations, Grad-CAM, image embeddings) of a probe set larger than
+# scale.images_per_job run as shard jobs over ranges of manifest rows, joined into the
+# artifact at its usual path (neuron_concepts.shards); a probe set that fits one job keeps
+# the one job and no join. How many shards a probe set has is decided here, when the
+# workflow is planned (a dry run lists every job), from the count of its files: the listing
+# the manifest makes, without opening a file (data.count_probe_files). A shard past the
+# manifest's end (unreadable files skipped) is empty, and the join leaves it out.
+
+#: The batch size of each image stage: shards hold whole batches (neuron_concepts.shards).
+IMAGE_STAGE_BATCH = {"image": config["batch_size"]["image"], "gradcam": config["gradcam"]["batch_size"]}
+
+
+def probe_spec(probe):
+    """The config entry of a probe set: configured, or derived (ConVis OOD's reference
+    classes of ImageNet-train, convis_derived_probe_sets)."""
+    derived = convis_derived_probe_sets()
+    if probe in derived:
+        return derived[probe]
+    if probe not in config["probe_sets"]:
+        raise WorkflowError(f"no probe set is named {probe!r} (probe_sets: {sorted(config['probe_sets'])})")
+    return config["probe_sets"][probe]
+
+
+_CONVIS_DERIVED = {}
+
+
+# ConVis OOD reads ImageNet-train for its image baseline; the classes it reads are a probe
+# set of their own, derived here (the image stages must know it when they are planned).
+
+
+def convis_derived_probe_sets():
+    """The probe set of ConVis OOD's reference images: the classes of ood.train_probe that
+    the image baseline reads (those under an in-distribution synset s+ of a configured
+    pair), named ``{train_probe}.ood_classes``; the paper's six pairs read about 120 of
+    ImageNet-train's 1,000 classes. Its images and embeddings are a subset of the whole
+    train set's, and the baseline reads no other (convis_eval.ood_evaluation), so the
+    table is the same. Empty when no train_probe is configured."""
+    ood = (SETTINGS.convis or {}).get("ood") or {}
+    if not ood.get("train_probe"):
+        return {}
+    if not _CONVIS_DERIVED:
+        spec = config["probe_sets"][ood["train_probe"]]
+        if spec.get("type") == "imagefolder":
+            spec = {**spec, "classes": convis_ood_reference_classes(spec["root"])}
+        _CONVIS_DERIVED[names.ood_reference_probe_name(ood["train_probe"])] = spec
+    return _CONVIS_DERIVED
+
+
+def convis_ood_reference_classes(root):
+    """The class folders of ``root`` under an in-distribution synset of the OOD pairs
+    (folder names are ImageNet ids; hyponymy as convis_eval.classes_under follows it)."""
+    from neuron_concepts import wordnet
+    from neuron_concepts.errors import InputDataError
+
+    def under_a_positive(wnid):
+        try:
+            return bool(positives & wordnet.self_and_hypernym_names(wnid))
+        except (ValueError, InputDataError):  # not an ImageNet id: the manifest job says so
+            return False
+
+    folders = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
+    net = wordnet.open_wordnet()
+    from neuron_concepts.convis_eval import OOD_PAIRS
+
+    pairs = ((SETTINGS.convis or {}).get("ood") or {}).get("pairs") or OOD_PAIRS
+    positives = {net.synset(positive).name() for positive, _ in pairs}
+    return [wnid for wnid in folders if under_a_positive(wnid)]
+
+
+_PROBE_FILE_COUNTS = {}
+
+
+def probe_file_count(probe):
+    """Files of a probe set as the manifest lists them (counted once per planning)."""
+    from neuron_concepts import data
+
+    if probe not in _PROBE_FILE_COUNTS:
+        _PROBE_FILE_COUNTS[probe] = data.count_probe_files(probe_spec(probe))
+    return _PROBE_FILE_COUNTS[probe]
+
+
+def image_shards(probe, stage):
+    """The shard names (rows0-10000, ...) of a probe set's image stage (``image``:
+    activations and image embeddings, ``gradcam``); one name when it fits one job."""
+    from neuron_concepts import shards
+
+    return [names.image_shard_name(start, stop) for start, stop in shards.shard_ranges(
+        probe_file_count(probe), SETTINGS.scale.images_per_job, IMAGE_STAGE_BATCH[stage])]
+
+
+def image_stage_probes():
+    """The probe sets whose images a model sees: the described ones, ConVis OOD's."""
+    ood = (SETTINGS.convis or {}).get("ood") or {}
+    return list(dict.fromkeys([*SETTINGS.described_probe_sets, *([ood["probe"]] if ood else []),
+                               *convis_derived_probe_sets()]))
+
+
+def sharded_probes(stage):
+    """Wildcard constraint of the join rules: the probe sets whose ``stage`` runs in shards
+    (a pattern that matches nothing when none does)."""
+    sharded = [p for p in image_stage_probes() if len(image_shards(p, stage)) > 1]
+    return "|".join(re.escape(p) for p in sharded) or "(?!)"
+
+
+def unsharded_probes(stage):
+    """Wildcard constraint of the one-job rules: any probe set name but the sharded ones
+    (every such path has ``/`` after the probe set)."""
+    sharded = sharded_probes(stage)
+    return names.CONFIG_NAME if sharded == "(?!)" else f"(?!(?:{sharded})/){names.CONFIG_NAME}"
+
+
+def shard_rows(wildcards):
+    """(start, stop) manifest rows of a shard job; None (all rows) for the one job."""
+    return list(names.parse_image_shard(wildcards.shard)) if "shard" in wildcards.keys() else None
+
+
+def image_job_images(wildcards):
+    """How many images an image-stage job reads: its shard's rows, or the probe set's files."""
+    if "shard" in wildcards.keys():
+        start, stop = names.parse_image_shard(wildcards.shard)
+        return stop - start
+    return probe_file_count(wildcards.probe)
+
+
+def image_job_mem_mb(row_bytes):
+    """mem_mb of an image-stage job (neuron_concepts.resources.image_job_host_bytes) whose
+    output row holds ``row_bytes`` bytes, times the attempt."""
+    from neuron_concepts import resources
+
+    def mem_mb(wildcards, threads, attempt):
+        return attempt * resources.mib(resources.image_job_host_bytes(
+            image_job_images(wildcards), row_bytes, config["batch_size"]["image"], threads))
+
+    return mem_mb
+
+
+def join_mem_mb(row_bytes):
+    """mem_mb of a join of a probe set's shards (the rows twice, and Python), times the attempt."""
+    from neuron_concepts import resources
+
+    def mem_mb(wildcards, attempt):
+        return attempt * resources.mib(resources.FIXED_HOST_BYTES
+                                       + 3 * probe_file_count(wildcards.probe) * row_bytes)
+
+    return mem_mb
+
+
+def image_job_gpu_mem_mb(per_image_mb, batch_size):
+    """gpu_mem_mb of an image-stage job on CUDA: the model and one batch, at most the
+    configured card (scale.gpu_mem_mb); 0 on the CPU."""
+    from neuron_concepts import resources
+
+    if not use_gpu():
+        return 0
+    return min(SETTINGS.scale.gpu_mem_mb,
+               resources.mib(resources.image_job_gpu_bytes(batch_size, per_image_mb * 2 ** 20)))
+
+
+def image_job_runtime(wildcards, attempt):
+    """Minutes of an image-stage job, from its image count, times the attempt."""
+    from neuron_concepts import resources
+
+    return attempt * resources.image_job_runtime(image_job_images(wildcards), bool(use_gpu()))
+
+
 # ---------------------------------------------------------------- wildcard constraints
 # One declaration for the whole workflow: what each wildcard may match (names.WILDCARDS,
 # built from the name registries) and the configured layers. A rule adds its own only to
@@ -361,6 +527,11 @@ def view_boxes_path(probe, view):
     if parsed.kind != "gradcam":
         return None
     return f"results/gradcam/{probe}/{TARGET}/boxes-{parsed.params_part}.parquet"
+
+
+def image_shard_paths(path, probe, stage):
+    """The shards of an artifact ``path`` of a probe set's image ``stage``, in row order."""
+    return [names.image_shard_path(path, shard) for shard in image_shards(probe, stage)]
 
 
 def view_boxes(wildcards):

@@ -64,7 +64,11 @@ rule convis_text_embeddings:
 
 
 rule image_embeddings:
-    """CLIP image embeddings of a probe set through one view (center or Grad-CAM crop)."""
+    """CLIP image embeddings of a probe set through one view (center or Grad-CAM crop).
+
+    A probe set larger than scale.images_per_job: image_embeddings_shard jobs over ranges of
+    manifest rows, joined by join_image_embeddings (rules/common.smk, image shards).
+    """
     input:
         manifest="results/probe/{probe}/manifest.parquet",
         boxes=view_boxes,
@@ -73,17 +77,58 @@ rule image_embeddings:
         "results/image_emb/{probe}/{clip}/{view}.npz",
     params:
         clip=lambda wc: clip_spec(wc.clip),
+        rows=shard_rows,
+        # pil: the model's own pipeline; gpu: nvJPEG and GPU resizing (a +gpudecode view)
+        decode=lambda wc: names.view_decode(wc.view),
         batch_size=config["batch_size"]["image"],
         device=config["device"],
+    wildcard_constraints:
+        probe=unsharded_probes("image"),
     # the forward's threads, or on CUDA the main process plus DataLoader workers
     threads: image_model_threads
     resources:
         gpu=use_gpu(),
-        mem_mb=8000,
-        runtime=120,
+        cpus_per_gpu=lambda wc, threads: threads,
+        mem_mb=image_job_mem_mb(4 * 1024),  # float32 rows of at most 1,024 dimensions
+        gpu_mem_mb=image_job_gpu_mem_mb(40, config["batch_size"]["image"]),
+        runtime=image_job_runtime,
     log:
         "logs/image_embeddings/{probe}/{clip}/{view}.log",
     conda:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/image_embeddings.py"
+
+
+use rule image_embeddings as image_embeddings_shard with:
+    output:
+        names.image_shard_path("results/image_emb/{probe}/{clip}/{view}.npz", "{shard}"),
+    wildcard_constraints:
+        probe=names.CONFIG_NAME,
+    log:
+        "logs/image_embeddings/{probe}/{clip}/{view}/{shard}.log",
+
+
+rule join_image_embeddings:
+    """The CLIP image embeddings of a sharded probe set: its shards' rows, in manifest order."""
+    input:
+        manifest="results/probe/{probe}/manifest.parquet",
+        shards=lambda wc: image_shard_paths(f"results/image_emb/{wc.probe}/{wc.clip}/{wc.view}.npz",
+                                            wc.probe, "image"),
+    output:
+        "results/image_emb/{probe}/{clip}/{view}.npz",
+    params:
+        kind="image_embeddings",
+        shards=lambda wc: image_shard_paths(f"results/image_emb/{wc.probe}/{wc.clip}/{wc.view}.npz",
+                                            wc.probe, "image"),
+    wildcard_constraints:
+        probe=sharded_probes("image"),
+    resources:
+        mem_mb=join_mem_mb(4 * 1024),
+        runtime=lambda wc, attempt: attempt * 30,
+    log:
+        "logs/join_image_embeddings/{probe}/{clip}/{view}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/join_shards.py"

@@ -7,7 +7,11 @@ include: "helpers/gradcam.smk"
 
 
 rule grad_cam:
-    """Grad-CAM of the predicted class on every whole probe image; independent of the crop."""
+    """Grad-CAM of the predicted class on every whole probe image; independent of the crop.
+
+    A probe set larger than scale.images_per_job: grad_cam_shard jobs over ranges of
+    manifest rows, joined by join_grad_cam (rules/common.smk, image shards).
+    """
     input:
         manifest="results/probe/{probe}/manifest.parquet",
         weights=lambda wc: weights_marker("target", wc.target),
@@ -17,22 +21,63 @@ rule grad_cam:
         target=target_spec(),
         # the Grad-CAM layer and how its output is a map (neuron_concepts.layers.LayerNeurons)
         layer=lambda wc: gradcam_layer_spec(),
+        rows=shard_rows,
         batch_size=config["gradcam"]["batch_size"],
         device=config["device"],
+    wildcard_constraints:
+        probe=unsharded_probes("gradcam"),
     # the forward's threads, or on CUDA the main process plus DataLoader workers
     threads: image_model_threads
     # the gradcam view's chain (boxes, crops' embeddings and activations) is the longest
     priority: 10
     resources:
         gpu=use_gpu(),
-        mem_mb=8000,
-        runtime=120,
+        cpus_per_gpu=lambda wc, threads: threads,
+        mem_mb=image_job_mem_mb(4 * 64 * 64 + 8),  # a CAM of at most 64 x 64, the class
+        # float32 forward and backward, activations and gradients kept: ~120 MB a 224-px image
+        gpu_mem_mb=image_job_gpu_mem_mb(120, config["gradcam"]["batch_size"]),
+        runtime=lambda wc, attempt: 2 * image_job_runtime(wc, attempt),
     log:
         "logs/grad_cam/{probe}/{target}.log",
     conda:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/grad_cam.py"
+
+
+use rule grad_cam as grad_cam_shard with:
+    output:
+        names.image_shard_path("results/gradcam/{probe}/{target}/cams.npz", "{shard}"),
+    wildcard_constraints:
+        probe=names.CONFIG_NAME,
+    log:
+        "logs/grad_cam/{probe}/{target}/{shard}.log",
+
+
+rule join_grad_cam:
+    """The Grad-CAMs of a sharded probe set: its shards' rows, in manifest order."""
+    input:
+        manifest="results/probe/{probe}/manifest.parquet",
+        shards=lambda wc: image_shard_paths(f"results/gradcam/{wc.probe}/{wc.target}/cams.npz",
+                                            wc.probe, "gradcam"),
+    output:
+        "results/gradcam/{probe}/{target}/cams.npz",
+    params:
+        kind="cams",
+        shards=lambda wc: image_shard_paths(f"results/gradcam/{wc.probe}/{wc.target}/cams.npz",
+                                            wc.probe, "gradcam"),
+    wildcard_constraints:
+        probe=sharded_probes("gradcam"),
+    priority: 10
+    resources:
+        mem_mb=join_mem_mb(4 * 64 * 64 + 8),
+        runtime=lambda wc, attempt: attempt * 30,
+    log:
+        "logs/join_grad_cam/{probe}/{target}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/join_shards.py"
 
 
 rule crop_boxes:

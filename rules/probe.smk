@@ -4,7 +4,7 @@ rule probe_manifest:
         manifest="results/probe/{probe}/manifest.parquet",
         unreadable="results/probe/{probe}/unreadable.parquet",
     params:
-        spec=lambda wc: config["probe_sets"][wc.probe],
+        spec=lambda wc: probe_spec(wc.probe),
         images_dir=lambda wc: f"results/probe/{wc.probe}/images",
         # threads reading image headers (data.build_manifest): they wait on the disk, not on
         # a core, so the job claims one core and never holds a small machine's others idle

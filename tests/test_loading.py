@@ -188,3 +188,19 @@ def test_data_module_does_not_import_torch():
     code = "import sys, neuron_concepts.data; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_gpu_decoding_without_cuda_says_to_use_pil(tmp_path):
+    import pandas as pd
+
+    from neuron_concepts import names, settings
+    from neuron_concepts.errors import ConfigError
+
+    manifest = pd.DataFrame({"image_id": ["a"], "path": [str(tmp_path / "a.jpg")]})
+    with pytest.raises(ConfigError, match="scale.image_decode: gpu needs a CUDA device; set it to pil"):
+        data.probe_loader(manifest, lambda image: image, 4, device="cpu", decode="gpu")
+    assert settings.GPU_DECODE_NEEDS_CUDA == "scale.image_decode: gpu needs a CUDA device; set it to pil"
+    # the GPU-decoded views are named apart, and their crop boxes are the PIL views' boxes
+    view = names.decoded_view("gradcam-f0.5", "gpu")
+    assert view == "gradcam-f0.5+gpudecode" and names.view_decode(view) == "gpu"
+    assert names.parse_view(view).params_part == "f0.5" and names.decoded_view(view, "pil") == "gradcam-f0.5"

@@ -146,3 +146,34 @@ def test_a_described_probe_set_must_be_configured(tmp_path):
     result = Workflow(tmp_path / "flow", config).snakemake("-n", check=False)
     assert result.returncode != 0
     assert "descriptions.probe_sets names 'imagenet_test'" in result.stdout
+
+
+def test_at_imagenet_size_the_dry_run_lists_every_image_shard(tmp_path):
+    """50,000 validation files (never opened: planning counts them) make five shards of
+    scale.images_per_job (10,000, rounded up to whole batches) per image stage and view or
+    model, each joined once; ConVis OOD lists and embeds only ImageNet-train's classes under
+    an in-distribution synset (here one bird class of three)."""
+    config = paper_config(tmp_path)
+    val = tmp_path / "imagenet_val"
+    for k in range(50):
+        folder = val / f"n0{1440764 + k:07d}"
+        folder.mkdir(exist_ok=True)
+        for i in range(1000):
+            (folder / f"ILSVRC2012_val_{k:02d}{i:04d}.JPEG").touch()
+    train = tmp_path / "imagenet_train"
+    for wnid in ("n01530575", "n02085620"):  # brambling (a bird), Chihuahua (a dog); tench exists
+        (train / wnid).mkdir()
+    for wnid in ("n01440764", "n01530575", "n02085620"):
+        for i in range(10):
+            (train / wnid / f"{wnid}_{i}.JPEG").touch()
+    config["convis"]["ood"] = {"probe": "imagenet_val", "train_probe": "imagenet_train"}
+    jobs, out = plan(tmp_path, config)
+    for stage, join in (("activations", "join_activations"), ("image_embeddings", "join_image_embeddings"),
+                        ("grad_cam", "join_grad_cam")):
+        assert jobs[join] >= 1 and jobs[f"{stage}_shard"] == 5 * jobs[join], jobs
+    assert "activations" not in jobs and "grad_cam" not in jobs  # no one-job rule for val
+    assert "shards/rows40064-50000/" in out  # Grad-CAM and images: batches of 32
+    # ImageNet-train: only the bird class's 10 files, one job, never the whole train set
+    assert jobs["image_embeddings"] == 1
+    assert "results/image_emb/imagenet_train.ood_classes/" in out
+    assert "results/probe/imagenet_train/" not in out

@@ -225,8 +225,12 @@ def test_ood_table_equals_a_recomputation_with_sklearn(run):
     vocab, synsets = vocabulary(run), synset_emb(run)
     emb = io.read_embeddings(run.path(f"results/image_emb/ood/{CLIP}/center.npz"))
     wnids = [image.split("/")[0] for image in emb["ids"]]
-    train = io.read_embeddings(run.path(f"results/image_emb/ood_train/{CLIP}/center.npz"))
+    # Only the training classes under an in-distribution synset are embedded (the image
+    # baseline reads no other): ood_train's bird, not its dog.
+    train = io.read_embeddings(run.path(f"results/image_emb/ood_train.ood_classes/{CLIP}/center.npz"))
     train_wnids = [image.split("/")[0] for image in train["ids"]]
+    assert train_wnids and all(any(wordnet_under(p, w) for p, _ in OOD_PAIRS) for w in train_wnids)
+    assert not run.path(f"results/image_emb/ood_train/{CLIP}/center.npz").exists()
     ranks = numpy_ranks(emb["emb"], synsets)
     images = emb["emb"] / np.linalg.norm(emb["emb"], axis=1, keepdims=True)
     refs = train["emb"] / np.linalg.norm(train["emb"], axis=1, keepdims=True)

@@ -115,9 +115,9 @@ def convis_ood_inputs(wildcards):
     inputs = dict(images=f"results/image_emb/{ood['probe']}/{CLIP['match']}/center.npz",
                   manifest=f"results/probe/{ood['probe']}/manifest.parquet",
                   **convis_vocabulary_files(ood.get("vocabulary") or convis_config()["vocabulary"]))
-    if ood.get("train_probe"):
-        inputs["train_images"] = f"results/image_emb/{ood['train_probe']}/{CLIP['match']}/center.npz"
-        inputs["train_manifest"] = f"results/probe/{ood['train_probe']}/manifest.parquet"
+    for train in convis_derived_probe_sets():
+        inputs["train_images"] = f"results/image_emb/{train}/{CLIP['match']}/center.npz"
+        inputs["train_manifest"] = f"results/probe/{train}/manifest.parquet"
     return inputs
 
 
