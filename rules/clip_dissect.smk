@@ -34,10 +34,9 @@ if clip_dissect_job_methods():
             device=config["device"],
             gpu_mem_mb=SETTINGS.scale.gpu_mem_mb,
         resources:
-            gpu=use_gpu(),
+            **gpu_resources(clip_dissect_gpu_mem_mb),
             # From the inputs' shapes, times attempt (rules/common.smk description_resources).
             mem_mb=clip_dissect_mem_mb,
-            gpu_mem_mb=clip_dissect_gpu_mem_mb,
             runtime=clip_dissect_runtime,
         log:
             description_log("clip_dissect_descriptions"),

@@ -87,10 +87,9 @@ rule image_embeddings:
     # the forward's threads, or on CUDA the main process plus DataLoader workers
     threads: image_model_threads
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(image_job_gpu_mem_mb(40, config["batch_size"]["image"])),
         cpus_per_gpu=lambda wc, threads: threads,
         mem_mb=image_job_mem_mb(4 * 1024),  # float32 rows of at most 1,024 dimensions
-        gpu_mem_mb=image_job_gpu_mem_mb(40, config["batch_size"]["image"]),
         runtime=image_job_runtime,
     log:
         "logs/image_embeddings/{probe}/{clip}/{view}.log",

@@ -31,11 +31,10 @@ rule grad_cam:
     # the gradcam view's chain (boxes, crops' embeddings and activations) is the longest
     priority: 10
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(image_job_gpu_mem_mb(120, config["gradcam"]["batch_size"])),
         cpus_per_gpu=lambda wc, threads: threads,
         mem_mb=image_job_mem_mb(4 * 64 * 64 + 8),  # a CAM of at most 64 x 64, the class
         # float32 forward and backward, activations and gradients kept: ~120 MB a 224-px image
-        gpu_mem_mb=image_job_gpu_mem_mb(120, config["gradcam"]["batch_size"]),
         runtime=lambda wc, attempt: 2 * image_job_runtime(wc, attempt),
     log:
         "logs/grad_cam/{probe}/{target}.log",

@@ -30,10 +30,9 @@ rule www_descriptions:
         device=config["device"],
         gpu_mem_mb=SETTINGS.scale.gpu_mem_mb,
     resources:
-        gpu=use_gpu(),
+        **gpu_resources(www_gpu_mem_mb),
         # From the inputs' shapes, times attempt (rules/common.smk description_resources).
         mem_mb=www_mem_mb,
-        gpu_mem_mb=www_gpu_mem_mb,
         runtime=www_runtime,
     log:
         description_log("www_descriptions"),
