@@ -345,13 +345,15 @@ def read_embeddings(path: PathLike) -> dict[str, np.ndarray]:
 
 # ============================================================================ checks
 
-def _fix(rule: str) -> str:
-    return f"delete it and run Snakemake again (rule {rule} remakes it)"
+def _fix(path: PathLike, rule: str) -> str:
+    # --forcerun, not deleting it: Snakemake does not remake a missing middle artifact whose
+    # dependants are up to date.
+    return f"remake it with `snakemake --cores all --forcerun {path}` (rule {rule} makes it)"
 
 
 def _bad(path: PathLike, name: str, rule: str, problem: str) -> InputDataError:
     """The error of a file that is not the artifact a loader expects."""
-    return InputDataError(f"{path} is not a valid {name} artifact: {problem}; {_fix(rule)}")
+    return InputDataError(f"{path} is not a valid {name} artifact: {problem}; {_fix(path, rule)}")
 
 
 @dataclass(frozen=True)
@@ -493,17 +495,50 @@ def _map_npz_member(path: PathLike, key: str) -> np.ndarray:
 def npz_shapes(path: PathLike) -> dict[str, tuple[int, ...]]:
     """The shape of every array of an uncompressed npz, read from the headers only (no data):
     what a job's memory declaration needs before the job runs."""
-    with zipfile.ZipFile(path) as archive:
-        keys = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
-    return {key: tuple(_map_npz_member(path, key).shape) for key in keys}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            keys = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+        return {key: tuple(_map_npz_member(path, key).shape) for key in keys}
+    except FileNotFoundError:
+        raise
+    except _READ_ERRORS as error:  # asked while planning: name the file and the remake
+        raise InputDataError(f"{path} cannot be read as an npz artifact ({error}); remake it "
+                             f"with `snakemake --cores all --forcerun {path}`") from None
 
 
-def _save_npz(path: PathLike, fmt: _NpzFormat, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` (in this key order: it decides the bytes) after checking them."""
+def _save_npz(path: PathLike, fmt: _NpzFormat, arrays: dict[str, np.ndarray],
+              finite: Iterable[str] = ()) -> None:
+    """Write ``arrays`` (in this key order: it decides the bytes) after checking them; the
+    arrays named in ``finite`` must hold finite values only."""
     problem = _array_problem(fmt, arrays)
     if problem:
         raise ValueError(f"not writing {path} as a {fmt.name} artifact: {problem}")
+    for key in finite:
+        check_finite_rows(arrays[key], f"{fmt.name} {path}")
     write_npz(path, **arrays)
+
+
+MODEL_FIX = ("the model produced them: check its weights, or run it in float32 (device: cpu) "
+             "to confirm")
+
+
+def check_finite_rows(values: np.ndarray, what: str, fix: str = MODEL_FIX) -> None:
+    """Stop when ``values`` hold NaN or infinity, naming the columns (neurons, embedding
+    dimensions) and rows (images) that do: later stages would describe them as if they were
+    fine. A model in float16 that overflows, or damaged weights, give such values."""
+    values = np.asarray(values)
+    if values.dtype.kind != "f" or values.size == 0:
+        return
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    columns = np.flatnonzero(bad.reshape(len(values), -1).any(axis=0)) if values.ndim > 1 else []
+    rows = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))
+    raise InputDataError(
+        f"not writing {what}: {int(bad.sum())} non-finite value(s) (NaN or infinity) in "
+        f"{len(rows)} row(s) {rows[:10].tolist()}" + (f", column(s) {columns[:10].tolist()}"
+                                                        if len(columns) else "")
+        + f"; {fix}")
 
 
 # Column kinds of tables: int, float, number (int or float), bool, str (nulls allowed),
@@ -683,7 +718,8 @@ def save_text_embeddings(path: PathLike, ids: Sequence[int] | np.ndarray,
     arrays = {"emb": prompt, "ids": _ids(ids), "base": base, "raw": raw}
     _save_npz(path, TEXT_EMBEDDINGS, {
         key: value if key == "ids" else np.asarray(value, dtype=np.float16)
-        for key, value in arrays.items() if value is not None})
+        for key, value in arrays.items() if value is not None},
+        finite=[key for key, value in arrays.items() if key != "ids" and value is not None])
 
 
 def load_text_embeddings(path: PathLike, parts: Iterable[str] = tuple(TEXT_PARTS)) -> TextEmbeddings:
@@ -718,7 +754,8 @@ EVAL_EMBEDDINGS = _NpzFormat("evaluation embeddings", "evaluation_text_embedding
 
 def save_image_embeddings(path: PathLike, emb: np.ndarray, ids: Sequence[str] | np.ndarray) -> None:
     """Write a probe set's CLIP image embeddings, rows in manifest order (``ids``: image ids)."""
-    _save_npz(path, IMAGE_EMBEDDINGS, {"emb": np.asarray(emb, dtype=np.float16), "ids": _str_ids(ids)})
+    _save_npz(path, IMAGE_EMBEDDINGS, {"emb": np.asarray(emb, dtype=np.float16), "ids": _str_ids(ids)},
+              finite=["emb"])
 
 
 def load_image_embeddings(path: PathLike) -> Embeddings:
@@ -756,12 +793,15 @@ ACTIVATIONS = _NpzFormat("activations", "activations", {
 def save_activations(path: PathLike, values: np.ndarray, ids: Sequence[str] | np.ndarray) -> None:
     """Write one layer's activations (the activations rule writes one file per layer)."""
     _save_npz(path, ACTIVATIONS, {"activations": np.asarray(values, dtype=np.float32),
-                                  "ids": _str_ids(ids)})
+                                  "ids": _str_ids(ids)}, finite=["activations"])
 
 
 def load_activations(path: PathLike) -> Activations:
-    """Read one layer's activations."""
+    """Read one layer's activations (finite values only: a description of a NaN neuron
+    would look like any other)."""
     arrays = _load_npz(path, ACTIVATIONS)
+    check_finite_rows(arrays["activations"], f"reading activations {path}",
+                      f"remake it with `snakemake --cores all --forcerun {path}`")
     return Activations(values=arrays["activations"], ids=arrays["ids"])
 
 

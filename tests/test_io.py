@@ -126,7 +126,7 @@ def test_npz_loader_names_the_file_and_the_wrong_array(tmp_path, name, problem):
     assert str(path) in message
     assert {"key": case.drop, "shape": case.reshape, "dtype": key}[problem] in message
     assert {"key": "lacks", "shape": "shape", "dtype": "dtype"}[problem] in message
-    assert "delete it" in message
+    assert f"snakemake --cores all --forcerun {path}" in message
 
 
 def test_arrays_of_one_file_must_agree_on_shared_sizes(tmp_path):
@@ -438,7 +438,7 @@ def test_table_loader_names_the_file_and_the_wrong_column(tmp_path, name, proble
     with pytest.raises(InputDataError) as error:
         case.load(path)
     assert str(path) in str(error.value) and named in str(error.value)
-    assert "delete it" in str(error.value)
+    assert "--forcerun" in str(error.value)
 
 
 def test_a_table_that_must_hold_rows_is_refused_empty(tmp_path):

@@ -56,6 +56,73 @@ def paper_config(root: Path) -> dict:
     return config
 
 
+def ood_reference_wnids() -> list[str]:
+    """The ImageNet-1k classes ConVis OOD's image baseline reads from ImageNet-train: those
+    under an in-distribution synset of the paper's pairs (rules/common.smk,
+    convis_ood_reference_classes; 122 of the 1,000)."""
+    from neuron_concepts import data, wordnet
+    from neuron_concepts.convis_eval import OOD_PAIRS
+
+    net = wordnet.open_wordnet()
+    positives = {net.synset(positive).name() for positive, _ in OOD_PAIRS}
+    return [wnid for wnid in data.imagenet_wnids() if positives & wordnet.self_and_hypernym_names(wnid)]
+
+
+def imagenet_placeholders(root: Path, val_per_class: int = 50,
+                          train_per_class: int = 1300) -> dict[str, int]:
+    """ImageNet's layout in empty files (planning counts files and never opens one): val in
+    the 1,000 class folders, ``val_per_class`` each (50: the 50,000 of the real split), and
+    train's 1,000 class folders, of which the classes ConVis OOD reads
+    (:func:`ood_reference_wnids`) hold ``train_per_class`` files (about the real ~1,280; the
+    others stay empty, never listed). Replaces the one-folder placeholders of
+    :func:`paper_config`. Returns the files per probe set, ``imagenet_train.ood_classes``
+    the part ConVis OOD reads: 50,000 and 158,600 by default, about 12 s for the files."""
+    import shutil
+
+    from neuron_concepts import data
+
+    used = set(ood_reference_wnids())
+    for name in ("imagenet_val", "imagenet_train"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    for index, wnid in enumerate(data.imagenet_wnids()):
+        val, train = root / "imagenet_val" / wnid, root / "imagenet_train" / wnid
+        val.mkdir(parents=True)
+        train.mkdir(parents=True)
+        for i in range(val_per_class):
+            (val / f"ILSVRC2012_val_{index * val_per_class + i + 1:08d}.JPEG").touch()
+        if wnid in used:
+            for i in range(train_per_class):
+                (train / f"{wnid}_{i}.JPEG").touch()
+    return {"imagenet_val": 1000 * val_per_class,
+            "imagenet_train.ood_classes": len(used) * train_per_class}
+
+
+def cub_placeholders(root: Path) -> int:
+    """CUB-200-2011's layout at its size (tests/test_convis_scale.py's builder: 200 classes
+    of 59 images, 30 for training, so 5,800 test images; the real split has 5,794) under
+    ``root / "cub"``; the number of its images (11,800)."""
+    import test_convis_scale as placeholders
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(placeholders, "PER_CLASS", 59)
+        patch.setattr(placeholders, "N_TRAIN_PER_CLASS", 30)
+        test_ids = placeholders.build_placeholders(root)
+    assert len(test_ids) == 5800
+    return 200 * 59
+
+
+def with_convis_ood_and_wsol(config: dict, root: Path) -> dict:
+    """The papers' config with ConVis's OOD table (ImageNet val against ImageNet-train's
+    reference classes) and WSOL on every CUB test image (:func:`cub_placeholders` in
+    ``root``), the ImageNet vocabulary at stride 16."""
+    config["probe_sets"]["cub"] = {"type": "imagefolder", "root": str(root / "cub" / "images")}
+    config["convis"].update(
+        vocabulary="imagenet", stride=16,
+        ood={"probe": "imagenet_val", "train_probe": "imagenet_train"},
+        wsol={"probe": "cub", "cub_root": str(root / "cub"), "synset": "bird.n.01"})
+    return config
+
+
 def plan(tmp_path: Path, config: dict) -> tuple[dict[str, int], str]:
     copy_workflow(tmp_path / "flow")
     flow = Workflow(tmp_path / "flow", config)
@@ -74,20 +141,10 @@ def test_the_core_experiment_is_a_few_dozen_jobs(tmp_path):
     assert jobs["evaluate_descriptions"] == 4
 
 
-def test_with_convis_ood_and_wsol_on_all_of_cub_it_stays_a_few_dozen_jobs(tmp_path, monkeypatch):
-    import test_convis_scale as placeholders
-
+def test_with_convis_ood_and_wsol_on_all_of_cub_it_stays_a_few_dozen_jobs(tmp_path):
     # CUB-200-2011's size: 200 classes, 5,800 test images (the real split has 5,794).
-    monkeypatch.setattr(placeholders, "PER_CLASS", 59)
-    monkeypatch.setattr(placeholders, "N_TRAIN_PER_CLASS", 30)
-    test_ids = placeholders.build_placeholders(tmp_path)
-    assert len(test_ids) == 5800
-    config = paper_config(tmp_path)
-    config["probe_sets"]["cub"] = {"type": "imagefolder", "root": str(tmp_path / "cub" / "images")}
-    config["convis"].update(
-        vocabulary="imagenet", stride=16,
-        ood={"probe": "imagenet_val", "train_probe": "imagenet_train"},
-        wsol={"probe": "cub", "cub_root": str(tmp_path / "cub"), "synset": "bird.n.01"})
+    cub_placeholders(tmp_path)
+    config = with_convis_ood_and_wsol(paper_config(tmp_path), tmp_path)
     jobs, out = plan(tmp_path, config)
     assert sum(jobs.values()) < MAX_JOBS, jobs
     shards = {rule: n for rule, n in jobs.items() if rule.startswith("convis_rank_volume")}

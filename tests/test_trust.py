@@ -113,3 +113,23 @@ def test_with_the_evaluation_off_the_run_ends_with_an_empty_discovery_table(run_
     assert "the evaluation is off" in flow.path("results/tables/concept_discovery.md").read_text()
     assert not flow.path("results/eval").exists()
     assert provenance.verify_manifest(flow.path("results")) == []
+
+
+def test_non_finite_activations_stop_the_description_job_naming_file_and_neurons(
+        finished_workflow, tmp_path):
+    import numpy as np
+
+    flow = copy_of(finished_workflow, tmp_path / "flow")
+    path = next(flow.path("results/activations").rglob("center/layer4-mean.npz"))
+    acts = io.load_activations(path)
+    values = acts.values.copy()
+    values[:, 3] = np.nan
+    values[:, 5] = -np.inf
+    # Written as a job writes (a write-time record), so only the values are wrong.
+    io.write_npz(path, activations=values, ids=acts.ids)
+    failed = flow.snakemake(check=False)
+    assert failed.returncode != 0
+    relative = path.relative_to(flow.root).as_posix()
+    assert f"reading activations {relative}" in failed.stdout
+    assert "column(s) [3, 5]" in failed.stdout
+    assert f"snakemake --cores all --forcerun {relative}" in failed.stdout
