@@ -7,8 +7,10 @@ sizes (:class:`Sizes`: images per probe set, concepts per concept set, neurons p
 and counts each rule's work in the unit its cost grows with (:func:`job_work`): images
 through a model, texts through a text tower, cosines written, cosine gathers of the
 description methods, thumbnails. A :class:`Device` turns work into seconds with its
-per-stage throughputs (``benchmarks/throughputs.yaml``). :func:`schedule` then list-schedules
-the DAG, longest remaining path first, on ``n`` nodes of one GPU and a few CPUs each.
+per-stage throughputs (``benchmarks/throughputs.yaml``), a stage that runs on the job's
+threads (image decoding, thumbnails) at a rate per thread. :func:`schedule` then
+list-schedules the DAG, longest remaining path first, on ``n`` nodes of one GPU and a few
+CPUs each, a job taking the CPUs a node gives it (:attr:`Job.cpus`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ class Job:
     @property
     def gpu(self) -> bool:
         return (self.resource("gpu") or 0) > 0
+
+    @property
+    def cpus(self) -> int:
+        """The CPUs the job holds on a node: its threads (as the dry run planned them for a
+        node's cores), or a GPU job's ``cpus_per_gpu`` where it asks for more (SLURM
+        allocates those whatever the threads)."""
+        per_gpu = self.resource("cpus_per_gpu") if self.gpu else None
+        return max(self.threads, int(per_gpu or 0))
 
 
 _HEADER = re.compile(r"^(local)?rule (\S+):\s*$")
@@ -119,6 +129,7 @@ class Sizes:
     layers: dict[str, int]  # layer name in paths -> neurons
     n_top: int = 40  # WWW's top images per neuron
     top_k: int = 100  # CLIP-Dissect's largest top_k
+    n_ks: int = 1  # CLIP-Dissect's most ks scored in one pass (its top_k and the stability ks)
     embed_dim: int = 512  # CLIP's embedding width
     class_names: int = 2338  # the distinct ImageNet class names (evaluation ground truth)
     views: int = 2
@@ -146,20 +157,53 @@ def _layer_of(path: str, layers: Mapping[str, int]) -> str | None:
     return next((part for part in reversed(parts) if part in layers), None)
 
 
-def _description_work(job: Job, sizes: Sizes, n: int, per_image: int) -> Work:
+def _description_work(job: Job, sizes: Sizes, n: int, n_ks: int) -> Work:
     """Gathers of the description methods: each output (view, layer, similarity, method)
-    gathers its neurons' top-``n`` rows of an ``[N, C]`` cosine matrix."""
+    gathers its neurons' top-``n`` rows of an ``[N, C]`` cosine matrix. Memory: the
+    formulas the rules declare it with once the inputs exist (neuron_concepts.resources:
+    the widest layer ``K``, all the job's layers ``K_sum``), GPU memory capped at
+    ``scale.gpu_mem_mb`` as the job chunks its rows."""
+    from . import resources
+
     n_images = sizes.images.get(job.wildcards.get("probe", ""), 0)
     n_concepts = sizes.concepts.get(job.wildcards.get("concepts", ""), 0)
-    gathers, widest = 0.0, 0
+    gathers, layers = 0.0, {}
     for path in job.outputs:
-        k = sizes.layers.get(_layer_of(path, sizes.layers) or "", 0)
+        layer = _layer_of(path, sizes.layers) or ""
+        k = sizes.layers.get(layer, 0)
         gathers += k * n * n_concepts
-        widest = max(widest, k)
-    touched = min(n_images, widest * n)
-    host = 4 * n_images * widest + 12 * widest * n_concepts + 4 * touched * n_concepts + 2 ** 30
-    return Work(stage="", units=gathers, read=4 * touched * n_concepts * per_image,
-                host=host, gpu_mem=4 * touched * n_concepts + 8 * widest * n_concepts)
+        layers[layer] = k
+    widest, neurons = max(layers.values(), default=0), sum(layers.values())
+    touched = min(n_images, neurons * n)
+    host = resources.description_host_bytes(n_images, widest, n_concepts, n, n_ks, neurons)
+    gpu = min(sizes.gpu_mem_mb * resources.MIB,
+              resources.description_gpu_bytes(n_images, widest, n_concepts, n,
+                                              n_ks if n_ks > 1 else 0))
+    return Work(stage="", units=gathers, read=4 * touched * n_concepts, host=host, gpu_mem=gpu)
+
+
+IMAGE_STAGES = {"activations": "target_images", "grad_cam": "gradcam_images",
+                "image_embeddings": "clip_images"}
+
+
+def job_images(job: Job, sizes: Sizes, share: float = 1.0) -> float:
+    """The images a job reads: its shard's manifest rows (``shard=rows0-10016``), else its
+    share of its probe set."""
+    rows = re.fullmatch(r"rows(\d+)-(\d+)", job.wildcards.get("shard", ""))
+    if rows:
+        return float(int(rows.group(2)) - int(rows.group(1)))
+    return sizes.images.get(job.wildcards.get("probe", ""), 0) * share
+
+
+def _image_artifact_bytes(stage: str, job: Job, sizes: Sizes, n_images: float) -> float:
+    """Bytes of an image stage's outputs for ``n_images`` rows (float32 activations per
+    layer file, float16 embeddings, 7 x 7 float32 Grad-CAM maps)."""
+    if stage == "activations":
+        return sum(4 * n_images * sizes.layers.get(_layer_of(p, sizes.layers) or "", 0)
+                   for p in job.outputs)
+    if stage == "image_embeddings":
+        return 2 * n_images * sizes.embed_dim
+    return 4 * n_images * 7 * 7
 
 
 def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
@@ -169,24 +213,24 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
     the same rule, probe set and view).
     """
     rule, wc = job.rule, job.wildcards
-    n_images = sizes.images.get(wc.get("probe", ""), 0) * share
+    n_images = job_images(job, sizes, share)
     n_concepts = sizes.concepts.get(wc.get("concepts", ""), 0)
     d = sizes.embed_dim
     neurons = sum(sizes.layers.values())
+    if rule == "all":  # the default target: its inputs only, Snakemake runs nothing for it
+        return Work("target", 0, host=0.0)
     if rule == "probe_manifest":
         return Work("manifest", n_images, written=100 * n_images)
-    if rule in ("activations", "grad_cam", "image_embeddings"):
-        stage = {"activations": "target_images", "grad_cam": "gradcam_images",
-                 "image_embeddings": "clip_images"}[rule]
-        if rule == "activations":
-            written = sum(4 * n_images * sizes.layers.get(_layer_of(p, sizes.layers) or "", 0)
-                          for p in job.outputs)
-            host = 4 * GB + 4 * n_images * neurons
-        elif rule == "image_embeddings":
-            written, host = 2 * n_images * d, 4 * GB + 2 * n_images * d
-        else:
-            written, host = 4 * n_images * 7 * 7, 4 * GB + 4 * n_images * 49
-        return Work(stage, n_images, written=written, host=host, gpu_mem=4 * GB)
+    base = rule.removesuffix("_shard")
+    if base in IMAGE_STAGES:  # the one job of a probe set, or a shard of its rows
+        written = _image_artifact_bytes(base, job, sizes, n_images)
+        return Work(IMAGE_STAGES[base], n_images, written=written, host=4 * GB + written,
+                    gpu_mem=4 * GB)
+    if rule.startswith("join_") and rule[len("join_"):] in IMAGE_STAGES:
+        # reads its shards and writes the artifact: the probe set's rows, no model
+        whole = sizes.images.get(wc.get("probe", ""), 0)
+        written = _image_artifact_bytes(rule[len("join_"):], job, sizes, whole)
+        return Work("join", 0, written=written, read=written, host=GB + written)
     if rule == "similarity":
         from . import resources  # the formulas the rule declares its memory with
 
@@ -200,7 +244,7 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
         work.stage = "www_gathers"
         return work
     if rule == "clip_dissect_descriptions":
-        work = _description_work(job, sizes, sizes.top_k, 1)
+        work = _description_work(job, sizes, sizes.top_k, sizes.n_ks)
         work.stage = "softwpmi_gathers"
         return work
     if rule in ("text_embeddings", "evaluation_text_embeddings", "convis_text_embeddings"):
@@ -238,7 +282,11 @@ def image_shares(jobs: Sequence[Job]) -> dict[int, float]:
 
 @dataclass
 class Device:
-    """A named node type: seconds per unit of each stage, a start-up per job, bandwidths."""
+    """A named node type: seconds per unit of each stage, a start-up per job, bandwidths.
+
+    ``per_thread``: stages that run on the job's threads (decoding images, writing
+    thumbnails): units per second per thread, ``throughput`` then the stage's ceiling (the
+    GPU's own rate)."""
 
     name: str
     throughput: dict[str, float]  # stage -> units per second
@@ -248,10 +296,21 @@ class Device:
     cpus: int = 16
     estimate: bool = False  # figures not measured on this device
     source: str = ""
+    per_thread: dict[str, float] = field(default_factory=dict)  # stage -> units/s per thread
 
-    def seconds(self, work: Work) -> float:
+    def rate(self, stage: str, threads: int = 1) -> float | None:
+        """Units per second of a stage in a job of ``threads`` threads."""
+        ceiling = self.throughput.get(stage)
+        if stage not in self.per_thread:
+            return ceiling
+        threaded = self.per_thread[stage] * max(1, min(threads, self.cpus))
+        return min(threaded, ceiling) if ceiling else threaded
+
+    def seconds(self, work: Work, threads: int = 1) -> float:
+        if work.stage == "target":
+            return 0.0
         start = self.startup_s.get(work.stage, self.startup_s.get("default", 5.0))
-        rate = self.throughput.get(work.stage)
+        rate = self.rate(work.stage, threads)
         compute = work.units / rate if rate else 0.0
         return start + compute + work.written / self.disk_write + work.read / self.disk_read
 
@@ -260,6 +319,7 @@ def load_devices(calibration: Mapping) -> dict[str, Device]:
     """The devices of a calibration mapping (``benchmarks/throughputs.yaml`` parsed)."""
     return {name: Device(name=name, throughput={k: float(v) for k, v in spec["throughput"].items()},
                          startup_s={k: float(v) for k, v in spec.get("startup_s", {}).items()},
+                         per_thread={k: float(v) for k, v in (spec.get("per_thread") or {}).items()},
                          disk_write=float(spec.get("disk_write_mb_s", 500)) * MB,
                          disk_read=float(spec.get("disk_read_mb_s", 1000)) * MB,
                          cpus=int(spec.get("cpus", 16)), estimate=bool(spec.get("estimate")),

@@ -208,3 +208,37 @@ assert not heavy, heavy
     subprocess.run([sys.executable, "-c", code], cwd=flow.root, check=True)
     data = (tmp_path / "site" / "data" / "fc.js").read_text()
     assert f'"id":{values.shape[1] - 1},' in data
+
+
+@pytest.mark.workflow
+def test_thumbnails_written_by_several_threads_are_the_files_of_one(finished_workflow: Workflow,
+                                                                   tmp_path: Path):
+    """The browser job's threads write the thumbnails in parallel: the same files, byte for byte."""
+    import os
+
+    from neuron_concepts import browser
+
+    flow = finished_workflow
+    _, table = layer_artifacts(flow, "fc", "words")
+    method = table["method"].iloc[0]
+    target = f"{flow.config['target']['name']}-random"
+    sites = {}
+    cwd = os.getcwd()
+    os.chdir(flow.root)
+    try:
+        for threads in (1, 4):
+            index = tmp_path / f"site{threads}" / "index.html"
+            browser.build_site(
+                index, manifest="results/probe/demo/manifest.parquet", layers=["fc"],
+                final_layer="fc", views=[dict(view="center", boxes=None, activations={
+                    "fc": f"results/activations/demo/{target}/center/fc.npz"})],
+                methods=[dict(name=method, family="www", view="center")], concept_sets=["words"],
+                descriptions=[dict(layer="fc", method=method, concepts="words",
+                                   path=f"results/descriptions/demo/{target}/fc/{method}/words.parquet")],
+                options=browser.SiteOptions(n_images=3), threads=threads)
+            thumbs = index.parent / "thumbs"
+            sites[threads] = {p.relative_to(thumbs).as_posix(): p.read_bytes()
+                              for p in sorted(thumbs.rglob("*")) if p.is_file()}
+    finally:
+        os.chdir(cwd)
+    assert len(sites[1]) >= 3 and sites[1] == sites[4]
