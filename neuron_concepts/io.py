@@ -185,7 +185,7 @@ def stale_temporaries(root: PathLike, remove: bool = False) -> list[Path]:
             path = Path(dirpath) / name
             parts = name[:-len(TEMPORARY_SUFFIX)].rsplit(".", 3)
             writer_host, pid = (parts[1], parts[2]) if len(parts) == 4 else ("", "")
-            if writer_host == host and pid.isdigit() and _process_alive(int(pid)):
+            if writer_host == host and pid.isdigit() and process_alive(int(pid)):
                 continue
             if writer_host and writer_host != host:
                 try:
@@ -201,7 +201,8 @@ def stale_temporaries(root: PathLike, remove: bool = False) -> list[Path]:
     return sorted(stale)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

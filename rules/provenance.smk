@@ -4,6 +4,9 @@
 include: "helpers/provenance.smk"
 
 
+warn_if_running_elsewhere()
+
+
 rule provenance:
     """What made results/: the resolved config, package versions, weights and a manifest.
 
@@ -41,11 +44,14 @@ onstart:
     # and an artifact edited by hand is named, never built on or blessed.
     remove_unfinished_writes("results")
     refuse_hand_edits("results")
+    record_running()
 
 
 onsuccess:
+    record_ended()
     keep_run_log(log, "results/provenance/runs")
 
 
 onerror:
+    record_ended()
     keep_run_log(log, "results/provenance/runs", failed=True)

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -197,3 +200,38 @@ def test_header_sizes_equal_decoded_sizes_in_parallel(tmp_path):
         assert list(manifest.image_id) == list(files.image_id)
     pd.testing.assert_frame_equal(data.build_manifest(files, workers=1)[0],
                                   data.build_manifest(files, workers=3)[0])
+
+
+def test_16_bit_grayscale_is_scaled_to_8_bits_not_clipped_white(tmp_path):
+    from PIL import Image
+
+    wide = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "g16.png")
+    rgb = np.asarray(data.load_image(tmp_path / "g16.png"))
+    expected = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+    assert rgb.shape == (64, 64, 3) and (rgb == expected[..., None]).all()
+    assert (rgb == 255).mean() < 0.01  # PIL's convert("RGB") made 99% of it white
+    assert np.array_equal(data.read_image(tmp_path / "g16.png").permute(1, 2, 0).numpy(), rgb)
+
+
+def test_dangling_links_and_extreme_strips_are_listed_as_unreadable(tmp_path):
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    Image.new("RGB", (50, 40)).save(folder / "ok.png")
+    Image.new("RGB", (5000, 1)).save(folder / "strip.png")
+    os.symlink("nowhere.png", folder / "dangling.png")
+    os.symlink(".", folder / "loop.png")  # a link to its own folder
+    files = data.scan_flat_folder(folder)
+    assert sorted(Path(p).name for p in files["path"]) == ["dangling.png", "loop.png", "ok.png",
+                                                           "strip.png"]
+    with pytest.raises(InputDataError, match=r"(?s)3 probe file.*dangling.png \(no image\).*"
+                                             r"strip.png \(an aspect ratio over 20:1\)"):
+        data.build_manifest(files)
+    manifest, unreadable = data.build_manifest(files, skip_unreadable=True)
+    assert manifest["path"].map(lambda p: Path(p).name).tolist() == ["ok.png"]
+    assert sorted(Path(p).name for p in unreadable["path"]) == ["dangling.png", "loop.png",
+                                                                "strip.png"]

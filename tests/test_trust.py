@@ -133,3 +133,22 @@ def test_non_finite_activations_stop_the_description_job_naming_file_and_neurons
     assert f"reading activations {relative}" in failed.stdout
     assert "column(s) [3, 5]" in failed.stdout
     assert f"snakemake --cores all --forcerun {relative}" in failed.stdout
+
+
+def test_a_second_snakemake_is_warned_while_another_runs_in_the_folder(workflow):
+    import json
+    import time
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        marker = workflow.path(".snakemake/neuron_concepts_run.json")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"host": socket.gethostname(), "pid": sleeper.pid}))
+        out = workflow.snakemake("-n").stdout
+        assert f"another Snakemake (process {sleeper.pid}) is running in this folder" in out
+        assert "do not follow advice to use --rerun-incomplete" in out
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    time.sleep(0.1)
+    assert "another Snakemake" not in workflow.snakemake("-n").stdout  # its process is gone

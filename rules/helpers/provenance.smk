@@ -75,3 +75,55 @@ def refuse_hand_edits(folder):
             f"{len(edited)} artifact(s) are not the bytes their job wrote:\n"
             + "\n".join(f"  {line}" for line in edited)
             + "\nRemake each with the command given (it reruns what depends on it too).")
+
+
+# Snakemake's own advice for an interrupted job (--rerun-incomplete, --unlock) clobbers the
+# jobs of another Snakemake still running in the same folder. A run records itself here
+# while it executes, so a second one can say so first.
+RUN_MARKER = Path(".snakemake") / "neuron_concepts_run.json"
+
+
+def record_running():
+    """onstart: this folder is being run by this process (host and pid)."""
+    import json
+    import os
+    import socket
+
+    RUN_MARKER.parent.mkdir(exist_ok=True)
+    RUN_MARKER.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+
+
+def record_ended():
+    """onsuccess / onerror: the run of this process is over."""
+    import json
+    import os
+
+    try:
+        if json.loads(RUN_MARKER.read_text()).get("pid") == os.getpid():
+            RUN_MARKER.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def warn_if_running_elsewhere():
+    """At planning: warn when another Snakemake still runs in this folder (its marker names
+    a live process of this host), before Snakemake suggests --rerun-incomplete or --unlock."""
+    import json
+    import os
+    import socket
+    import sys
+
+    from neuron_concepts import io
+
+    if workflow.remote_exec or workflow.subprocess_exec:
+        return
+    try:
+        other = json.loads(RUN_MARKER.read_text())
+    except (OSError, ValueError):
+        return
+    if other.get("host") == socket.gethostname() and other.get("pid") != os.getpid() \
+            and io.process_alive(int(other.get("pid", 0))):
+        print(f"WARNING: another Snakemake (process {other['pid']}) is running in this folder. "
+              "Wait for it to end: do not follow advice to use --rerun-incomplete or --unlock "
+              "while it runs, which would redo or clobber its jobs. A dry run (-n) is safe.",
+              file=sys.stderr)
