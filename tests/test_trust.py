@@ -105,13 +105,107 @@ def test_a_config_error_is_a_few_lines_naming_the_key(workflow, change, key, say
     assert "config.schema.yaml" in message or "finite" in message
 
 
-def test_with_the_evaluation_off_the_run_ends_with_an_empty_discovery_table(run_workflow):
-    # As the schema says: either evaluation list empty turns the evaluation off.
-    flow = run_workflow(lambda c: c.update(evaluation={"probe_sets": [], "concept_sets": []}))
+#: The run of the "off" and alternative switch values that no other run covers
+#: (tests/test_switches.py holds the table): the evaluation off, the browser without its
+#: screenshot, float16 cosines, a deduplicated concept set, and ConVis without OOD and WSOL
+#: on a noise-padded grid of a resized image.
+CONVIS_GRID = {"patch_sizes": [32, 64], "stride": 32, "padding": "noise", "resize": 64}
+
+
+def awkward_probe_folder(root: Path) -> None:
+    """The demo photographs in ``root/probe``, plus what a real folder holds: a 16-bit
+    grayscale PNG with its 8-bit twin (what a viewer shows), a 5000 x 1 strip, a dangling
+    link and a link to its own folder."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from neuron_concepts import data
+
+    folder = root / "probe"
+    data.materialise_demo(folder)
+    wide = (np.arange(96 * 128, dtype=np.uint32).reshape(96, 128) * 5).astype(np.uint16)
+    Image.fromarray(wide).save(folder / "gray16.png")
+    Image.fromarray(np.rint(wide / 257.0).astype(np.uint8), mode="L").save(folder / "gray8.png")
+    Image.new("RGB", (5000, 1)).save(folder / "strip.png")
+    os.symlink("nowhere.png", folder / "dangling.png")
+    os.symlink(".", folder / "loop.png")
+
+
+def switched_config(config: dict) -> None:
+    # A folder probe set that skips what is unreadable (skip_unreadable true)
+    config["probe_sets"] = {"demo": {"type": "folder", "root": "probe", "skip_unreadable": True}}
+    config["evaluation"] = {"probe_sets": [], "concept_sets": []}
+    config["browser"] = {"enabled": True, "screenshot": False}
+    config["scale"]["cosine_dtype"] = "float16"
+    config["concept_sets"]["imagenet"]["deduplicate"] = True
+    config["convis"] = {
+        "probe": "demo", "vocabulary": "demo",
+        "vocabularies": {"demo": {"words_file": "resources/concepts/convis_demo_words.txt"}},
+        "images": ["chelsea"], "pairs": [{"image": "chelsea", "synset": "cat.n.01"}],
+        "top_n": 3, **CONVIS_GRID}
+
+
+def test_evaluation_and_screenshot_off_float16_cosines_deduplicated_concepts_noise_padded_resized_convis(
+        run_workflow):
+    import numpy as np
+
+    from neuron_concepts import concepts, names
+
+    flow = run_workflow(switched_config, prepare=awkward_probe_folder)
+    # A 16-bit PNG reads as its 8-bit twin (not clipped white); the strip and both links are
+    # listed as unreadable, nothing dropped unseen.
+    manifest = io.load_manifest(flow.path("results/probe/demo/manifest.parquet"))
+    unreadable = io.load_unreadable(flow.path("results/probe/demo/unreadable.parquet"))
+    assert sorted(unreadable["image_id"]) == ["dangling", "loop", "strip"]
+    acts = io.load_activations(next(flow.path("results/activations/demo").rglob("center/fc.npz")))
+    row = {image: k for k, image in enumerate(acts.ids)}
+    assert {"gray16", "gray8"} <= set(manifest["image_id"])
+    assert acts.values[row["gray16"]].tobytes() == acts.values[row["gray8"]].tobytes()
+    # evaluation.probe_sets / concept_sets empty: either list empty turns the evaluation off.
     table = io.load_concept_discovery_table(flow.path("results/tables/concept_discovery.csv"))
     assert table.empty
     assert "the evaluation is off" in flow.path("results/tables/concept_discovery.md").read_text()
     assert not flow.path("results/eval").exists()
+
+    # browser.screenshot false: the browser is built, its screenshot is not.
+    assert flow.path("results/browser/index.html").is_file()
+    assert not flow.path("results/figures/browser_panel.png").exists()
+    assert not list(flow.path(".").glob("logs/browser/screenshot*"))
+
+    # scale.cosine_dtype float16: every cosine file is named cos-f16.npz and holds float16.
+    cosines = sorted(flow.path("results/similarity").rglob("*.npz"))
+    assert cosines and {p.name for p in cosines} == {names.cosine_file_name("float16")}
+    for path in cosines:
+        arrays = io.read_npz(path)
+        assert arrays and {a.dtype for a in arrays.values()} == {np.dtype(np.float16)}, path
+    assert list(flow.path("results/descriptions").rglob("*.parquet"))  # WWW read them
+
+    # concept_sets.imagenet.deduplicate true: each text once, the first occurrence kept.
+    kept = io.load_concepts(flow.path("results/concepts/imagenet.parquet"))
+    expected = concepts.concept_set({"type": "imagenet", "deduplicate": True})
+    assert kept["text"].is_unique and kept["text"].tolist() == expected["text"].tolist()
+    assert len(kept) < len(concepts.concept_set({"type": "imagenet"}))
+    # deduplicate false (the default) keeps the file's lines
+    words = io.load_concepts(flow.path("results/concepts/words.parquet"))
+    assert len(words) == len(concepts.concept_set({"type": "file", "path": str(flow.path(
+        "resources/concepts/demo_words.txt"))}))
+
+    # convis without ood and wsol, padding noise and resize 64: the grid's own folder, a
+    # volume of the resized frame with noise locations, its maps and figures, no OOD/WSOL table.
+    grid = names.convis_grid_name(CONVIS_GRID["patch_sizes"], CONVIS_GRID["stride"],
+                                  CONVIS_GRID["padding"], CONVIS_GRID["resize"])
+    assert grid.endswith("-noise-r64")
+    (volume_path,) = flow.path("results/convis/demo").rglob("ranks/chelsea.npz")
+    assert volume_path.parent.parent.name == grid
+    volume = io.load_rank_volume(volume_path)
+    assert volume.padding == "noise" and volume.resize == 64 and volume.shape == (64, 64)
+    assert not volume.inside().all()  # some locations hold padding noise
+    for name in ("chelsea__top", "chelsea__cat.n.01"):
+        assert flow.path(f"results/figures/convis/{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(flow.path("results/tables").glob("convis_*"))
+
     assert provenance.verify_manifest(flow.path("results")) == []
 
 

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from conftest import Workflow, tiny_config
-from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, www
+from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, provenance, www
 from neuron_concepts.activations import top_image_indices
 from test_layers import TINY_SWIN, TINY_VIT, explicit_grad_cam
 
@@ -45,7 +45,9 @@ SWIN = dict(
               "layers.1-mean": ("layers.1", lambda t: t.mean(dim=(1, 2))),
               "head.fc": ("head.fc", lambda t: t)},
     final="head.fc", gradcam="layers.1.blocks.0.norm1",
-    grid=lambda t: t)
+    grid=lambda t: t,
+    # browser.enabled false runs here (tests/test_switches.py): no browser, no screenshot.
+    browser={"enabled": False})
 RUNS = {"vit": VIT, "swin": SWIN}
 
 
@@ -56,6 +58,8 @@ def target_config(run: dict) -> dict:
                                   for k, v in run["target"]["kwargs"].items()}
     config["views"] = ["center", "gradcam"]
     config["gradcam"] = {"layer": "auto", "crop_fraction": 0.5, "batch_size": 8}
+    if "browser" in run:
+        config["browser"] = dict(run["browser"])
     return config
 
 
@@ -153,6 +157,17 @@ def test_table_evaluates_the_classifier_found_for_the_source(flow):
     kept = yaml.safe_load(flow.path("results/provenance/config.yaml").read_text())
     assert kept["target"]["final_layer"] == run["final"]  # the run's config says which
     assert kept["gradcam"]["layer"] == run["gradcam"]
+
+
+def test_the_browser_and_its_screenshot_are_built_only_when_enabled(flow):
+    flow, run = flow
+    enabled = run.get("browser", {}).get("enabled", True)
+    assert flow.path("results/browser/index.html").is_file() == enabled
+    assert flow.path("results/figures/browser_panel.png").is_file() == enabled
+    if not enabled:
+        assert not flow.path("results/browser").exists() and not flow.path("logs/browser").exists()
+        manifest = provenance.read_manifest(flow.path("results/provenance/manifest.tsv"))
+        assert not [path for path in manifest["path"] if "browser" in path]
 
 
 @pytest.mark.parametrize("run, layers, options, message", [
