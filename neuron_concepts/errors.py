@@ -19,3 +19,20 @@ class InputDataError(NeuronConceptsError):
 
 class WeightsError(NeuronConceptsError):
     """Model weights cannot be found or loaded."""
+
+
+class UnreadableArtifactError(InputDataError, FileNotFoundError):
+    """An artifact that exists but cannot be read (truncated, damaged), met while a job's
+    resources are computed from its inputs' shapes.
+
+    It is a FileNotFoundError naming the file, so Snakemake takes the shape as not known yet
+    (the job that remakes the file may be in the same run) and asks again when the job is
+    about to run; its message names the file and the command that remakes it.
+    """
+
+    def __init__(self, path: str, message: str):
+        FileNotFoundError.__init__(self, 2, message, str(path))
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -62,7 +62,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from . import names
-from .errors import InputDataError
+from .errors import InputDataError, UnreadableArtifactError
 
 if TYPE_CHECKING:  # convis pulls in torch and open_clip; io stays light for table readers
     from .convis import RankVolume
@@ -503,8 +503,9 @@ def npz_shapes(path: PathLike) -> dict[str, tuple[int, ...]]:
     except FileNotFoundError:
         raise
     except _READ_ERRORS as error:  # asked while planning: name the file and the remake
-        raise InputDataError(f"{path} cannot be read as an npz artifact ({error}); remake it "
-                             f"with `snakemake --cores all --forcerun {path}`") from None
+        raise UnreadableArtifactError(path, f"{path} cannot be read as an npz artifact ({error}); "
+                                      f"remake it with `snakemake --cores all --forcerun {path}`"
+                                      ) from None
 
 
 def _save_npz(path: PathLike, fmt: _NpzFormat, arrays: dict[str, np.ndarray],
