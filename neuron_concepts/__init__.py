@@ -30,6 +30,7 @@ Models:
   layer listing (``python -m neuron_concepts.layers``).
 - ``embeddings``: batched CLIP text and image encoders, L2-normalised.
 - ``activations``: layer activations and each neuron's top-activating images.
+- ``shards``: the image stages cut into ranges of manifest rows, and their join.
 - ``gradcam``: Grad-CAM of the predicted class and the crop boxes of the gradcam view.
 
 Methods:
@@ -37,6 +38,7 @@ Methods:
 - ``similarity``: cosine and t-vMF similarities.
 - ``www``: WWW concept scores and the adaptive-threshold selection.
 - ``clip_dissect``: CLIP-Dissect's WPMI and soft-WPMI concept scores.
+- ``describe``: the one description driver: views, layers and methods of a job, each method's scoring.
 - ``stability``: how stable CLIP-Dissect's descriptions are over the number of images.
 - ``convis``: ConVis vocabularies, rank volumes and saliency maps of WordNet synsets.
 - ``convis_eval``: ConVis's OOD AUROC and WSOL MaxBoxAcc.
@@ -60,7 +62,7 @@ __version__ = "0.1.0"
 __all__ = [
     "activations", "browser", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
     "errors", "evaluation", "figures", "gradcam", "io", "layers", "lazy", "logs", "metrics", "models",
-    "names",
+    "names", "describe", "shards",
     "plan", "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
 ]
 
