@@ -11,7 +11,7 @@ through the rule's params or input, so Snakemake reruns exactly what a change in
 import re
 from pathlib import Path
 
-from neuron_concepts import layers, names, settings
+from neuron_concepts import layers, names, resources, settings
 from neuron_concepts.errors import ConfigError
 from neuron_concepts.models import RANDOM, looks_like_path, model_tag
 from neuron_concepts.resources import (image_tower_gpu_mem_mb, table_rows, text_runtime_min,
@@ -194,8 +194,6 @@ def use_gpu():
 def text_gpu_mem_mb():
     """gpu_mem_mb of a text-embedding job at the configured text batch
     (neuron_concepts.resources.text_gpu_mem_mb)."""
-    from neuron_concepts import resources
-
     return resources.text_gpu_mem_mb(config["batch_size"]["text"])
 
 
@@ -203,8 +201,6 @@ def text_runtime(texts_per_row, key="concepts"):
     """A runtime function of a text-embedding job: its concept table's rows (input ``key``)
     times ``texts_per_row`` texts, at the device's rate, times the attempt
     (neuron_concepts.resources.text_runtime_min)."""
-    from neuron_concepts import resources
-
     def runtime(wildcards, input, attempt):
         rows = resources.table_rows(input[key])
         return resources.text_runtime_min(rows * texts_per_row, bool(use_gpu()), attempt)
@@ -390,8 +386,6 @@ def image_job_images(wildcards):
 def image_job_mem_mb(row_bytes):
     """mem_mb of an image-stage job (neuron_concepts.resources.image_job_host_bytes) whose
     output row holds ``row_bytes`` bytes, times the attempt."""
-    from neuron_concepts import resources
-
     def mem_mb(wildcards, threads, attempt):
         return attempt * resources.mib(resources.image_job_host_bytes(
             image_job_images(wildcards), row_bytes, config["batch_size"]["image"], threads))
@@ -401,8 +395,6 @@ def image_job_mem_mb(row_bytes):
 
 def join_mem_mb(row_bytes):
     """mem_mb of a join of a probe set's shards (the rows twice, and Python), times the attempt."""
-    from neuron_concepts import resources
-
     def mem_mb(wildcards, attempt):
         return attempt * resources.mib(resources.FIXED_HOST_BYTES
                                        + 3 * probe_file_count(wildcards.probe) * row_bytes)
@@ -413,8 +405,6 @@ def join_mem_mb(row_bytes):
 def image_job_gpu_mem_mb(per_image_mb, batch_size):
     """gpu_mem_mb of an image-stage job on CUDA: the model and one batch, at most the
     configured card (scale.gpu_mem_mb); 0 on the CPU."""
-    from neuron_concepts import resources
-
     if not use_gpu():
         return 0
     return min(SETTINGS.scale.gpu_mem_mb,
@@ -423,8 +413,6 @@ def image_job_gpu_mem_mb(per_image_mb, batch_size):
 
 def image_job_runtime(wildcards, attempt):
     """Minutes of an image-stage job, from its image count, times the attempt."""
-    from neuron_concepts import resources
-
     return attempt * resources.image_job_runtime(image_job_images(wildcards), bool(use_gpu()))
 
 
@@ -462,8 +450,6 @@ def similarity_resources(wildcards, attempt):
     """A similarity job's mem_mb, gpu_mem_mb and runtime: neuron_concepts.resources'
     formulas on the shapes its inputs hold (known once they exist; Snakemake asks again
     then), times the attempt."""
-    from neuron_concepts import resources
-
     pairs = [(item["images"], item["texts"], item["matrices"]) for item in similarity_items(wildcards)]
     needs = resources.similarity_resources(pairs, SETTINGS.scale.gpu_mem_mb)
     return {key: attempt * value for key, value in needs.items()}
@@ -509,8 +495,6 @@ def description_resources(input, attempt, n_top, n_ks, passes):
     asks again then), times the attempt (a retried job gets twice, then three times as
     much; gpu_mem_mb never beyond scale.gpu_mem_mb). ``n_top``: the most top images of a
     neuron, ``n_ks``: the most ks of one pass, ``passes``: scoring passes per layer."""
-    from neuron_concepts import resources
-
     shape = resources.description_job_shape(input.activations, input.similarity)
     host = resources.description_host_bytes(shape.n_images, shape.widest, shape.n_concepts,
                                             n_top, n_ks, shape.neurons)
