@@ -13,58 +13,65 @@ from . import lazy
 if TYPE_CHECKING:
     from .layers import LayerNeurons
 
-# Imported on first use: figure and browser jobs take top_image_indices alone.
+# Imported on first use: figure and browser jobs take www_top_images alone.
 torch = lazy.module("torch")
 
 
-def top_image_indices(activations: ArrayLike | torch.Tensor, n: int,
-                      chunk: int = 256) -> np.ndarray:
-    """Indices of the ``n`` images with the largest activation of each neuron: ``[K, n]``.
+def www_top_images(activations: ArrayLike | torch.Tensor, n: int,
+                   chunk: int = 256) -> np.ndarray:
+    """Indices of each neuron's ``n`` most activating images as WWW selects them: ``[K, n]``.
 
-    ``activations`` is ``[N, K]`` (images x neurons). Rows are ordered by descending
-    activation; ties are broken by the lower image index, exactly as a stable sort of the
-    negated values would order them, so the result does not depend on the backend.
+    ``activations`` is ``[N, K]`` (images x neurons). WWW's ``example_selection.py`` (lines
+    121-124) sorts each neuron's column with ``np.argsort`` (numpy's default kind, not
+    stable), keeps the last ``n`` and flips them; its merge step (lines 150-153) sorts those
+    ``n`` values (a float64 array there) the same way and flips again. Both calls are made
+    here as there, one neuron per row, so images tied at the cut are the official code's.
+    Their order is numpy's: the same numpy on the same CPU family gives the same images
+    (numpy picks an AVX2 or AVX-512 sort kernel at run time).
 
-    A partial selection, not a full sort: per neuron, ``np.partition`` finds the ``n``-th
-    largest value, every image above it is taken, then the lowest-indexed images equal to
-    it fill the remaining places, and only those ``n`` are sorted (a full stable argsort of
-    50,000 values per neuron costs ~6x more).
+    One full sort per neuron: a few seconds per layer at 50,000 images. Chunks of
+    neurons bound the temporaries at ImageNet scale (50k x 2048).
     """
+    acts = _activation_matrix(activations, n)
+    top = np.empty((acts.shape[1], n), dtype=np.int64)
+    for start in range(0, acts.shape[1], chunk):
+        columns = np.ascontiguousarray(acts[:, start:start + chunk].T)  # [c, N]: one neuron a row
+        chosen = np.flip(np.argsort(columns, axis=1)[:, -n:], axis=1)
+        values = np.take_along_axis(columns, chosen, axis=1).astype(np.float64)
+        resorted = np.flip(np.argsort(values, axis=1), axis=1)
+        top[start:start + chunk] = np.take_along_axis(chosen, resorted, axis=1)
+    return top
+
+
+def clip_dissect_top_images(activations: ArrayLike | torch.Tensor, n: int,
+                            chunk: int = 256) -> np.ndarray:
+    """Indices of each neuron's ``n`` most activating images as CLIP-Dissect selects them.
+
+    ``[K, n]`` from ``torch.topk(activations, dim=0, k=n)`` (``similarity.py`` lines 56 and
+    84), on the CPU as there: ``utils.py`` line 162 loads the activations with
+    ``map_location='cpu'``, whatever device scores them. Ties at the cut are therefore
+    torch's CPU kernel's, which treats each neuron's column alone, so chunks of neurons
+    (bounding the copy at 50k x 2048) give the same images; on CUDA, topk orders ties
+    differently.
+    """
+    acts = _activation_matrix(activations, n)
+    top = np.empty((acts.shape[1], n), dtype=np.int64)
+    for start in range(0, acts.shape[1], chunk):
+        block = torch.from_numpy(np.ascontiguousarray(acts[:, start:start + chunk]))
+        top[start:start + chunk] = torch.topk(block, dim=0, k=n).indices.T.numpy()
+    return top
+
+
+def _activation_matrix(activations: ArrayLike | torch.Tensor, n: int) -> np.ndarray:
+    """``activations`` as a numpy ``[N, K]`` matrix from which ``n`` top images can be taken."""
     acts = np.asarray(activations.detach().cpu() if lazy.is_tensor(activations)
                       else activations)
     if acts.ndim != 2:
         raise ValueError(f"activations must be [N, K], got shape {acts.shape}")
-    n_images = acts.shape[0]
-    if not 1 <= n <= n_images:
-        raise ValueError(f"cannot take the top {n} of {n_images} images: "
-                         f"set the number of images to at most {n_images}")
-    top = np.empty((acts.shape[1], n), dtype=np.int64)
-    # Chunks of neurons bound the temporaries at ImageNet scale (50k x 2048).
-    for start in range(0, acts.shape[1], chunk):
-        block = acts[:, start:start + chunk]
-        if not np.issubdtype(block.dtype, np.floating):
-            block = block.astype(np.float64)  # negating unsigned integers would wrap
-        block = -block  # [N, c]: ascending = best first (negation is exact)
-        top[start:start + chunk] = _smallest_stable(block, n)
-    return top
-
-
-def _smallest_stable(block: np.ndarray, n: int) -> np.ndarray:
-    """``np.argsort(block, axis=0, kind="stable")[:n].T`` without sorting whole columns."""
-    if n == block.shape[0] or np.isnan(block).any():
-        return np.argsort(block, axis=0, kind="stable")[:n].T  # NaN order: as the full sort
-    rows = np.argpartition(block, n - 1, axis=0)[:n].T  # [c, n]: the n smallest, any order
-    values = np.take_along_axis(block.T, rows, axis=1)
-    threshold = values.max(axis=1)  # the n-th smallest value of each column
-    # Where more images equal the threshold than were taken, argpartition chose among them
-    # arbitrarily: those columns take the full stable sort (rare with real activations).
-    taken = (values == threshold[:, None]).sum(axis=1)
-    ties = np.flatnonzero((block == threshold).sum(axis=0) > taken)
-    if ties.size:
-        rows[ties] = np.argsort(block[:, ties], axis=0, kind="stable")[:n].T
-        values[ties] = np.take_along_axis(block[:, ties].T, rows[ties], axis=1)
-    order = np.lexsort((rows, values), axis=1)  # by value, equal values by lower index
-    return np.take_along_axis(rows, order, axis=1)
+    if not 1 <= n <= acts.shape[0]:
+        raise ValueError(f"cannot take the top {n} of {acts.shape[0]} images: "
+                         f"set the number of images to at most {acts.shape[0]}")
+    return acts
 
 
 def layer_activations(model: torch.nn.Module, layers: Sequence[LayerNeurons], batches,

@@ -41,6 +41,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from PIL import Image, ImageDraw, UnidentifiedImageError, features
 
 from . import io
+from .activations import www_top_images
 from .errors import ConfigError, InputDataError
 
 #: Thumbnail format: WebP where Pillow has it, else JPEG.
@@ -54,23 +55,6 @@ STATIC_FILES = ("browser.js", "browser.css")
 
 
 # ---------------------------------------------------------------- images
-
-
-def top_images(values: np.ndarray, n: int, chunk: int = 256) -> np.ndarray:
-    """Rows of the ``n`` most activating images of each neuron, ``[K, n]``, best first.
-
-    ``values`` is ``[N, K]``; ties go to the lower image row (a stable sort), as in
-    ``neuron_concepts.activations.top_image_indices``, which imports torch.
-    """
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"activations must be [N, K], got shape {values.shape}")
-    n = min(int(n), values.shape[0])
-    top = np.empty((values.shape[1], n), dtype=np.int64)
-    for start in range(0, values.shape[1], chunk):  # bounds the sort's memory at 50k x 2048
-        block = -values[:, start:start + chunk].astype(np.float64)
-        top[start:start + chunk] = np.argsort(block, axis=0, kind="stable")[:n].T
-    return top
 
 
 def center_box(width: int, height: int) -> tuple[int, int, int, int]:
@@ -333,7 +317,9 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
             if list(acts.ids.astype(str)) != image_ids:
                 raise InputDataError(f"{v['activations'][layer]}: its image ids are not those of the "
                                      f"manifest {manifest}; delete it and run Snakemake again")
-            tops[layer][v["view"]] = top_images(acts.values, options.n_images)
+            # The images WWW would show (its tie rule); numpy only, torch is not imported.
+            tops[layer][v["view"]] = www_top_images(acts.values, min(options.n_images,
+                                                                         len(acts.values)))
             n_neurons[layer] = acts.values.shape[1]
     shown = {v["view"]: {int(r) for layer in layers for r in np.unique(tops[layer][v["view"]])}
              for v in views}

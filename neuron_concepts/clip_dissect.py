@@ -32,7 +32,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from . import io
-from .activations import top_image_indices
+from .activations import clip_dissect_top_images
 from .errors import ConfigError, InputDataError
 from .similarity import gather_row_chunks, similarity_fn
 
@@ -131,12 +131,14 @@ def layer_scores_over_k(variant: str, clip_sim: ArrayLike | torch.Tensor,
                         memory_budget: int | None = None) -> dict[int, np.ndarray]:
     """:func:`layer_scores` at every ``top_k`` in ``ks`` from one pass: ``{k: [K, C]}``.
 
-    The stability study describes a layer at several k. A neuron's top images at a smaller k
-    are the first of its top images at the largest (one ranking), and the expensive part,
-    rebuilding ``Q`` from the cosine rows, is shared: each chunk of neurons gathers and
-    softmaxes the rows of its largest-k top images once, and every k sums its own
-    ``log((1 - p_r) + p_r Q)`` over its first k ranks (soft-WPMI's ``p_r`` depends on k,
-    so it is a sum per k, not a prefix sum). Equal to :func:`layer_scores` at each k.
+    The stability study describes a layer at several k. The expensive part, rebuilding
+    ``Q`` from the cosine rows, is shared: each chunk of neurons gathers and softmaxes the
+    rows of its top images once, and every k sums its own ``log((1 - p_r) + p_r Q)`` over
+    its own ranks (soft-WPMI's ``p_r`` depends on k, so it is a sum per k, not a prefix
+    sum). Each k takes the images ``torch.topk`` at that k takes, as a separate official
+    run would: usually the first k of the largest k's, but where activations tie at a cut
+    (dead channels) topk may choose other tied images, and then every k keeps its own
+    ranks (:func:`top_images_over_k`). Equal to :func:`layer_scores` at each k.
 
     ``memory_budget``: bytes this call may hold on ``device`` (None: no limit). Within it
     the top images' cosine rows are copied per chunk of neurons when their union does not
@@ -183,8 +185,8 @@ def _pmi_scores_over_k(clip_sim, activations, rank_probs: Sequence[np.ndarray], 
     sim = _sim_tensor(clip_sim)
     device = _pick_device(device, clip_sim)
     n_images = _check_shapes(sim, activations, sim_rows)
-    top_k = max(len(probs) for probs in rank_probs)
-    top = top_image_indices(activations, top_k)  # [K, top_k], ties -> lower index
+    top, starts = top_images_over_k(activations, [len(probs) for probs in rank_probs])
+    top_k = top.shape[1]
     rows = _rows_of_images(top, n_images, sim.shape[0], sim_rows)
     plan = device_plan(memory_budget, device, top.shape[0], sim.shape[1], len(rank_probs),
                        top.size)
@@ -195,11 +197,27 @@ def _pmi_scores_over_k(clip_sim, activations, rank_probs: Sequence[np.ndarray], 
         concept_log_likelihoods(store, positions, log_norm, rank_probs, a,
                                 max(1, plan.block // (top_k * sim.shape[1]))
                                 if neuron_chunk is None else neuron_chunk,
-                                sim_fn, out=[out[neurons] for out in outs])
+                                sim_fn, out=[out[neurons] for out in outs], rank_starts=starts)
         del store, log_norm
     for cond in outs:
         cond.sub_(lam * log_prior(cond))
     return [cond.cpu().numpy() for cond in outs]
+
+
+def top_images_over_k(activations, ks: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+    """Each neuron's top images for every ``k`` of ``ks`` as ``torch.topk`` at that k takes
+    them, in one matrix: ``(top [K, W], starts)``, k's ranks being
+    ``top[:, starts[i]:starts[i] + ks[i]]``.
+
+    When every k's images are the first k of the largest k's (no tie at any cut), ``top``
+    is the largest k's ranking and every start is 0; otherwise the rankings are placed side
+    by side (``W = sum(ks)``).
+    """
+    tops = [clip_dissect_top_images(activations, k) for k in ks]
+    widest = tops[int(np.argmax(ks))]
+    if all(np.array_equal(t, widest[:, :t.shape[1]]) for t in tops):
+        return widest, [0] * len(ks)
+    return np.concatenate(tops, axis=1), [int(x) for x in np.cumsum([0, *ks[:-1]])]
 
 
 @dataclass(frozen=True)
@@ -252,16 +270,19 @@ def concept_log_likelihood(store: torch.Tensor, positions: np.ndarray, log_norm:
 def concept_log_likelihoods(store: torch.Tensor, positions: np.ndarray, log_norm: torch.Tensor,
                             rank_probs: Sequence[np.ndarray], a: float,
                             neuron_chunk: int | None = None, sim_fn=None,
-                            out: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+                            out: Sequence[torch.Tensor] | None = None,
+                            rank_starts: Sequence[int] | None = None) -> list[torch.Tensor]:
     """:func:`concept_log_likelihood` for each rank-probability vector of ``rank_probs``
-    (length k: the first k ranks of ``positions``), from one gather of ``Q`` per chunk.
+    (length k: the k ranks of ``positions`` from ``rank_starts[i]``, None: the first k),
+    from one gather of ``Q`` per chunk.
 
     ``out``: one ``[K, C]`` float32 tensor per vector to write into, on any device (None:
     new ones on ``store``'s device)."""
     device = store.device
     n_neurons, top_k = positions.shape
     n_concepts = store.shape[1]
-    if any(not 1 <= len(probs) <= top_k for probs in rank_probs):
+    starts = list(rank_starts) if rank_starts is not None else [0] * len(rank_probs)
+    if any(not 1 <= len(probs) <= top_k - start for probs, start in zip(rank_probs, starts)):
         raise ValueError(f"rank probabilities of lengths {[len(p) for p in rank_probs]} for "
                          f"{top_k} top images")
     if neuron_chunk is None:
@@ -283,9 +304,8 @@ def concept_log_likelihoods(store: torch.Tensor, positions: np.ndarray, log_norm
         block = _similarity_rows(store, idx, sim_fn)              # [n * top_k, C]
         block.mul_(a).sub_(log_norm.index_select(0, idx)[:, None]).exp_()  # Q rows
         block = block.view(n, top_k, n_concepts)
-        for i, ((probs, offsets), out_k) in enumerate(zip(terms, outs)):
-            k = probs.numel()
-            ranks = block[:, :k]
+        for i, ((probs, offsets), out_k, first) in enumerate(zip(terms, outs, starts)):
+            ranks = block[:, first:first + probs.numel()]
             # The last k may work in place: no other k reads Q after it.
             ranks = ranks.mul_(probs[None, :, None]) if i == len(terms) - 1 else \
                 ranks.mul(probs[None, :, None])

@@ -22,7 +22,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from . import io
-from .activations import top_image_indices
+from .activations import www_top_images
 from .errors import ConfigError, InputDataError
 from .similarity import as_tensor, cosine, gather_row_chunks, similarity_fn
 
@@ -85,7 +85,7 @@ def layer_scores(similarity: ArrayLike | torch.Tensor,
     from the same rows in the same order either way, so the result is the same.
     """
     f = similarity_fn(sim, kappa)
-    top = top_image_indices(activations, n_images)  # [K, n], ties -> lower image index
+    top = www_top_images(activations, n_images)  # [K, n], ties as WWW's np.argsort
     n_rows, n_acts = np.shape(similarity)[0], np.shape(activations)[0]
     base = as_tensor(template_similarity).reshape(-1)
     if not n_rows == base.shape[0] == n_acts:

@@ -17,7 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from . import data, figures
-from .activations import top_image_indices
+from .activations import www_top_images
 from .errors import ConfigError
 
 #: How many sample images the crop comparison shows when the config names none.
@@ -126,7 +126,7 @@ def neuron_panel_from_artifacts(manifest: pd.DataFrame, activations: Mapping[str
     for neuron in neurons:
         for view in views:
             row = f"{neuron}\n{view}"  # the panel's row label reads "neuron {row}"
-            top = top_image_indices(activations[view][:, [int(neuron)]], n_images)[0]
+            top = www_top_images(activations[view][:, [int(neuron)]], n_images)[0]
             top_images[row] = view_crops(manifest, top, boxes.get(view))
             for (d_view, sim), table in descriptions.items():
                 if d_view == view:

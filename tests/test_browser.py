@@ -21,15 +21,6 @@ CHROMIUM = "/usr/bin/chromium"
 # ---------------------------------------------------------------- library, known answers
 
 
-def test_top_images_match_the_pipelines_top_image_indices_with_ties():
-    from neuron_concepts.activations import top_image_indices
-
-    rng = np.random.default_rng(0)
-    values = rng.integers(0, 4, size=(40, 7)).astype(np.float32)  # many ties
-    np.testing.assert_array_equal(browser.top_images(values, 5, chunk=3), top_image_indices(values, 5))
-    assert browser.top_images(np.array([[1.0], [3.0], [3.0], [2.0]]), 3).tolist() == [[1, 2, 3]]
-
-
 def test_exact_agreement_is_the_share_naming_the_most_common_top_concept():
     tops = np.array([[4, 4, 4], [1, 2, 3], [7, 9, 7]])
     np.testing.assert_allclose(browser.exact_agreement(tops), [1.0, 1 / 3, 2 / 3])

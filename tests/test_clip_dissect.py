@@ -9,8 +9,11 @@ from neuron_concepts import clip_dissect, www
 from neuron_concepts.errors import ConfigError, InputDataError
 
 
-def reference_scores(sim, acts, top_k, a, lam, probs, lower_index_wins=True):
-    """docs/methods.md's formulas in float64 with plain loops (``probs``: p_r per rank)."""
+def reference_scores(sim, acts, top_k, a, lam, probs, top=None):
+    """docs/methods.md's formulas in float64 with plain loops (``probs``: p_r per rank).
+
+    ``top`` [K, top_k]: each neuron's top images in rank order; None: by descending
+    activation, the lower image index first among ties."""
     sim = np.asarray(sim, dtype=np.float64)
     acts = np.asarray(acts, dtype=np.float64)
     n_images, n_neurons = acts.shape
@@ -19,8 +22,8 @@ def reference_scores(sim, acts, top_k, a, lam, probs, lower_index_wins=True):
     q /= q.sum(axis=1, keepdims=True)
     cond = np.zeros((n_neurons, sim.shape[1]))
     for k in range(n_neurons):
-        tie = (lambda i: i) if lower_index_wins else (lambda i: -i)
-        order = sorted(range(n_images), key=lambda i: (-acts[i, k], tie(i)))[:top_k]
+        order = (sorted(range(n_images), key=lambda i: (-acts[i, k], i))[:top_k] if top is None
+                 else top[k])
         for r, image in enumerate(order):
             cond[k] += np.log((1 - probs[r]) + probs[r] * q[image] + 1e-7)
     top = cond.max(axis=0)
@@ -72,7 +75,7 @@ def test_wpmi_matches_float64_reference():
 
 
 @pytest.mark.parametrize("method", ["soft_wpmi", "wpmi"])
-def test_tied_activations_rank_the_lower_image_index_first(method):
+def test_tied_activations_are_ranked_as_torch_topk_on_the_cpu_ranks_them(method):
     sim, _ = random_inputs(3, n_images=30)
     sim *= 4  # sharper softmax, so swapping images moves the scores visibly
     acts = tied_activations()
@@ -81,11 +84,12 @@ def test_tied_activations_rank_the_lower_image_index_first(method):
     params = dict(a=10, lam=1) if method == "soft_wpmi" else dict(a=2, lam=0.6)
     got = getattr(clip_dissect, method)(sim, acts, top_k=top_k, **params)
     lower_first = reference_scores(sim, acts, top_k, params["a"], params["lam"], probs)
-    higher_first = reference_scores(sim, acts, top_k, params["a"], params["lam"], probs,
-                                    lower_index_wins=False)
+    topk = torch.topk(torch.from_numpy(np.asarray(acts, dtype=np.float32)), k=top_k, dim=0)
+    as_topk = reference_scores(sim, acts, top_k, params["a"], params["lam"], probs,
+                               top=topk.indices.T.numpy())
     # The construction must make the tie rule matter, or this test pins down nothing.
-    assert np.abs(lower_first - higher_first).max() > 1e-2 * np.abs(lower_first).max()
-    assert_scores_close(got, lower_first)
+    assert np.abs(lower_first - as_topk).max() > 1e-2 * np.abs(lower_first).max()
+    assert_scores_close(got, as_topk)
 
 
 @pytest.mark.parametrize("method", ["soft_wpmi", "wpmi"])
@@ -130,8 +134,8 @@ def test_float16_similarities_match_reference_on_their_values():
 def test_similarity_rows_of_only_the_top_images_give_the_same_scores():
     sim, acts = random_inputs(8, n_images=50)
     full = clip_dissect.soft_wpmi(sim, acts, top_k=6)
-    from neuron_concepts.activations import top_image_indices
-    needed = np.unique(top_image_indices(acts, 6))[::-1]  # any row order
+    from neuron_concepts.activations import clip_dissect_top_images
+    needed = np.unique(clip_dissect_top_images(acts, 6))[::-1]  # any row order
     partial = clip_dissect.soft_wpmi(sim[needed], acts, top_k=6, sim_rows=needed)
     np.testing.assert_array_equal(full, partial)
     with pytest.raises(InputDataError, match="lacks the rows"):
@@ -222,6 +226,8 @@ def test_all_ks_from_one_pass_equal_one_run_per_k(variant):
     sim = rng.normal(0.2, 0.05, size=(40, 30)).astype(np.float32)
     acts = rng.integers(0, 5, size=(40, 12)).astype(np.float32)  # ties between images
     kwargs = dict(a=10.0, lam=1.0, p_start=0.998, p_end=0.97, sim="tvmf", kappa=16.0)
+    # Ties cut differently at each k: topk at 5 is not the first 5 of topk at 16.
+    assert clip_dissect.top_images_over_k(acts, [5, 10, 16])[1] == [0, 5, 15]
     together = clip_dissect.layer_scores_over_k(variant, sim, acts, [16, 5, 10], **kwargs)
     assert sorted(together) == [5, 10, 16]
     for k, scores in together.items():

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from neuron_concepts import clip_dissect, describe, io, resources, www
-from neuron_concepts.activations import top_image_indices
+from neuron_concepts.activations import www_top_images
 from neuron_concepts.errors import ConfigError
 from neuron_concepts.similarity import gather_row_chunks, plan_row_chunks
 
@@ -62,7 +62,7 @@ def test_www_chunked_to_a_tiny_budget_equals_unchunked_exactly(inputs, sim):
     whole = www.layer_scores(cos, base, acts, 7, "cpu", sim=sim)
     budget = 2 * 20 * C * 4 + 4 * www.BLOCK_COPIES * 400 + 8 * N + 16 * K * 7
     block, rows_budget = www.device_plan(budget, False, N, K * 7)
-    assert len(plan_row_chunks(top_image_indices(acts, 7), rows_budget // 2 // (C * 4))) > 3
+    assert len(plan_row_chunks(www_top_images(acts, 7), rows_budget // 2 // (C * 4))) > 3
     chunked = www.layer_scores(cos, base, acts, 7, "cpu", sim=sim, memory_budget=budget)
     np.testing.assert_array_equal(chunked, whole)
 
@@ -73,11 +73,14 @@ def test_clip_dissect_chunked_to_a_tiny_budget_equals_unchunked_exactly(inputs, 
     args = dict(variant=variant, clip_sim=cos, activations=acts, ks=[3, 8, 12], a=10, lam=1,
                 p_start=0.998, p_end=0.97, sim=sim, device="cpu")
     whole = clip_dissect.layer_scores_over_k(**args)
+    # The dead neuron's ties are cut differently at each k: the ranks of 3, 8 and 12 side by side.
+    top, starts = clip_dissect.top_images_over_k(acts, [3, 8, 12])
+    assert starts == [0, 3, 11]
     # The log-likelihoods ([3, K, C]) take more than half of it: they stay on the host.
-    budget = 3 * 4 * K * C + 2 * 25 * C * 4
-    plan = clip_dissect.device_plan(budget, clip_dissect.torch.device("cpu"), K, C, 3, K * 12)
+    budget = 3 * 4 * K * C + 2 * 25 * C * 4 + 28 * top.size
+    plan = clip_dissect.device_plan(budget, clip_dissect.torch.device("cpu"), K, C, 3, top.size)
     assert plan.out_device.type == "cpu"
-    assert len(plan_row_chunks(top_image_indices(acts, 12), plan.rows_bytes // 2 // (C * 4))) > 3
+    assert len(plan_row_chunks(top, plan.rows_bytes // 2 // (C * 4))) > 3
     chunked = clip_dissect.layer_scores_over_k(**args, memory_budget=budget)
     assert chunked.keys() == whole.keys()
     for k in whole:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from neuron_concepts import concepts, evaluation, io, metrics, www
-from neuron_concepts.activations import top_image_indices
+from neuron_concepts.activations import www_top_images
 from neuron_concepts.similarity import cosine
 
 pytestmark = pytest.mark.workflow
@@ -70,7 +70,7 @@ def test_www_descriptions_equal_recomputation_from_embeddings(finished_workflow)
     images = io.read_embeddings(path(f"results/image_emb/demo/{CLIP}/center.npz"))["emb"]
     acts = io.read_npz(path(f"results/activations/demo/{TARGET}/center/layer4-mean.npz"))["activations"]
     table = io.read_parquet(path(f"results/descriptions/demo/{TARGET}/layer4-mean/{METHOD}/words.parquet"))
-    top = top_image_indices(acts, 4)
+    top = www_top_images(acts, 4)
     for neuron in (0, 17, 511):
         scores = www.concept_scores(images[top[neuron]], text["emb"], text["base"].astype(np.float32))
         chosen = table[(table.neuron == neuron) & table.selected].sort_values("rank")

@@ -20,7 +20,7 @@ from PIL import Image
 
 from conftest import Workflow, tiny_config
 from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, provenance, www
-from neuron_concepts.activations import top_image_indices
+from neuron_concepts.activations import www_top_images
 from test_layers import TINY_SWIN, TINY_VIT, explicit_grad_cam
 
 pytestmark = pytest.mark.workflow
@@ -132,7 +132,7 @@ def test_www_descriptions_of_every_layer_equal_recomputation(flow):
         acts = io.read_npz(flow.path(f"results/activations/demo/{target_tag(run)}/center/{name}.npz"))
         table = io.read_parquet(flow.path(
             f"results/descriptions/demo/{target_tag(run)}/{name}/{method}/words.parquet"))
-        top = top_image_indices(acts["activations"], N_IMAGES)
+        top = www_top_images(acts["activations"], N_IMAGES)
         assert table.neuron.nunique() == acts["activations"].shape[1]
         for neuron in (0, acts["activations"].shape[1] - 1):
             scores = www.concept_scores(images[top[neuron]], text["emb"], text["base"].astype(np.float32))

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from neuron_concepts import io
-from neuron_concepts.activations import top_image_indices
+from neuron_concepts.activations import www_top_images
 from neuron_concepts.errors import InputDataError
 from neuron_concepts.similarity import cosine, cosine_matrices, tvmf
 from neuron_concepts.www import concept_scores, describe_layer, layer_scores, select_concepts
@@ -52,17 +52,10 @@ def test_layer_scores_equals_per_neuron_concept_scores():
     sims = np.asarray(cosine(image_emb, concept_emb))
     base = np.asarray(cosine(image_emb, template[None]))[:, 0]
     batched = layer_scores(sims, base, acts, n_images_top, neuron_chunk=2)
-    top = top_image_indices(acts, n_images_top)
+    top = www_top_images(acts, n_images_top)
     for k in range(n_neurons):
         np.testing.assert_allclose(batched[k], concept_scores(image_emb[top[k]], concept_emb, template),
                                    atol=1e-5)
-
-
-def test_top_images_break_ties_by_lower_index():
-    acts = np.array([[1.0, 0.0], [3.0, 2.0], [3.0, 2.0], [0.0, 2.0]])
-    np.testing.assert_array_equal(top_image_indices(acts, 2), [[1, 2], [1, 2]])
-    with pytest.raises(ValueError, match="at most 4"):
-        top_image_indices(acts, 5)
 
 
 def test_describe_layer_marks_selection_as_prefix():
@@ -82,7 +75,7 @@ def test_layer_scores_applies_tvmf_to_the_cosines_before_the_mean():
     cos = np.asarray(cosine(image_emb, concept_emb))
     base = np.asarray(cosine(image_emb, template[None]))[:, 0]
     batched = layer_scores(cos, base, acts, 5, sim="tvmf", kappa=16, neuron_chunk=3)
-    top = top_image_indices(acts, 5)
+    top = www_top_images(acts, 5)
     for k in range(4):
         np.testing.assert_allclose(
             batched[k], concept_scores(image_emb[top[k]], concept_emb, template, sim="tvmf"),

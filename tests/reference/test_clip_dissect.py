@@ -26,10 +26,10 @@ that is larger: a score is ``log p(t_m | B_k) - lam * log p(t_m)`` with each ter
 size) is what the official float32 run, and ours, lie from the float64 evaluation.
 Descriptions (argmaxes) are compared with the official float32 run.
 
-Documented difference (docs/methods.md): ``torch.topk`` leaves the order of tied activations
-unspecified; ours takes the lower image index first. With ties among images whose
-similarity rows are equal, the scores agree whatever the order (tested below); otherwise
-tests/test_clip_dissect.py pins our order against a lower-index-first reference.
+Images tied at the top_k-th activation: the official ``torch.topk`` runs on the CPU (line
+162 of ``utils.py`` loads the float32 activations with ``map_location='cpu'``), and so does
+ours, whatever device scores; tied images with different similarity rows are therefore the
+official's (tested below).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def official_conditional(cosines: torch.Tensor, acts: torch.Tensor, top_k: int, 
                          probs: torch.Tensor | None) -> torch.Tensor:
     """``log p(t_m | B_k)`` ``[K, C]``: soft (``probs`` ``[top_k]``) or plain (``None``)."""
     q = torch.softmax(a * cosines, dim=1)
-    top = torch.topk(acts.to(cosines.dtype), k=top_k, dim=0).indices  # [top_k, K]
+    top = torch.topk(acts, k=top_k, dim=0).indices  # [top_k, K], on the float32 activations
     rows = []
     for k in range(acts.shape[1]):
         q_top = q[top[:, k]]  # [top_k, C], rank order
@@ -222,6 +222,27 @@ def test_tied_activations_of_images_with_equal_cosines_agree_whatever_the_tie_or
         assert_close(clip_dissect.soft_wpmi(cosines.numpy(), acts, **soft),
                      official_soft_wpmi(f64(cosines), acts_t(acts), **soft))
         assert_close(clip_dissect.wpmi(cosines.numpy(), acts, **plain),
+                     official_wpmi(f64(cosines), acts_t(acts), **plain))
+
+
+def test_tied_activations_with_different_images_at_the_cut_are_the_officials():
+    """Dead channels, a few levels and ties straddling the cut, tied images all different:
+    which of them topk keeps moves a neuron's scores and, through the prior, every other
+    neuron's."""
+    images, texts, acts = clip_like_inputs(9, n_images=120, n_neurons=12)
+    rng = np.random.default_rng(9)
+    acts[:, 0] = 0.0
+    acts[:, 1] = rng.integers(0, 3, size=120)
+    for j in range(2, 12):
+        order = np.argsort(-acts[:, j], kind="stable")
+        acts[order[3:40], j] = acts[order[3], j]
+    acts = np.maximum(acts, 0.0).astype(np.float32)
+    cosines = official_cosines(images, texts)
+    for top_k in (5, 28, 100):
+        soft, plain = {**SOFT, "top_k": top_k}, {**WPMI, "top_k": top_k}
+        assert_close(clip_dissect.soft_wpmi(cosines.numpy(), acts, device="cpu", **soft),
+                     official_soft_wpmi(f64(cosines), acts_t(acts), **soft))
+        assert_close(clip_dissect.wpmi(cosines.numpy(), acts, device="cpu", **plain),
                      official_wpmi(f64(cosines), acts_t(acts), **plain))
 
 

@@ -13,7 +13,9 @@ in 55b3a32, "Camera-ready"):
   with ``alpha = 95`` (line 168); selected: ``np.where(weights > threshold)`` (line 169,
   strict), ordered by ``np.argsort(...)[::-1]`` (line 171), i.e. descending.
 - ``example_selection.py`` (lines 121-125): a neuron's top images are
-  ``np.flip(np.argsort(acts)[-num_example:])``.
+  ``np.flip(np.argsort(acts[:, j])[-num_example:])`` with numpy's default sort, their
+  activations kept in a float64 matrix; the merge step (lines 150-153) sorts those values
+  the same way and flips again (one activation file, ``num_act=1``, the default).
 - The Grad-CAM / t-vMF variant (Sannomiya & Hotta 2025) replaces both cosines of line
   99-100 by t-vMF, as in github.com/tk1980/tvMF ``models/Loss.py`` line 36 (commit 6252b8d):
   ``(1 + cos) / (1 + (1 - cos) * kappa) - 1``.
@@ -30,9 +32,10 @@ Where ours differs on purpose (docs/methods.md), each asserted below:
 - our scores are means over the top images (docs/methods.md), the official weights sums: every
   score of a neuron scaled by ``1 / n``, the same selection;
 - ties: among exactly equal scores ours orders the lower concept index first (a stable
-  sort), the official reversed ascending sort the higher one first (same set); among
-  images tied at the n-th activation ours keeps the lower image index (docs/methods.md), the
-  official ``argsort`` + ``flip`` the higher one (for numpy's small-array sort).
+  sort), the official reversed ascending sort the higher one first (same set).
+
+Images tied at the n-th activation are chosen as the official code chooses them (the same
+numpy calls), asserted below on activations with ties at the cut.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from neuron_concepts import www
-from neuron_concepts.activations import top_image_indices
+from neuron_concepts.activations import www_top_images
 from neuron_concepts.similarity import cosine_matrices
 
 TOL = 1e-5
@@ -98,8 +101,20 @@ def official_selection(weights: np.ndarray, alpha: int = 95) -> list[int]:
 
 
 def official_top_images(acts: np.ndarray, num_example: int) -> np.ndarray:
-    """``example_selection.py`` lines 121-125: each neuron's top images, best first."""
-    return np.stack([np.flip(np.argsort(acts[:, j])[-num_example:]) for j in range(acts.shape[1])])
+    """``example_selection.py`` lines 118-153 (``num_act=1``): top images ``[K, n]``, best first."""
+    idx_matrix = np.zeros((num_example, acts.shape[1]))  # float64, as there
+    feat_matrix = np.zeros((num_example, acts.shape[1]))
+    for j in range(acts.shape[1]):  # lines 121-124
+        sorted_idx = np.argsort(acts[:, j])
+        top_idx = np.flip(sorted_idx[-num_example:])
+        idx_matrix[:, j] = top_idx
+        feat_matrix[:, j] = acts[top_idx, j]
+    merged = np.zeros((num_example, acts.shape[1]))
+    for j in range(acts.shape[1]):  # lines 150-153: the merge of the (one) activation file
+        sorted_idx = np.argsort(feat_matrix[:, j])
+        top_idx = np.flip(sorted_idx[-num_example:])
+        merged[:, j] = idx_matrix[top_idx, j]
+    return merged.T.astype(np.int64)
 
 
 def official_www(images, prompts, template, acts, num_example, kappa=None):
@@ -214,11 +229,39 @@ def test_tied_activations_inside_the_top_images_change_nothing():
     assert selected(table, 0) == official[0]
 
 
-def test_images_tied_at_the_last_top_rank_are_chosen_differently():
-    """Documented: ours keeps the lower image index (docs/methods.md), the official the higher."""
-    acts = np.array([[5.0], [3.0], [1.0], [3.0], [0.0], [2.0]], dtype=np.float32)
-    assert sorted(top_image_indices(acts, 2)[0].tolist()) == [0, 1]
-    assert sorted(official_top_images(acts, 2)[0].tolist()) == [0, 3]
+def tied_activations(seed: int, n_images: int, n_neurons: int) -> np.ndarray:
+    """float32 activations with ties everywhere: dead (all-zero) channels, a few levels, and
+    continuous channels whose top values are repeated across the top-n cut."""
+    rng = np.random.default_rng(seed)
+    acts = rng.normal(size=(n_images, n_neurons)).astype(np.float32)
+    acts[:, 0] = 0.0  # a dead channel: every image ties
+    acts[:, 1] = rng.integers(0, 3, size=n_images)  # three levels
+    for j in range(2, n_neurons):
+        order = np.argsort(-acts[:, j], kind="stable")
+        cut = int(rng.integers(1, 12))
+        acts[order[cut - 1:cut + 6], j] = acts[order[cut - 1], j]  # a tie straddling rank `cut`
+    return np.maximum(acts, 0.0)  # after a ReLU: many exact zeros
+
+
+@pytest.mark.parametrize("n_images", [40, 300, 3000])
+@pytest.mark.parametrize("n", [1, 5, 10, 16, 40])
+def test_top_images_with_ties_at_the_cut_are_the_officials(n_images, n):
+    acts = tied_activations(n_images + n, n_images, 24)
+    np.testing.assert_array_equal(www_top_images(acts, n, chunk=5), official_top_images(acts, n))
+
+
+@pytest.mark.parametrize("sim", ["cos", "tvmf"])
+def test_scores_and_selection_with_ties_at_the_cut_are_the_officials(sim):
+    """Tied images carry different embeddings, so which of them is taken moves the scores."""
+    images, prompts, template, _ = clip_like_inputs(11, n_images=80, n_neurons=10)
+    acts = tied_activations(11, 80, 10)
+    kappa = KAPPA if sim == "tvmf" else None
+    for n in (5, 16):
+        weights, official = official_www(images, prompts, template, acts, n, kappa)
+        scores, table = ours_from_cosines(images, prompts, template, acts, n, sim)
+        np.testing.assert_allclose(scores, np.stack(weights) / n, atol=TOL, rtol=0)
+        for neuron in range(10):
+            assert set(selected(table, neuron)) == set(official[neuron])
 
 
 # ----------------------------------------------------------------- the documented differences
