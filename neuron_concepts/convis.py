@@ -85,7 +85,8 @@ def resolve_synsets(words: Sequence[str]) -> list:
 
 
 def build_vocabulary(words: Sequence[str] | None = None) -> pd.DataFrame:
-    """The ConVis vocabulary: every noun synset on every hypernym path of ``words``' senses.
+    """The ConVis vocabulary: every noun synset on every hypernym path of ``words``' senses
+    (instance senses left out, as the official code leaves them).
 
     ``words`` as in :func:`resolve_synsets`; default: the 1,000 ImageNet classes (1,860
     synsets). Columns: ``synset`` (name), ``lemma`` (first lemma, spaces for underscores),
@@ -94,7 +95,10 @@ def build_vocabulary(words: Sequence[str] | None = None) -> pd.DataFrame:
     ``seed`` (whether ``words`` named the synset itself). Rows sorted by synset name, so
     the row index is a stable synset index.
     """
-    seeds = resolve_synsets(imagenet_wnids() if words is None else words)
+    # Instance senses (paris.n.01, nile.n.01) are left out, as the official graph leaves
+    # them: it climbs .hypernyms() only, and they have instance hypernyms alone.
+    seeds = [s for s in resolve_synsets(imagenet_wnids() if words is None else words)
+             if not s.instance_hypernyms()]
     seed_set = set(seeds)
     rows = sorted(wordnet.hypernym_closure(seeds), key=lambda s: s.name())
     return pd.DataFrame({

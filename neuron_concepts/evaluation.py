@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .settings import TOP5
 
 Embedder = Callable[[list[str]], np.ndarray]
 
@@ -73,7 +74,7 @@ def evaluate_final_layer(descriptions: pd.DataFrame, synonyms: list[list[str]],
         raise ValueError(f"descriptions cover {described} neurons but there are {n} classes: "
                          "evaluate the final (classifier) layer only")
     selected = selected_predictions(descriptions, n)
-    top5 = ranked_predictions(descriptions, n, 5)
+    top5 = ranked_predictions(descriptions, n, TOP5)
     top1 = [p[:1] for p in top5]
     lines = [[line] for line in label_lines]
     table = pd.DataFrame({
@@ -91,7 +92,7 @@ def evaluate_final_layer(descriptions: pd.DataFrame, synonyms: list[list[str]],
         table[column] = np.nan
     mode = ACCURACY_MODES.get(concept_type or "")
     if mode == "class_index":
-        ids = ranked_concept_ids(descriptions, n, 5)
+        ids = ranked_concept_ids(descriptions, n, TOP5)
         table["cd_top1_acc"] = class_index_hits([i[:1] for i in ids])
         table["cd_top5_acc"] = class_index_hits(ids)
     elif mode == "synonym":

@@ -161,6 +161,11 @@ def check_clip_dissect(config: dict) -> None:
         if view != "center" and view not in config["views"]:
             raise ConfigError(f"methods.clip_dissect.views names {view!r}, which is not under views "
                               f"{config['views']}; add it there (its crop parameters live there)")
+    evaluated = config["evaluation"]["probe_sets"] and config["evaluation"]["concept_sets"]
+    if evaluated and cd["variants"] and cd["n_best"] < TOP5:
+        raise ConfigError(f"methods.clip_dissect.n_best {cd['n_best']} keeps fewer concepts than "
+                          f"the evaluation's top-{TOP5} accuracy reads; set it to at least {TOP5} "
+                          "(or evaluation.probe_sets: [])")
     if not st["variants"]:
         return
     if st["base_k"] not in st["ks"]:
@@ -362,6 +367,8 @@ def check_target_layers(config: dict, final_layer: str | None, final_neurons: in
 
 
 IMAGENET_CLASSES = 1000
+#: CLIP-Dissect's Table 3 reads each neuron's 5 best concepts (its top-5 accuracy).
+TOP5 = 5
 
 
 def resolve(config: dict, layer_names: dict[str, str] | None = None) -> Settings:

@@ -58,6 +58,8 @@ def test_core_checks_name_the_key(demo, path, value, message):
     ("views", ["center"], "methods.clip_dissect.views names 'gradcam', which is not under views"),
     ("stability.base_k", 7, "stability.base_k 7 is not in stability.ks"),
     ("stability.n_best", 12, "stability.n_best 12 exceeds methods.clip_dissect.n_best"),
+    ("methods.clip_dissect.n_best", 3, "methods.clip_dissect.n_best 3 keeps fewer concepts than "
+                                       "the evaluation's top-5 accuracy reads"),
     ("stability.layers", ["layer9"], "stability.layers names 'layer9'"),
     ("stability.probe_sets", ["nope"], "stability.probe_sets names 'nope'"),
     ("stability.concept_sets", ["nope"], "stability.concept_sets names 'nope'"),
