@@ -142,7 +142,10 @@ def clip_like_inputs(seed: int, n_images=60, n_concepts=50, n_neurons=12, dim=12
     template = unit(0.3 * shared + 0.45 * unit(rng.normal(size=dim)))
     acts = images @ unit(rng.normal(size=(n_neurons, dim))).T + 1e-3 * rng.normal(
         size=(n_images, n_neurons))
-    return images, prompts, template, acts.astype(np.float32)
+    # Lengths other than 1, as raw encoder outputs: cosines must normalise.
+    images = images * rng.uniform(0.5, 3.0, size=(n_images, 1))
+    prompts = prompts * rng.uniform(0.5, 3.0, size=(n_concepts, 1))
+    return images, prompts, template * 2.5, acts.astype(np.float32)
 
 
 def ours_from_cosines(images, prompts, template, acts, n, sim):
