@@ -315,60 +315,74 @@ def build_target(name: str, source: str = "torchvision", kwargs: dict | None = N
     - open_clip: the image tower ``.visual`` of ``open_clip.create_model(name)`` (a
       ``model_config`` JSON registers a custom one); open_clip's own preprocessing.
     """
-    kwargs = dict(kwargs or {})
-    if source == "torchvision":
-        import torchvision
+    builders = {"torchvision": _build_torchvision, "timm": _build_timm,
+                "open_clip": _build_open_clip}
+    if source not in builders:
+        raise ConfigError(f"target.source: {source!r} is not supported; use one of {TARGET_SOURCES}")
+    return builders[source](name, dict(kwargs or {}), model_config, weights)
 
-        if name not in torchvision.models.list_models():
-            raise ConfigError(f"target.name: torchvision has no model {name!r}; "
-                              "see torchvision.models.list_models()")
-        module = _construct(lambda: torchvision.models.get_model(name, weights=None, **kwargs), name)
-        if weights != RANDOM and not looks_like_path(weights):
-            enum = _torchvision_weights_enum(name, weights)
-            preprocess = enum.transforms()
-            return BuiltTarget(module, preprocess, int(preprocess.crop_size[0]),
-                               tuple(preprocess.mean), tuple(preprocess.std),
-                               list(enum.meta.get("categories", [])) or None)
-        return BuiltTarget(module, None, int(kwargs.get("image_size", 224)))
-    if source == "timm":
-        import timm
 
-        if not timm.is_model(name):
-            raise ConfigError(f"target.name: timm has no model {name!r}; see timm.list_models()")
-        if weights != RANDOM and not looks_like_path(weights):
-            # The tag's pretrained config (mean, std, input size) is the preprocessing.
-            try:
-                timm.models.get_pretrained_cfg(f"{name}.{weights}")
-            except RuntimeError:
-                raise ConfigError(f"target.weights: timm has no weights {weights!r} for {name}; "
-                                  f"see timm.list_pretrained('{name}*')") from None
-            name = f"{name}.{weights}"
-        module = _construct(lambda: timm.create_model(name, pretrained=False, **kwargs), name)
-        data_config = timm.data.resolve_model_data_config(module)
-        if "img_size" in kwargs:  # the pretrained config keeps the original size
-            size = kwargs["img_size"]
-            size = size if isinstance(size, int) else size[-1]
-            data_config["input_size"] = (3, int(size), int(size))
-        preprocess = timm.data.create_transform(**data_config, is_training=False)
-        return BuiltTarget(module, preprocess, int(data_config["input_size"][-1]),
-                           tuple(data_config["mean"]), tuple(data_config["std"]))
-    if source == "open_clip":
-        open_clip = import_open_clip()
-        register_clip_config(model_config)
-        if name not in open_clip.list_models():
-            raise ConfigError(f"target.name: {name!r} is not an open_clip model; see "
-                              "open_clip.list_models() or give target.model_config")
-        enable_hf_text_tower(name)
-        model = _construct(lambda: open_clip.create_model(name, pretrained=None, **kwargs), name)
-        visual = model.visual
-        size = visual.image_size
-        size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        cfg = getattr(visual, "preprocess_cfg", {}) or {}
-        mean = tuple(cfg.get("mean") or open_clip.OPENAI_DATASET_MEAN)
-        std = tuple(cfg.get("std") or open_clip.OPENAI_DATASET_STD)
-        return BuiltTarget(visual, open_clip.image_transform(size, is_train=False, mean=mean, std=std),
-                           size, mean, std)
-    raise ConfigError(f"target.source: {source!r} is not supported; use one of {TARGET_SOURCES}")
+def _build_torchvision(name: str, kwargs: dict, _model_config: str | None,
+                       weights: str) -> BuiltTarget:
+    """:func:`build_target` for ``source: torchvision``."""
+    import torchvision
+
+    if name not in torchvision.models.list_models():
+        raise ConfigError(f"target.name: torchvision has no model {name!r}; "
+                          "see torchvision.models.list_models()")
+    module = _construct(lambda: torchvision.models.get_model(name, weights=None, **kwargs), name)
+    if weights != RANDOM and not looks_like_path(weights):
+        enum = _torchvision_weights_enum(name, weights)
+        preprocess = enum.transforms()
+        return BuiltTarget(module, preprocess, int(preprocess.crop_size[0]),
+                           tuple(preprocess.mean), tuple(preprocess.std),
+                           list(enum.meta.get("categories", [])) or None)
+    return BuiltTarget(module, None, int(kwargs.get("image_size", 224)))
+
+
+def _build_timm(name: str, kwargs: dict, _model_config: str | None, weights: str) -> BuiltTarget:
+    """:func:`build_target` for ``source: timm``."""
+    import timm
+
+    if not timm.is_model(name):
+        raise ConfigError(f"target.name: timm has no model {name!r}; see timm.list_models()")
+    if weights != RANDOM and not looks_like_path(weights):
+        # The tag's pretrained config (mean, std, input size) is the preprocessing.
+        try:
+            timm.models.get_pretrained_cfg(f"{name}.{weights}")
+        except RuntimeError:
+            raise ConfigError(f"target.weights: timm has no weights {weights!r} for {name}; "
+                              f"see timm.list_pretrained('{name}*')") from None
+        name = f"{name}.{weights}"
+    module = _construct(lambda: timm.create_model(name, pretrained=False, **kwargs), name)
+    data_config = timm.data.resolve_model_data_config(module)
+    if "img_size" in kwargs:  # the pretrained config keeps the original size
+        size = kwargs["img_size"]
+        size = size if isinstance(size, int) else size[-1]
+        data_config["input_size"] = (3, int(size), int(size))
+    preprocess = timm.data.create_transform(**data_config, is_training=False)
+    return BuiltTarget(module, preprocess, int(data_config["input_size"][-1]),
+                       tuple(data_config["mean"]), tuple(data_config["std"]))
+
+
+def _build_open_clip(name: str, kwargs: dict, model_config: str | None,
+                     _weights: str) -> BuiltTarget:
+    """:func:`build_target` for ``source: open_clip``: the image tower, open_clip's preprocessing."""
+    open_clip = import_open_clip()
+    register_clip_config(model_config)
+    if name not in open_clip.list_models():
+        raise ConfigError(f"target.name: {name!r} is not an open_clip model; see "
+                          "open_clip.list_models() or give target.model_config")
+    enable_hf_text_tower(name)
+    model = _construct(lambda: open_clip.create_model(name, pretrained=None, **kwargs), name)
+    visual = model.visual
+    size = visual.image_size
+    size = int(size[0] if isinstance(size, (tuple, list)) else size)
+    cfg = getattr(visual, "preprocess_cfg", {}) or {}
+    mean = tuple(cfg.get("mean") or open_clip.OPENAI_DATASET_MEAN)
+    std = tuple(cfg.get("std") or open_clip.OPENAI_DATASET_STD)
+    return BuiltTarget(visual, open_clip.image_transform(size, is_train=False, mean=mean, std=std),
+                       size, mean, std)
 
 
 def _construct(make: Callable, name: str):

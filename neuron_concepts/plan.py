@@ -212,13 +212,19 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
     ``share``: the job's part of its probe set when image stages are sharded (1 / jobs of
     the same rule, probe set and view).
     """
-    rule, wc = job.rule, job.wildcards
-    n_images = job_images(job, sizes, share)
-    n_concepts = sizes.concepts.get(wc.get("concepts", ""), 0)
-    d = sizes.embed_dim
-    neurons = sum(sizes.layers.values())
-    if rule == "all":  # the default target: its inputs only, Snakemake runs nothing for it
+    if job.rule == "all":  # the default target: its inputs only, Snakemake runs nothing for it
         return Work("target", 0, host=0.0)
+    n_images = job_images(job, sizes, share)
+    for model in (_image_work, _scoring_work, _text_work):
+        work = model(job, sizes, n_images)
+        if work is not None:
+            return work
+    return Work("small", 1, host=GB)
+
+
+def _image_work(job: Job, sizes: Sizes, n_images: float) -> Work | None:
+    """Manifests, image stages (whole or a shard) and the joins of their shards."""
+    rule, wc = job.rule, job.wildcards
     if rule == "probe_manifest":
         return Work("manifest", n_images, written=100 * n_images)
     base = rule.removesuffix("_shard")
@@ -231,22 +237,44 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
         whole = sizes.images.get(wc.get("probe", ""), 0)
         written = _image_artifact_bytes(rule[len("join_"):], job, sizes, whole)
         return Work("join", 0, written=written, read=written, host=GB + written)
-    if rule == "similarity":
+    if rule.startswith("convis_rank_volume"):
+        images = len(job.outputs)
+        return Work("convis_images", images, written=sizes.convis_volume_bytes * images,
+                    host=4 * GB, gpu_mem=4 * GB)
+    if rule == "browser":
+        probe_n = sizes.images.get(sizes.browser_probe, 0)
+        shown = min(probe_n, sum(sizes.layers.values()) * sizes.n_top) * (sizes.views + 1)
+        return Work("thumbnails", shown, written=sizes.thumbnail_bytes * shown,  # + Grad-CAM
+                    host=GB + 8 * probe_n * max(sizes.layers.values(), default=0))
+    return None
+
+
+def _scoring_work(job: Job, sizes: Sizes, n_images: float) -> Work | None:
+    """The similarity matrices and the description jobs."""
+    if job.rule == "similarity":
         from . import resources  # the formulas the rule declares its memory with
 
+        n_concepts = sizes.concepts.get(job.wildcards.get("concepts", ""), 0)
         cosines = n_images * n_concepts * len(job.outputs)
-        n, c = int(n_images), int(n_concepts)
+        n, c, d = int(n_images), int(n_concepts), sizes.embed_dim
         return Work("cosines", cosines, written=4 * cosines,
                     host=resources.similarity_host_bytes(n, c, d),
                     gpu_mem=resources.similarity_gpu_bytes(n, c, d, sizes.gpu_mem_mb))
-    if rule == "www_descriptions":
+    if job.rule == "www_descriptions":
         work = _description_work(job, sizes, sizes.n_top, 1)
         work.stage = "www_gathers"
         return work
-    if rule == "clip_dissect_descriptions":
+    if job.rule == "clip_dissect_descriptions":
         work = _description_work(job, sizes, sizes.top_k, sizes.n_ks)
         work.stage = "softwpmi_gathers"
         return work
+    return None
+
+
+def _text_work(job: Job, sizes: Sizes, _n_images: float) -> Work | None:
+    """Concept sets and the text encoders' jobs."""
+    rule, wc, d = job.rule, job.wildcards, sizes.embed_dim
+    n_concepts = sizes.concepts.get(wc.get("concepts", ""), 0)
     if rule in ("text_embeddings", "evaluation_text_embeddings", "convis_text_embeddings"):
         texts = n_concepts or sizes.concepts.get("convis-" + wc.get("vocab", ""), 0)
         parts = 2 if rule == "evaluation_text_embeddings" else len(job.outputs)
@@ -255,18 +283,9 @@ def job_work(job: Job, sizes: Sizes, share: float = 1.0) -> Work:
     if rule == "evaluation_class_embeddings":
         return Work("texts", sizes.class_names, written=2 * sizes.class_names * d,
                     host=4 * GB, gpu_mem=2 * GB)
-    if rule.startswith("convis_rank_volume"):
-        images = len(job.outputs)
-        return Work("convis_images", images, written=sizes.convis_volume_bytes * images,
-                    host=4 * GB, gpu_mem=4 * GB)
     if rule == "concept_set":
         return Work("concepts", n_concepts, written=50 * n_concepts, host=GB)
-    if rule == "browser":
-        probe_n = sizes.images.get(sizes.browser_probe, 0)
-        shown = min(probe_n, neurons * sizes.n_top) * (sizes.views + 1)  # + Grad-CAM overlays
-        return Work("thumbnails", shown, written=sizes.thumbnail_bytes * shown,
-                    host=GB + 8 * probe_n * max(sizes.layers.values(), default=0))
-    return Work("small", 1, host=GB)
+    return None
 
 
 def image_shares(jobs: Sequence[Job]) -> dict[int, float]:
