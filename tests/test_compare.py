@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,14 @@ def labels(target="resnet", layer="layer4", method=WWW, concepts="broden", **mor
 
 def random_tops(rng, n_neurons, n_concepts):
     return rng.integers(0, n_concepts, size=n_neurons).tolist()
+
+
+def test_the_tables_need_neither_torch_nor_matplotlib():
+    code = ("import sys\nfrom neuron_concepts import compare\n"
+            "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules\n"
+            "from neuron_concepts import compare_figures\nassert 'torch' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 # ---------------------------------------------------------------- per layer
