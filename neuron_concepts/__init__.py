@@ -50,6 +50,8 @@ Evaluation and figures:
 - ``figures``: shared drawing helpers (canvas, heat-map overlay, reproducible PNG) and WWW figures.
 - ``www_figures``: the WWW figures drawn from pipeline artifacts.
 - ``browser``: the static neuron browser: every neuron, its images and every method's words.
+- ``compare``: targets, methods and checkpoints side by side: distinct top concepts, agreement, changes.
+- ``compare_figures``: the comparison figures: distinct concepts by layer depth, changed concepts per layer.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "browser", "clip_dissect", "concepts", "convis", "convis_eval", "data", "embeddings",
+    "activations", "browser", "clip_dissect", "compare", "compare_figures", "concepts", "convis", "convis_eval", "data", "embeddings",
     "errors", "evaluation", "figures", "gradcam", "io", "layers", "lazy", "logs", "metrics", "models",
     "names", "describe", "shards",
     "plan", "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
