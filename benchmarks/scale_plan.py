@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from neuron_concepts import plan  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-# Known sizes of the built-in concept sets (README: Scale) and ConVis's ImageNet vocabulary.
+# Known sizes of the built-in concept sets (docs/scale-plan.md) and ConVis's ImageNet vocabulary.
 BUILTIN_CONCEPTS = {"imagenet": 1862, "imagenet_labels": 1000, "wordnet_nouns": 82115}
 CONVIS_VOCABULARY = 1860
 DEMO_IMAGES = 22

@@ -198,7 +198,7 @@ def table_rows(path: str | os.PathLike) -> int:
 def text_runtime_min(n_texts: int, gpu: bool, attempt: int = 1) -> int:
     """``runtime`` (minutes) of a text-embedding job of ``n_texts`` texts through one model:
     10 minutes of start-up and model load, then 7,000 texts a minute on a CPU (124 texts/s
-    measured on 2 cores, README Scale) or 60,000 on a GPU (a tenth of an H100's estimated
+    measured on 2 cores, docs/performance.md) or 60,000 on a GPU (a tenth of an H100's estimated
     rate: benchmarks/throughputs.yaml), times the attempt."""
     per_minute = 60_000 if gpu else 7_000
     return attempt * (10 + -(-n_texts // per_minute))
