@@ -33,13 +33,12 @@ same ones (paths under ``results/``):
 The npz keys are the names of the fields above except ``emb`` (the text embeddings' prompt
 rows) and ``activations`` (:class:`Activations`' values). Loaders of large npz files take
 ``parts`` and read only those arrays (``np.load`` is lazy per key): CLIP-Dissect reads
-only the raw-string cosines of a similarity file. ``save_cams`` and
-``load_cams`` are the Grad-CAM pair above. ``write_npz``, ``read_npz``,
-``write_parquet``, ``read_parquet``, ``write_text``, ``write_embeddings`` and
-``read_embeddings`` are the unchecked primitives below the pairs, for other files;
-``read_concepts`` is :func:`load_concepts` under its older name. ``write_npz`` streams a
-member given as :class:`RowBlocks` (shape, dtype, blocks of rows made on demand) into the
-file, so :func:`save_similarity` writes ``[N, C]`` cosines without holding them.
+only the raw-string cosines of a similarity file. ``save_cams`` and ``load_cams`` are the
+Grad-CAM pair above. ``write_npz``, ``read_npz``, ``write_parquet``, ``read_parquet``,
+``write_text``, ``write_embeddings`` and ``read_embeddings`` are the unchecked primitives
+below the pairs, for other files. ``write_npz`` streams a member given as
+:class:`RowBlocks` (shape, dtype, blocks of rows made on demand) into the file, so
+:func:`save_similarity` writes ``[N, C]`` cosines without holding them.
 """
 
 from __future__ import annotations
@@ -668,9 +667,6 @@ def load_concepts(path: PathLike) -> pd.DataFrame:
     if table.empty:
         raise InputDataError(f"concept set {path} is empty: check the concept source it was built from")
     return table
-
-
-read_concepts = load_concepts  # the name of callers written before the save/load pairs
 
 
 # ============================================================================ embeddings
