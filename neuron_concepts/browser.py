@@ -350,14 +350,14 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     summaries = []
     method_names = [m["name"] for m in methods]
     for layer in layers:
-        data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views, methods,
-                                    concept_sets, tables, evals, emb, tops[layer], image_ids,
-                                    stability, stability_base_k, stability_n_best, class_names,
-                                    options)
-        data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
-                    page_size=options.page_size, n_images=options.n_images)
+        layer_data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views,
+                                          methods, concept_sets, tables, evals, emb, tops[layer],
+                                          image_ids, stability, stability_base_k, stability_n_best,
+                                          class_names, options)
+        layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
+                          page_size=options.page_size, n_images=options.n_images)
         (out / "data").mkdir(exist_ok=True)
-        (out / "data" / f"{layer}.js").write_text(_data_script(layer, data))
+        (out / "data" / f"{layer}.js").write_text(_data_script(layer, layer_data))
         (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
             title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
             methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer]))
