@@ -48,6 +48,7 @@ test: setup
 
 lint: setup
 	$(BIN)/snakemake --lint
+	$(BIN)/lint-imports
 
 benchmark: setup
 	$(BIN)/python benchmarks/bench_pipeline.py --stages 10000 4000

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from neuron_concepts import convis, models
+from neuron_concepts import convis_grid, convis_volume, models
 
 
 class PeakRSS:
@@ -108,29 +108,29 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4, help="images in the shard")
     parser.add_argument("--height", type=int, default=224)
     parser.add_argument("--width", type=int, default=224)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(convis.DEFAULT_SIZES))
-    parser.add_argument("--stride", type=int, default=convis.DEFAULT_STRIDE)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(convis_grid.DEFAULT_SIZES))
+    parser.add_argument("--stride", type=int, default=convis_grid.DEFAULT_STRIDE)
     parser.add_argument("--resize", type=int, default=None,
                         help="map the centre crop resized to this side (the official 224); default native")
-    parser.add_argument("--padding", choices=convis.PADDINGS, default=convis.DEFAULT_PADDING,
+    parser.add_argument("--padding", choices=convis_grid.PADDINGS, default=convis_grid.DEFAULT_PADDING,
                         help="none: the paper's valid locations (default); noise: the official padded grid")
     parser.add_argument("--synsets", type=int, default=1860, help="vocabulary size (ImageNet closure: 1860)")
-    parser.add_argument("--batch-size", type=int, default=convis.DEFAULT_BATCH_SIZE)
-    parser.add_argument("--precision", choices=convis.PRECISIONS, default="auto")
+    parser.add_argument("--batch-size", type=int, default=convis_volume.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--precision", choices=convis_volume.PRECISIONS, default="auto")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    dtype = convis.forward_dtype(args.precision, device)
+    dtype = convis_volume.forward_dtype(args.precision, device)
     clip = models.load_clip(args.model, "random", device=device)  # random weights: no download
     images = test_images(args.images, args.height, args.width)
     dim = clip.module.visual.output_dim
     synsets = torch.nn.functional.normalize(torch.randn(args.synsets, dim, generator=torch.Generator().manual_seed(0)), dim=1)
 
-    framed = [convis.frame_image(image, args.resize) for _, image in images]
-    grids = [convis.patch_grid(f.height, f.width, args.sizes, args.stride, args.padding) for f in framed]
+    framed = [convis_volume.frame_image(image, args.resize) for _, image in images]
+    grids = [convis_grid.patch_grid(f.height, f.width, args.sizes, args.stride, args.padding) for f in framed]
     n_sizes = len(args.sizes)
     n_patches = sum(len(grid) * n_sizes for grid in grids)
     print(f"{args.model} on {device} ({torch.get_num_threads()} threads), {args.images} images "
@@ -139,18 +139,18 @@ def main() -> None:
           f"{args.synsets} synsets, {args.batch_size} patches per forward, "
           f"{'float16 autocast' if dtype else 'float32'}")
     for h, w in [(224, 224), (375, 500), (500, 500)]:
-        grid = convis.patch_grid(h, w, args.sizes, args.stride, args.padding)
+        grid = convis_grid.patch_grid(h, w, args.sizes, args.stride, args.padding)
         print(f"  (for scale: a {h}x{w} image has {grid.shape[0]} locations, {grid.shape[0] * grid.shape[1]} patches)")
 
     # The same patches, preprocessed once, for the raw forward (on the CPU: device memory stays free).
-    spec = convis.clip_input_spec(clip)
+    spec = convis_volume.clip_input_spec(clip)
     pad = max(args.sizes) if args.padding == "noise" else 0  # boxes in canvas coordinates
     crops = []
     for image, grid in zip(framed, grids):
-        pixels = convis.image_pixels(image)
+        pixels = convis_volume.image_pixels(image)
         if pad:
-            pixels = convis.noise_padded(pixels, pad)
-        crops += [convis.crop_batch(pixels, grid[:, k] + pad, spec) for k in range(n_sizes)]
+            pixels = convis_volume.noise_padded(pixels, pad)
+        crops += [convis_volume.crop_batch(pixels, grid[:, k] + pad, spec) for k in range(n_sizes)]
     batch = torch.cat(crops)
     autocast = (torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext())
     with torch.inference_mode(), autocast:
@@ -166,7 +166,7 @@ def main() -> None:
     volumes = []
 
     def stage() -> None:
-        volumes.extend(convis.rank_volumes(clip, images, synsets, args.sizes, args.stride, args.batch_size,
+        volumes.extend(convis_volume.rank_volumes(clip, images, synsets, args.sizes, args.stride, args.batch_size,
                                            resize=args.resize, padding=args.padding, precision=args.precision))
 
     with Peak(device) as stage_peak:

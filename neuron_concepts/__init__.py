@@ -40,7 +40,10 @@ Methods:
 - ``clip_dissect``: CLIP-Dissect's WPMI and soft-WPMI concept scores.
 - ``describe``: the one description driver: views, layers and methods of a job, each method's scoring.
 - ``stability``: how stable CLIP-Dissect's descriptions are over the number of images.
-- ``convis``: ConVis vocabularies, rank volumes and saliency maps of WordNet synsets.
+- ``convis_vocabulary``: ConVis vocabularies of WordNet synsets, hyponym rows, an image's top synsets.
+- ``convis_grid``: ConVis patch grids, the coverage average of saliency maps, the rank-volume format.
+- ``convis_volume``: ConVis ranks and rank volumes: patches of many images through one CLIP.
+- ``convis_figures``: ConVis saliency maps drawn over their image.
 - ``convis_eval``: ConVis's OOD AUROC and WSOL MaxBoxAcc.
 
 Evaluation and figures:
@@ -62,7 +65,8 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "browser", "clip_dissect", "compare", "compare_figures", "concepts", "convis", "convis_eval", "data", "embeddings",
+    "activations", "browser", "clip_dissect", "compare", "compare_figures", "concepts", "convis_eval",
+    "convis_figures", "convis_grid", "convis_vocabulary", "convis_volume", "data", "embeddings",
     "errors", "evaluation", "figures", "gradcam", "io", "layers", "lazy", "logs", "metrics", "models",
     "names", "describe", "shards",
     "plan", "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",

@@ -38,9 +38,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from PIL import Image, ImageDraw, UnidentifiedImageError, features
+from PIL import Image, ImageDraw, features
 
-from . import io
+from . import data, io
 from .activations import www_top_images
 from .errors import ConfigError, InputDataError
 
@@ -55,22 +55,6 @@ STATIC_FILES = ("browser.js", "browser.css")
 
 
 # ---------------------------------------------------------------- images
-
-
-def center_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """The square centre crop of side ``min(width, height)`` (as ``data.center_box``)."""
-    side = min(width, height)
-    x0, y0 = (width - side) // 2, (height - side) // 2
-    return x0, y0, x0 + side, y0 + side
-
-
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """An image as RGB; the error names the file."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise InputDataError(f"cannot read probe image {path}: {error}") from None
 
 
 def thumbnail(image: Image.Image, size: int) -> Image.Image:
@@ -110,7 +94,7 @@ def heat_overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.5,
 
 def view_crop(image: Image.Image, box: Sequence[int] | None) -> Image.Image:
     """The image as a view shows it: the crop ``box``, or the square centre crop."""
-    return image.crop(tuple(box) if box is not None else center_box(*image.size))
+    return image.crop(tuple(box) if box is not None else data.center_box(*image.size))
 
 
 def box_lookup(boxes: pd.DataFrame | None) -> dict[str, tuple[int, int, int, int]]:
@@ -305,7 +289,7 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     row_of = {image_id: row for row, image_id in enumerate(image_ids)}
 
     def image(row: int) -> Image.Image:
-        return load_rgb(man["path"].iloc[row])
+        return data.load_image(man["path"].iloc[row])
 
     # Which images each view shows, per layer; then one thumbnail per (image, view).
     boxes = {v["view"]: box_lookup(io.load_boxes(v["boxes"]) if v.get("boxes") else None) for v in views}
@@ -366,14 +350,14 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     summaries = []
     method_names = [m["name"] for m in methods]
     for layer in layers:
-        data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views, methods,
-                                    concept_sets, tables, evals, emb, tops[layer], image_ids,
-                                    stability, stability_base_k, stability_n_best, class_names,
-                                    options)
-        data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
-                    page_size=options.page_size, n_images=options.n_images)
+        layer_data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views,
+                                          methods, concept_sets, tables, evals, emb, tops[layer],
+                                          image_ids, stability, stability_base_k, stability_n_best,
+                                          class_names, options)
+        layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
+                          page_size=options.page_size, n_images=options.n_images)
         (out / "data").mkdir(exist_ok=True)
-        (out / "data" / f"{layer}.js").write_text(_data_script(layer, data))
+        (out / "data" / f"{layer}.js").write_text(_data_script(layer, layer_data))
         (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
             title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
             methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer]))

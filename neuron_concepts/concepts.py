@@ -23,9 +23,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from . import wordnet
-# imagenet_label_lines lives in data (one home for the official names); concepts re-exports it.
-from .data import imagenet_label_lines, imagenet_wnids  # noqa: F401
+from . import data, wordnet
 from .errors import ConfigError, InputDataError
 
 CONCEPT_COLUMNS = ["concept_id", "text", "synset"]
@@ -67,7 +65,7 @@ def imagenet_class_synonyms() -> list[list[str]]:
 
     This is the ground truth of WWW's metric (``utils/metric_utils.py``, ``load_files``).
     """
-    return [[s.lower() for s in line.split(", ")] for line in imagenet_label_lines()]
+    return [[s.lower() for s in line.split(", ")] for line in data.imagenet_label_lines()]
 
 
 def imagenet_concepts(deduplicate: bool = False) -> pd.DataFrame:
@@ -76,7 +74,7 @@ def imagenet_concepts(deduplicate: bool = False) -> pd.DataFrame:
     Duplicates (e.g. "crane" of classes 134 and 517) stay unless ``deduplicate``.
     """
     texts, synsets = [], []
-    for wnid, line in zip(imagenet_wnids(), imagenet_label_lines()):
+    for wnid, line in zip(data.imagenet_wnids(), data.imagenet_label_lines()):
         words = line.split(", ")
         texts += words
         synsets += [wnid] * len(words)
@@ -89,7 +87,7 @@ def imagenet_label_concepts() -> pd.DataFrame:
     CLIP-Dissect's concept set ``data/imagenet_labels.txt``; its final-layer accuracy counts
     a neuron as a hit when its own class index is among its best concepts.
     """
-    table = normalise_concepts(imagenet_label_lines(), imagenet_wnids(), source="ImageNet label lines")
+    table = normalise_concepts(data.imagenet_label_lines(), data.imagenet_wnids(), source="ImageNet label lines")
     if len(table) != 1000 or not table["text"].is_unique:
         raise InputDataError("the ImageNet label lines are not 1,000 distinct lines: "
                              "check timm's imagenet_synset_to_lemma.txt")
@@ -120,14 +118,14 @@ def read_utf8_lines(path: Path) -> list[str]:
     """The lines of a UTF-8 text file, a leading byte-order mark dropped (Windows editors
     write one; it would otherwise stick to the first concept). Another encoding stops with
     the line and byte at fault and the command that converts the file."""
-    data = path.read_bytes()
+    raw = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
+        line = raw[:error.start].count(b"\n") + 1
         raise InputDataError(
-            f"concept file {path} is not UTF-8: byte 0x{data[error.start]:02x} on line {line} "
-            f"({data.splitlines()[line - 1][:60]!r}); save it as UTF-8, e.g. `iconv -f latin1 "
+            f"concept file {path} is not UTF-8: byte 0x{raw[error.start]:02x} on line {line} "
+            f"({raw.splitlines()[line - 1][:60]!r}); save it as UTF-8, e.g. `iconv -f latin1 "
             f"-t utf-8 {path} > {path.with_suffix('.utf8' + path.suffix)}` and point the "
             "concept set's path at the new file") from None
     return text.splitlines()

@@ -29,7 +29,8 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from . import wordnet
-from .convis import hyponym_members, max_rank_sim, synset_index
+from .convis_vocabulary import hyponym_members, synset_index
+from .convis_volume import max_rank_sim
 from .data import imagenet_wnids
 from .errors import InputDataError
 from .similarity import cosine
@@ -198,7 +199,7 @@ def boxes_in_frame(boxes: ArrayLike, source_shape: tuple[int, int], resize: int 
     """Ground-truth boxes ``[n, 4]`` of an original image in the frame its map covers.
 
     ``resize=None``: the map covers the original image, boxes unchanged. Otherwise the map
-    covers the centred square crop resized to ``resize`` px (:func:`convis.frame_image`),
+    covers the centred square crop resized to ``resize`` px (:func:`convis_volume.frame_image`),
     and each box is moved as the official ``correct_bbox`` does (wsol_evaluation.py): shift
     by the crop offset, cut to the square, scale by ``resize / side`` and truncate x, y,
     width and height to integers each.
@@ -404,7 +405,7 @@ def wsol_of_volumes(volumes: Iterable, gt_boxes: Iterable[ArrayLike], members: A
                     thresholds: ArrayLike = DEFAULT_THRESHOLDS,
                     iou_threshold: float = 0.5) -> dict[str, float]:
     """:func:`wsol_evaluation` of one synset's maps (rows ``members``) from a stream of
-    :class:`convis.RankVolume`, each image's original-pixel ``gt_boxes`` moved into the frame
+    :class:`convis_grid.RankVolume`, each image's original-pixel ``gt_boxes`` moved into the frame
     its map covers (:func:`boxes_in_frame`). One volume and one map in memory at a time."""
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
     hits = [box_hits(volume.saliency(members), boxes_in_frame(boxes, volume.source_shape, volume.resize),

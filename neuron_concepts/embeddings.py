@@ -12,7 +12,7 @@ about half the work of WWW's prompts, same embeddings.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -111,6 +111,25 @@ def encode_tokens_prefixed(module: torch.nn.Module, tokens: torch.Tensor, prefix
     return x @ module.text_projection
 
 
+def embed_with_known(texts: list[str], known_ids, known_emb: np.ndarray,
+                     load: Callable[[], Callable[[list[str]], np.ndarray]]) -> np.ndarray:
+    """Embeddings of ``texts``: the rows of ``known_emb`` (embeddings of ``known_ids`` by the
+    same model) for the texts it holds, the embedder ``load()`` returns for the others.
+
+    The ImageNet names are embedded once (rule evaluation_class_embeddings) and copied into
+    every concept set's evaluation embeddings, so a text gets the same vector in each; the
+    model is loaded only when some text is new (``imagenet``'s concepts are all known).
+    """
+    row_of = {str(t): i for i, t in enumerate(known_ids)}
+    known = [i for i, t in enumerate(texts) if t in row_of]
+    new = [i for i, t in enumerate(texts) if t not in row_of]
+    out = np.empty((len(texts), known_emb.shape[1]), dtype=np.float32)
+    out[known] = known_emb[[row_of[texts[i]] for i in known]]
+    if new:
+        out[new] = load()([texts[i] for i in new])
+    return out
+
+
 @torch.inference_mode()
 def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
                  template: str | None = None, progress: bool = True,
@@ -124,7 +143,7 @@ def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
 
     ``known``: texts this model embedded earlier (``ids``) and their rows (``emb``), e.g. the
     ImageNet class names' evaluation embeddings: a text whose tokens equal a known text's
-    takes that row instead of a forward (:func:`evaluation.embed_with_known` on token ids).
+    takes that row instead of a forward (:func:`embed_with_known` on token ids).
     Equal tokens give the same embedding, so "Tinca tinca" reuses "tinca tinca" under CLIP's
     lower-casing tokenizer and nothing under a case-sensitive one.
     """
@@ -136,8 +155,6 @@ def encode_texts(clip: ClipModel, texts: Sequence[str], batch_size: int = 256,
     distinct = list(row_of)
     if known is None:
         return _encode_distinct(clip, distinct, batch_size, progress)[rows]
-    from .evaluation import embed_with_known  # the one copy-or-embed step (torch-free there)
-
     if np.shape(known.emb) != (len(known.ids), _text_width(clip)):
         raise ValueError(f"known embeddings of shape {np.shape(known.emb)} do not fit "
                          f"{len(known.ids)} texts of the {_text_width(clip)}-wide model {clip.tag}")

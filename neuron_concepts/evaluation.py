@@ -157,7 +157,8 @@ def class_texts() -> list[str]:
     """The ground-truth strings every evaluation looks up, whatever the concept set: the
     ImageNet synonyms, the whole label lines (lower-cased) and ``none`` (a neuron with no
     prediction); sorted, each once."""
-    from .concepts import imagenet_class_synonyms, imagenet_label_lines
+    from .concepts import imagenet_class_synonyms
+    from .data import imagenet_label_lines
 
     texts = [s for synonyms in imagenet_class_synonyms() for s in synonyms]
     texts += [line.strip().lower() for line in imagenet_label_lines()]
@@ -187,9 +188,10 @@ def load_embedder(spec: dict, device: str, batch_size: int) -> Embedder:
 def known_embeddings(classes, concept_texts=None,
                      concept_emb: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
     """Texts an evaluation model has embedded already and their rows, for
-    :func:`embed_with_known`: the class names' (``classes``, an ``io.Embeddings``) and, when
-    the same model embedded the concepts as CLIP-Dissect's raw strings, those (matched by
-    exact string: "Tinca tinca" is not the lower-cased evaluation text "tinca tinca")."""
+    :func:`neuron_concepts.embeddings.embed_with_known`: the class names' (``classes``, an
+    ``io.Embeddings``) and, when the same model embedded the concepts as CLIP-Dissect's raw
+    strings, those (matched by exact string: "Tinca tinca" is not the lower-cased evaluation
+    text "tinca tinca")."""
     ids, emb = [str(t) for t in classes.ids], np.asarray(classes.emb)
     if concept_emb is None:
         return ids, emb
@@ -197,25 +199,6 @@ def known_embeddings(classes, concept_texts=None,
     if len(texts) != len(concept_emb):
         raise ValueError(f"{len(texts)} concept texts but {len(concept_emb)} embedding rows")
     return ids + texts, np.concatenate([emb, np.asarray(concept_emb, dtype=emb.dtype)])
-
-
-def embed_with_known(texts: list[str], known_ids, known_emb: np.ndarray,
-                     load: Callable[[], Embedder]) -> np.ndarray:
-    """Embeddings of ``texts``: the rows of ``known_emb`` (embeddings of ``known_ids`` by the
-    same model) for the texts it holds, the embedder ``load()`` returns for the others.
-
-    The ImageNet names are embedded once (rule evaluation_class_embeddings) and copied into
-    every concept set's evaluation embeddings, so a text gets the same vector in each; the
-    model is loaded only when some text is new (``imagenet``'s concepts are all known).
-    """
-    row_of = {str(t): i for i, t in enumerate(known_ids)}
-    known = [i for i, t in enumerate(texts) if t in row_of]
-    new = [i for i, t in enumerate(texts) if t not in row_of]
-    out = np.empty((len(texts), known_emb.shape[1]), dtype=np.float32)
-    out[known] = known_emb[[row_of[texts[i]] for i in known]]
-    if new:
-        out[new] = load()([texts[i] for i in new])
-    return out
 
 
 # ----------------------------------------------------------------------------- ablation

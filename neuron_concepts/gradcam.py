@@ -8,7 +8,7 @@ target model then see (docs/methods.md, "Views of an image").
 The pipeline splits the work in two so that a new crop fraction reruns only the cheap part:
 
 - :func:`compute_cams` (rule ``grad_cam``): CAMs at the layer's resolution
-  ``[N, h, w]`` and predicted classes, saved with :func:`save_cams`. Independent of
+  ``[N, h, w]`` and predicted classes, saved with :func:`neuron_concepts.io.save_cams`. Independent of
   the crop fraction.
 - :func:`boxes_for_manifest` (rule ``crop_boxes``): one box per image in original
   pixels, from the CAMs and the image sizes of the manifest.
@@ -36,7 +36,6 @@ from tqdm.auto import tqdm
 from . import data, models
 from .errors import InputDataError
 from .layers import LayerNeurons, select_element, to_batch_first, to_map
-from .io import load_cams, save_cams  # noqa: F401 (re-exported: the format lives in io)
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +330,7 @@ def boxes_for_manifest(cams: dict[str, np.ndarray], manifest: pd.DataFrame,
                        crop_fraction: float = 0.5) -> pd.DataFrame:
     """The ``crop_boxes`` table: one box per manifest image, in manifest order.
 
-    ``cams`` is the :func:`load_cams` dict; the manifest gives image_id, width and height.
+    ``cams`` is the :func:`neuron_concepts.io.load_cams` dict; the manifest gives image_id, width and height.
     Columns: image_id, x0, y0, x1, y1 (original pixels, x1/y1 exclusive), cam_zero (no
     positive CAM value: centre crop used, logged), predicted (the target model's class).
     """

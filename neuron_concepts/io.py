@@ -25,7 +25,7 @@ same ones (paths under ``results/``):
 | evaluation | ``eval/{probe}/{target}/{layer}/{method}/{concepts}.parquet`` | save_evaluation / load_evaluation | neuron, predictions, top1, ``www_*`` and ``cd_*`` metrics (0..1) |
 | summary tables | ``tables/{name}.csv`` and ``.md`` | save_summary_table / load_concept_discovery_table, load_ablation_table, load_stability_table, load_ood_table, load_wsol_table | the papers' tables (x100), labels first |
 | ConVis vocabulary | ``convis/vocab/{vocab}.parquet`` | save_vocabulary / load_vocabulary | synset, lemma, definition, parents, depth, seed |
-| ConVis rank volume | ``convis/{probe}/{clip}/{vocab}/{grid}/ranks/{image}.npz`` | save_rank_volume / load_rank_volume | :class:`~neuron_concepts.convis.RankVolume`, plus the synsets ``[S]`` it ranks |
+| ConVis rank volume | ``convis/{probe}/{clip}/{vocab}/{grid}/ranks/{image}.npz`` | save_rank_volume / load_rank_volume | :class:`~neuron_concepts.convis_grid.RankVolume`, plus the synsets ``[S]`` it ranks |
 | ConVis map | ``convis/.../maps/{image}/{synset}.npz`` | save_convis_map / load_convis_map | :class:`ConvisMap`: saliency float32 ``[H, W]``, members, synset, resize |
 | ConVis top synsets | ``convis/.../top/{image}.parquet`` | save_top_synsets / load_top_synsets | index, synset, lemma, definition, score |
 | weights marker | ``{cache}/markers/{kind}/{tag}.json`` | save_weights_marker / load_weights_marker | spec, path, sha256 |
@@ -33,13 +33,12 @@ same ones (paths under ``results/``):
 The npz keys are the names of the fields above except ``emb`` (the text embeddings' prompt
 rows) and ``activations`` (:class:`Activations`' values). Loaders of large npz files take
 ``parts`` and read only those arrays (``np.load`` is lazy per key): CLIP-Dissect reads
-only the raw-string cosines of a similarity file. ``gradcam.save_cams`` and
-``gradcam.load_cams`` are the Grad-CAM pair above. ``write_npz``, ``read_npz``,
-``write_parquet``, ``read_parquet``, ``write_text``, ``write_embeddings`` and
-``read_embeddings`` are the unchecked primitives below the pairs, for other files;
-``read_concepts`` is :func:`load_concepts` under its older name. ``write_npz`` streams a
-member given as :class:`RowBlocks` (shape, dtype, blocks of rows made on demand) into the
-file, so :func:`save_similarity` writes ``[N, C]`` cosines without holding them.
+only the raw-string cosines of a similarity file. ``save_cams`` and ``load_cams`` are the
+Grad-CAM pair above. ``write_npz``, ``read_npz``, ``write_parquet``, ``read_parquet``,
+``write_text``, ``write_embeddings`` and ``read_embeddings`` are the unchecked primitives
+below the pairs, for other files. ``write_npz`` streams a member given as
+:class:`RowBlocks` (shape, dtype, blocks of rows made on demand) into the file, so
+:func:`save_similarity` writes ``[N, C]`` cosines without holding them.
 """
 
 from __future__ import annotations
@@ -55,17 +54,15 @@ import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypedDict
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
 from . import names
+from .convis_grid import RankVolume  # numpy only: io stays light for table readers
 from .errors import InputDataError, UnreadableArtifactError
-
-if TYPE_CHECKING:  # convis pulls in torch and open_clip; io stays light for table readers
-    from .convis import RankVolume
 
 PathLike = str | os.PathLike
 
@@ -672,9 +669,6 @@ def load_concepts(path: PathLike) -> pd.DataFrame:
     return table
 
 
-read_concepts = load_concepts  # the name of callers written before the save/load pairs
-
-
 # ============================================================================ embeddings
 
 @dataclass
@@ -1039,7 +1033,7 @@ TOP_SYNSETS = _TableFormat("ConVis top synsets", "convis_top_synsets", {
 
 
 def save_vocabulary(path: PathLike, vocab: pd.DataFrame) -> None:
-    """Write a ConVis vocabulary (:func:`neuron_concepts.convis.build_vocabulary`)."""
+    """Write a ConVis vocabulary (:func:`neuron_concepts.convis_vocabulary.build_vocabulary`)."""
     _save_table(path, VOCABULARY, vocab)
 
 
@@ -1049,7 +1043,7 @@ def load_vocabulary(path: PathLike) -> pd.DataFrame:
 
 
 def save_top_synsets(path: PathLike, top: pd.DataFrame) -> None:
-    """Write an image's best synsets (:func:`neuron_concepts.convis.top_synsets`)."""
+    """Write an image's best synsets (:func:`neuron_concepts.convis_vocabulary.top_synsets`)."""
     _save_table(path, TOP_SYNSETS, top)
 
 
@@ -1069,7 +1063,7 @@ RANK_VOLUME = _NpzFormat("ConVis rank volume", "convis_rank_volume", {
 
 
 def save_rank_volume(path: PathLike, volume: RankVolume, synsets: Sequence[str] | np.ndarray) -> None:
-    """Write an image's :class:`~neuron_concepts.convis.RankVolume` and the vocabulary
+    """Write an image's :class:`~neuron_concepts.convis_grid.RankVolume` and the vocabulary
     ``synsets [S]`` (names) its columns rank."""
     _save_npz(path, RANK_VOLUME, {**volume.to_arrays(), "synsets": _str_ids(synsets)})
 
@@ -1077,8 +1071,6 @@ def save_rank_volume(path: PathLike, volume: RankVolume, synsets: Sequence[str] 
 def load_rank_volume(path: PathLike, vocab: pd.DataFrame | None = None) -> RankVolume:
     """Read an image's rank volume; with ``vocab`` (:func:`load_vocabulary`), check that
     it ranks exactly that vocabulary's synsets, in its order."""
-    from .convis import RankVolume  # here, not at the top: convis imports torch and open_clip
-
     arrays = _load_npz(path, RANK_VOLUME)
     if vocab is not None:
         expected = vocab["synset"].to_numpy(dtype=str)

@@ -60,7 +60,6 @@ MANIFEST_COLUMNS = ["path", "size", "sha256", "content_sha256"]
 
 
 # ---------------------------------------------------------------------------- hashing
-sha256_file = io.sha256_file  # SHA-256 hex digest of a file's bytes (io: writers record it)
 
 
 def sha256_tree(root: str | os.PathLike) -> str:
@@ -72,7 +71,7 @@ def sha256_tree(root: str | os.PathLike) -> str:
     root = Path(root)
     digest = hashlib.sha256()
     for rel in _walk_files(root, exclude=()):
-        digest.update(f"{rel}\t{sha256_file(root / rel)}\n".encode())
+        digest.update(f"{rel}\t{io.sha256_file(root / rel)}\n".encode())
     return digest.hexdigest()
 
 
@@ -136,7 +135,7 @@ def artifact_manifest(results_dir: str | os.PathLike,
         path = root / rel
         # The digest its job recorded when it wrote the file, if the file is unchanged since:
         # the run's end then reads no artifact again.
-        digest = io.recorded_sha256(path) or sha256_file(path)
+        digest = io.recorded_sha256(path) or io.sha256_file(path)
         rows.append({"path": rel, "size": path.stat().st_size, "sha256": digest,
                      "content_sha256": content_hash_parquet(path)
                      if rel.endswith(".parquet") else ""})
@@ -208,7 +207,7 @@ def verify_manifest(results_dir: str | os.PathLike,
             problems.append(f"missing: {row.path} (in the manifest, not under {root})")
             continue
         size = path.stat().st_size
-        digest = sha256_file(path)
+        digest = io.sha256_file(path)
         if digest == row.sha256:
             continue
         if not strict and row.content_sha256 and row.path.endswith(".parquet") \
@@ -287,7 +286,7 @@ def weights_identity(weights: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         elif path is not None:
             p = Path(path)
             if p.is_file():
-                ident.update(sha256=sha256_file(p), size=p.stat().st_size)
+                ident.update(sha256=io.sha256_file(p), size=p.stat().st_size)
             elif p.is_dir():
                 ident.update(sha256=sha256_tree(p), size=sum(
                     (p / rel).stat().st_size for rel in _walk_files(p, exclude=())))

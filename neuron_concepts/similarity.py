@@ -16,7 +16,6 @@ from numpy.typing import ArrayLike
 from . import io, lazy
 
 # Similarity names in paths (cos, tvmf-k16) are built and parsed with every other name.
-from .names import parse_sim, sim_name  # noqa: F401  (kept importable from here)
 
 # Imported on first use: the ConVis map jobs import this module for numpy helpers only.
 torch = lazy.module("torch")

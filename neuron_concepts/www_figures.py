@@ -53,7 +53,7 @@ def crop_comparison_from_artifacts(manifest: pd.DataFrame, cams: Mapping[str, np
                                    image_ids: Sequence | None = None, dpi: int = 100) -> Path:
     """The centre crop beside the Grad-CAM crop for sample images (the paper's Figure 4).
 
-    ``cams`` is the :func:`neuron_concepts.gradcam.load_cams` dict (its rows follow the
+    ``cams`` is the :func:`neuron_concepts.io.load_cams` dict (its rows follow the
     manifest, which the boxes rule checked); ``boxes`` the crop_boxes table. Titles give
     each image's id and the class the target model predicted (the class the CAM explains).
     """

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from neuron_concepts import convis, convis_eval as ev, data
+from neuron_concepts import convis_eval as ev, convis_grid, convis_vocabulary, convis_volume, data
 from neuron_concepts.errors import InputDataError
 
 # ----------------------------------------------------------------------------- AUROC
@@ -54,7 +54,7 @@ def test_classes_under_includes_the_synset_itself_and_keeps_wnid_order():
 def test_ood_scores_are_max_rank_sim_per_image():
     gen = np.random.default_rng(5)
     images, synsets, members = gen.standard_normal((7, 4)), gen.standard_normal((9, 4)), [2, 5]
-    expected = [convis.max_rank_sim(x, synsets, members) for x in images]
+    expected = [convis_volume.max_rank_sim(x, synsets, members) for x in images]
     np.testing.assert_allclose(ev.ood_scores(images, synsets, members, chunk_size=3), expected)
 
 
@@ -70,9 +70,9 @@ def test_image_baselines_by_hand():
 
 def test_ood_evaluation_on_one_hot_embeddings():
     brambling, beagle, violin = "n01530575", "n02088364", "n04536866"
-    vocab = convis.build_vocabulary([brambling, beagle, violin])
+    vocab = convis_vocabulary.build_vocabulary([brambling, beagle, violin])
     synset_emb = np.eye(len(vocab), len(vocab) + 3)  # every definition orthogonal to the others
-    row = {name: convis.synset_index(vocab, name) for name in ["brambling.n.01", "beagle.n.01", "violin.n.01"]}
+    row = {name: convis_vocabulary.synset_index(vocab, name) for name in ["brambling.n.01", "beagle.n.01", "violin.n.01"]}
     image_emb = synset_emb[[row["brambling.n.01"]] * 3 + [row["beagle.n.01"]] * 2 + [row["violin.n.01"]]]
     labels = [brambling] * 3 + [beagle] * 2 + [violin]
     table = ev.ood_evaluation(image_emb, labels, synset_emb, vocab, pairs=[("bird.n.01", "hunting_dog.n.01")],
@@ -167,8 +167,8 @@ def test_boxes_in_frame_follow_the_official_crop_and_scale():
 def test_wsol_of_volumes_moves_boxes_into_each_map_frame():
     counts = np.array([[0, 3], [3, 0], [1, 1]], dtype=np.uint16)  # 3 locations, 2 synsets
     boxes = np.array([[[0, 0, 4, 4]], [[4, 0, 8, 4]], [[0, 4, 8, 8]]])
-    native = convis.RankVolume(counts, boxes, (8, 8), np.zeros((3, 2), np.float16))
-    framed = convis.RankVolume(counts, boxes, (8, 8), np.zeros((3, 2), np.float16),
+    native = convis_grid.RankVolume(counts, boxes, (8, 8), np.zeros((3, 2), np.float16))
+    framed = convis_grid.RankVolume(counts, boxes, (8, 8), np.zeros((3, 2), np.float16),
                                source_shape=(16, 20), resize=8)
     gt = [np.array([[4.0, 0.0, 8.0, 4.0]]), np.array([[4.0, 0.0, 20.0, 8.0]])]
     result = ev.wsol_of_volumes(iter([native, framed]), gt, [0])

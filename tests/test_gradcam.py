@@ -13,7 +13,8 @@ from torch import nn
 from neuron_concepts import gradcam
 from neuron_concepts.errors import InputDataError
 from neuron_concepts.gradcam import (Box, boxes_for_manifest, compute_cams, crop_box, crop_boxes,
-                                     grad_cam, load_cams, save_cams, upsample_cam)
+                                     grad_cam, upsample_cam)
+from neuron_concepts.io import load_cams, save_cams
 
 
 def small_net(seed: int = 0) -> nn.Sequential:

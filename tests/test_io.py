@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_concepts import concepts, convis, data, evaluation, gradcam, io, stability
+from neuron_concepts import concepts, convis_grid, data, evaluation, gradcam, io, stability
 from neuron_concepts.errors import InputDataError
 
 rng = np.random.default_rng(0)
@@ -302,9 +302,9 @@ def test_unknown_parts_are_a_caller_error(tmp_path):
 
 # ---------------------------------------------------------------------------- ConVis rank volume
 
-def small_volume(resize: int | None = 8) -> convis.RankVolume:
+def small_volume(resize: int | None = 8) -> convis_grid.RankVolume:
     boxes = np.array([[[0, 0, 2, 2]], [[1, 1, 3, 3]]], dtype=np.int64)
-    return convis.RankVolume(rank_counts=np.array([[0, 2, 1], [1, 0, 2]], dtype=np.uint16),
+    return convis_grid.RankVolume(rank_counts=np.array([[0, 2, 1], [1, 0, 2]], dtype=np.uint16),
                              boxes=boxes, shape=(4, 4), location_emb=unit_rows(2, 5),
                              source_shape=(6, 4), resize=resize, padding="none")
 

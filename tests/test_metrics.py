@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from neuron_concepts import metrics
-from neuron_concepts.evaluation import (class_texts, embed_with_known, evaluate_final_layer,
-                                        evaluation_texts, summary_row, table_markdown)
+from neuron_concepts.embeddings import embed_with_known
+from neuron_concepts.evaluation import (class_texts, evaluate_final_layer, evaluation_texts,
+                                        summary_row, table_markdown)
 
 
 def test_hit_rate_exact_match_any_synonym():

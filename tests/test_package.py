@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +95,61 @@ def test_the_imagenet_class_lists_load_without_torch():
         "assert 'tabby, tabby cat' in evaluation.class_texts()\n"
         "assert 'torch' not in sys.modules and 'timm' not in sys.modules, 'heavy import'\n")
     assert result.returncode == 0, result.stderr
+
+
+# ----------------------------------------------------------------------------- layering
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """``lint-imports`` on the package under ``root`` with the contracts of its pyproject.toml
+    (import-linter: the test extras)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()",
+         "--no-cache"],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+
+
+def test_the_package_keeps_its_import_contracts():
+    """Layers (no cycle, formats below methods, methods below figures, every module placed),
+    no torch import in the light modules, no matplotlib below the figures."""
+    result = lint_imports(ROOT)
+    assert "No module named 'importlinter'" not in result.stderr, "pip install -e '.[test]'"
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def copy_package(target: Path) -> Path:
+    """The package and pyproject.toml copied under ``target``; the copy's package folder."""
+    shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")
+    shutil.copytree(ROOT / "neuron_concepts", target / "neuron_concepts",
+                    ignore=shutil.ignore_patterns("__pycache__", "templates"))
+    return target / "neuron_concepts"
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    # a cycle: io -> figures -> io (inside a function, as grimp counts it)
+    ("io", "def _drawn():\n    from . import figures\n", "layers, top to bottom"),
+    # a format importing an algorithm, one layer down the other way
+    ("convis_grid", "from . import convis_volume\n", "layers, top to bottom"),
+    # a method that draws
+    ("www", "import matplotlib\n", "nothing below the figures draws"),
+    # a light module importing torch at module level
+    ("io", "import torch\n", "light modules import no torch"),
+])
+def test_a_broken_contract_fails_the_linter(tmp_path, module, line, contract):
+    package = copy_package(tmp_path)
+    source = package / f"{module}.py"
+    source.write_text(source.read_text() + "\n\n" + line)
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout[-2000:]
+    broken = [row.strip() for row in result.stdout.splitlines() if row.endswith("BROKEN")]
+    assert f"{contract} BROKEN" in broken, result.stdout[-3000:]
+
+
+def test_a_new_module_must_be_placed_in_a_layer(tmp_path):
+    package = copy_package(tmp_path)
+    (package / "unplaced.py").write_text('"""A module no layer names."""\n')
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0 and "unplaced" in result.stdout, result.stdout[-2000:]

@@ -42,7 +42,7 @@ def test_sha256_file_equals_hashlib_on_whole_file(tmp_path: Path) -> None:
                                              dtype=np.uint8).tobytes()
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
-    assert provenance.sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert io.sha256_file(path) == hashlib.sha256(data).hexdigest()
 
 
 def test_manifest_lists_artifacts_with_size_and_hash(results: Path) -> None:
@@ -212,7 +212,7 @@ def test_writers_record_the_hash_and_the_manifest_trusts_it_only_while_unchanged
     results = tmp_path / "results"
     io.write_npz(results / "a" / "x.npz", v=np.arange(10))
     artifact = results / "a" / "x.npz"
-    assert io.recorded_sha256(artifact) == provenance.sha256_file(artifact)
+    assert io.recorded_sha256(artifact) == io.sha256_file(artifact)
     # The manifest takes the record (a forged one proves it is read, not recomputed) ...
     record = artifact.parent / io.HASH_RECORDS / "x.npz.json"
     stat = artifact.stat()
@@ -221,11 +221,11 @@ def test_writers_record_the_hash_and_the_manifest_trusts_it_only_while_unchanged
     # ... and the hidden record is no artifact.
     assert provenance.artifact_manifest(results)["path"].tolist() == ["a/x.npz"]
     # A file only touched (same bytes, new mtime) is hashed again and accepted ...
-    record.write_text(record.read_text().replace("f" * 64, provenance.sha256_file(artifact)))
+    record.write_text(record.read_text().replace("f" * 64, io.sha256_file(artifact)))
     os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
     assert io.recorded_sha256(artifact) is None
     assert io.changed_since_written(artifact) is None
-    assert provenance.artifact_manifest(results)["sha256"].tolist() == [provenance.sha256_file(artifact)]
+    assert provenance.artifact_manifest(results)["sha256"].tolist() == [io.sha256_file(artifact)]
     # ... but other bytes than its writer's are never blessed: named, with the remake command.
     artifact.write_bytes(artifact.read_bytes() + b"\0")
     with pytest.raises(InputDataError, match=r"changed by hand: .*a/x\.npz .*bytes when written.*"
@@ -240,7 +240,7 @@ def test_same_size_edit_is_found_by_hash_and_verify_names_it_after_a_new_manifes
     assert "same size, other bytes" in io.changed_since_written(csv)
     # A manifest written by an older version (hashing what is there) does not hide the edit.
     table = pd.read_csv(results / "provenance" / "manifest.tsv", sep="\t", keep_default_na=False)
-    table.loc[table["path"] == "tables/hit_rate.csv", "sha256"] = provenance.sha256_file(csv)
+    table.loc[table["path"] == "tables/hit_rate.csv", "sha256"] = io.sha256_file(csv)
     problems = provenance.verify_manifest(results, table)
     assert problems == [f"changed by hand: {results.as_posix()}/tables/hit_rate.csv (same size, "
                         "other bytes than when written); remake it with `snakemake --cores all "

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_concepts import concepts, evaluation, io, metrics, www
+from neuron_concepts import concepts, data, evaluation, io, metrics, www
 from neuron_concepts.activations import www_top_images
 from neuron_concepts.similarity import cosine
 
@@ -84,7 +84,7 @@ def test_table_equals_independent_recomputation(finished_workflow):
     path = finished_workflow.path
     table = pd.read_csv(path("results/tables/concept_discovery.csv"))
     synonyms = concepts.imagenet_class_synonyms()
-    lines = concepts.imagenet_label_lines()
+    lines = data.imagenet_label_lines()
     for concept_set in ("imagenet", "words"):
         desc = io.read_parquet(path(f"results/descriptions/demo/{TARGET}/fc/{METHOD}/{concept_set}.parquet"))
         emb = io.read_embeddings(path(f"results/eval_emb/{CLIP}/{concept_set}.npz"))

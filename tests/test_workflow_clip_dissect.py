@@ -63,7 +63,7 @@ def test_softwpmi_descriptions_equal_a_recomputation_from_the_artifacts(run, lay
     target, clip = target_dir(run), clip_dir(run)
     acts = io.read_npz(run.path(f"results/activations/demo/{target}/center/{layer}.npz"))
     raw = io.read_npz(run.path(f"results/similarity/demo/{clip}/center/words/cos.npz"))["raw"]
-    texts = io.read_concepts(run.path("results/concepts/words.parquet"))["text"].to_numpy()
+    texts = io.load_concepts(run.path("results/concepts/words.parquet"))["text"].to_numpy()
     for method, top_k in (("softwpmi-center-cos-k10", 10), ("softwpmi-center-cos-k16", 16)):
         params = {**SOFT, "top_k": top_k}
         scores = clip_dissect.soft_wpmi(raw, acts["activations"], **params)
@@ -125,7 +125,7 @@ def test_the_shared_clip_embeds_each_text_once_for_clip_dissect_and_the_evaluati
     the class names' evaluation rows, the evaluation copies the concepts' raw rows, and the
     copies equal the model's own embedding of the text."""
     clip = clip_dir(run)
-    concepts = io.read_concepts(run.path("results/concepts/words.parquet"))["text"].astype(str).tolist()
+    concepts = io.load_concepts(run.path("results/concepts/words.parquet"))["text"].astype(str).tolist()
     raw = io.load_text_embeddings(run.path(f"results/text_emb/{clip}/words.npz"), parts=["raw"]).raw
     classes = io.load_eval_embeddings(run.path(f"results/eval_emb/{clip}/imagenet-classes.npz"))
     evaluated = io.load_eval_embeddings(run.path(f"results/eval_emb/{clip}/words.npz"))

@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from conftest import Workflow, assert_same_volume_arrays, tiny_config
-from neuron_concepts import convis, convis_eval, data, embeddings, io, models, names, wordnet
+from neuron_concepts import convis_eval, convis_grid, convis_vocabulary, data, embeddings, io, models, names, wordnet
 from neuron_concepts.similarity import normalize
 
 pytestmark = pytest.mark.workflow
@@ -108,8 +108,8 @@ def synset_emb(flow: Workflow) -> np.ndarray:
     return io.read_npz(flow.path(f"results/text_emb/{CLIP}/convis-words.npz"))["raw"].astype(np.float32)
 
 
-def volume(flow: Workflow, image: str = IMAGE, probe: str = "demo") -> convis.RankVolume:
-    return convis.RankVolume.from_arrays(io.read_npz(flow.path(f"{folder(probe)}/ranks/{image}.npz")))
+def volume(flow: Workflow, image: str = IMAGE, probe: str = "demo") -> convis_grid.RankVolume:
+    return convis_grid.RankVolume.from_arrays(io.read_npz(flow.path(f"{folder(probe)}/ranks/{image}.npz")))
 
 
 def load_clip(flow: Workflow) -> models.ClipModel:
@@ -136,7 +136,7 @@ def test_vocabulary_definitions_are_a_row_aligned_concept_set(run):
     assert list(concepts["text"]) == list(vocab["definition"])
     assert list(concepts["synset"]) == list(vocab["synset"])
     assert len(synset_emb(run)) == len(vocab)
-    expected = convis.build_vocabulary(WORDS)
+    expected = convis_vocabulary.build_vocabulary(WORDS)
     assert list(vocab["synset"]) == list(expected["synset"])
     assert {"bird.n.01", "hunting_dog.n.01", "cat.n.01", "entity.n.01"} <= set(vocab["synset"])
 
@@ -149,7 +149,7 @@ def test_rank_volume_grid_covers_the_original_image(run):
     manifest = io.read_parquet(run.path("results/probe/demo/manifest.parquet")).set_index("image_id")
     shape = (int(manifest.loc[IMAGE, "height"]), int(manifest.loc[IMAGE, "width"]))
     assert vol.shape == shape and vol.padding == "none"
-    np.testing.assert_array_equal(vol.boxes, convis.patch_grid(*shape, SIZES, STRIDE))
+    np.testing.assert_array_equal(vol.boxes, convis_grid.patch_grid(*shape, SIZES, STRIDE))
     # the paper's grid: every patch inside the image, the last row and column at the far edges
     assert vol.inside().all() and vol.boxes[..., :2].min() == 0
     assert vol.boxes[:, -1, 2].max() == shape[1] and vol.boxes[:, -1, 3].max() == shape[0]
@@ -185,9 +185,9 @@ def test_rank_volume_equals_ranks_of_independently_embedded_patches(run):
 def test_saliency_artifact_equals_saliency_map_of_the_stored_volume(run):
     vol, vocab = volume(run), vocabulary(run)
     stored = io.read_npz(run.path(f"{folder()}/maps/{IMAGE}/{SYNSET}.npz"))
-    members = convis.hyponym_members(vocab, SYNSET)
+    members = convis_vocabulary.hyponym_members(vocab, SYNSET)
     np.testing.assert_array_equal(stored["members"], members)
-    expected = convis.saliency_map(vol.rank_counts, vol.boxes, members, vol.shape)
+    expected = convis_grid.saliency_map(vol.rank_counts, vol.boxes, members, vol.shape)
     np.testing.assert_array_equal(stored["saliency"], expected)
     # One pixel by hand: the mean over the patches covering it of the location's best member rank.
     y, x = vol.shape[0] // 2, vol.shape[1] // 3
@@ -201,7 +201,7 @@ def test_top_synsets_and_figures(run):
     vol, vocab = volume(run), vocabulary(run)
     top = io.read_parquet(run.path(f"{folder()}/top/{IMAGE}.parquet"))
     assert vol.inside().all()  # no padding: every location names the image
-    expected = convis.top_synsets(vol.rank_counts, vocab, n=3)
+    expected = convis_vocabulary.top_synsets(vol.rank_counts, vocab, n=3)
     assert list(top["synset"]) == list(expected["synset"])
     # scores: the best location
     np.testing.assert_allclose(top["score"], vol.ranks.max(axis=0)[top["index"]], atol=1e-6)
@@ -244,7 +244,7 @@ def test_ood_table_equals_a_recomputation_with_sklearn(run):
             assert rows["auroc"].isna().all()
             continue
         keep = is_in | is_out
-        members = convis.hyponym_members(vocab, positive)
+        members = convis_vocabulary.hyponym_members(vocab, positive)
         definition = synsets[list(vocab["synset"]).index(positive)]
         definition = definition / np.linalg.norm(definition)
         in_refs = refs[[wordnet_under(positive, w) for w in train_wnids]]
@@ -263,7 +263,7 @@ def test_wsol_table_equals_max_box_acc_of_the_sampled_images(run):
     made = sorted(str(p.relative_to(run.path(f"{folder('cub')}/ranks")).with_suffix(""))
                   for p in run.path(f"{folder('cub')}/ranks").rglob("*.npz"))
     assert made == sampled  # rank volumes only for the sampled test images
-    members = convis.hyponym_members(vocabulary(run), "bird.n.01")
+    members = convis_vocabulary.hyponym_members(vocabulary(run), "bird.n.01")
     maps = [volume(run, image, "cub").saliency(members) for image in sampled]
     boxes = [np.array([CUB_BOXES[CUB_TEST.index(image) + 1]], dtype=float) for image in sampled]
     table = pd.read_csv(run.path("results/tables/convis_wsol.csv"))
@@ -357,9 +357,9 @@ def test_volumes_of_shards_of_one_image_equal_those_of_a_shard_of_three(run):
     with run.changed_config(lambda c: c["convis"].update(images_per_job=1)):
         assert rank_volume_jobs(run.planned_jobs(*relative)) == WSOL_N  # one job per image
         run.snakemake(*relative)
-    members = convis.hyponym_members(vocabulary(run), "bird.n.01")
+    members = convis_vocabulary.hyponym_members(vocabulary(run), "bird.n.01")
     for path, arrays in before.items():
         after = io.read_npz(path)
         assert_same_volume_arrays(after, arrays, f"{path.name}: ")
-        np.testing.assert_array_equal(convis.RankVolume.from_arrays(after).saliency(members),
-                                      convis.RankVolume.from_arrays(arrays).saliency(members))
+        np.testing.assert_array_equal(convis_grid.RankVolume.from_arrays(after).saliency(members),
+                                      convis_grid.RankVolume.from_arrays(arrays).saliency(members))

@@ -54,7 +54,7 @@ def boxes(flow: Workflow) -> pd.DataFrame:
 
 
 def cams(flow: Workflow) -> dict:
-    return gradcam.load_cams(flow.path(f"results/gradcam/demo/{TARGET}/cams.npz"))
+    return io.load_cams(flow.path(f"results/gradcam/demo/{TARGET}/cams.npz"))
 
 
 def load_target(flow: Workflow) -> models.TargetModel:

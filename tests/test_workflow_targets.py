@@ -114,7 +114,7 @@ def test_cams_equal_textbook_grad_cam_on_whole_images(flow):
     flow, run = flow
     target = load_target(flow)
     table = manifest(flow)
-    saved = gradcam.load_cams(flow.path(f"results/gradcam/demo/{target_tag(run)}/cams.npz"))
+    saved = io.load_cams(flow.path(f"results/gradcam/demo/{target_tag(run)}/cams.npz"))
     transform = gradcam.whole_image_transform(target.input_size, target.mean, target.std)
     batch = torch.stack([transform(Image.open(flow.path(p)).convert("RGB")) for p in table["path"][:3]])
     layer = target.module.get_submodule(run["gradcam"])

@@ -1,7 +1,7 @@
 """AUROC of ConVis OOD detection and its baselines on an ImageNet-style probe set."""
 import pandas as pd
 
-from neuron_concepts import convis, convis_eval, evaluation, io
+from neuron_concepts import convis_eval, evaluation, io, wordnet
 from neuron_concepts.errors import InputDataError
 from neuron_concepts.logs import to_file
 
@@ -10,7 +10,7 @@ def embeddings_and_wnids(emb_path, manifest_path, probe):
     """A probe set's CLIP image embeddings and each image's ImageNet id (its class folder)."""
     emb = io.load_image_embeddings(emb_path)
     labels = io.load_manifest(manifest_path).set_index("image_id").loc[emb.ids, "label"]
-    bad = sorted({str(label) for label in labels if pd.isna(label) or not convis.is_wnid(str(label))})
+    bad = sorted({str(label) for label in labels if pd.isna(label) or not wordnet.is_wnid(str(label))})
     if bad:
         raise InputDataError(f"probe set {probe}: OOD evaluation needs images in ImageNet synset "
                              f"folders (n01530575/...), found labels {bad[:10]}")

@@ -1,6 +1,6 @@
 """Rank every ConVis vocabulary synset at every patch location of a shard of probe images."""
 
-from neuron_concepts import convis, data, io, models, names
+from neuron_concepts import convis_volume, data, io, models, names
 from neuron_concepts.errors import InputDataError
 from neuron_concepts.logs import to_file
 
@@ -22,7 +22,7 @@ with to_file(snakemake.log[0]) as log:
     clip = models.load_clip(**p.clip, device=models.resolve_device(p.device))
     images = ((image, data.load_image(manifest.loc[image, "path"])) for image in paths)  # read lazily
     try:
-        volumes = convis.rank_volumes(clip, images, definitions, sizes=p.grid["sizes"], stride=p.grid["stride"],
+        volumes = convis_volume.rank_volumes(clip, images, definitions, sizes=p.grid["sizes"], stride=p.grid["stride"],
                                       batch_size=p.batch_size, resize=p.grid["resize"], seed=p.seed or 0,
                                       padding=p.grid["padding"], precision=p.precision)
         for image, volume in volumes:

@@ -1,5 +1,5 @@
 """The ConVis maps of the configured (image, synset) pairs, from their stored rank volumes."""
-from neuron_concepts import convis, io
+from neuron_concepts import convis_vocabulary, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]):
@@ -9,7 +9,7 @@ with to_file(snakemake.log[0]):
         if item["volume"] not in volumes:
             volumes[item["volume"]] = io.load_rank_volume(item["volume"], vocab=vocab)
         volume = volumes[item["volume"]]
-        members = convis.hyponym_members(vocab, item["synset"])
+        members = convis_vocabulary.hyponym_members(vocab, item["synset"])
         # resize: the frame the map covers (None = the original image), for the figures
         io.save_convis_map(item["map"], volume.saliency(members), members, item["synset"],
                            resize=volume.resize)

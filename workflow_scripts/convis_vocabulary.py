@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from neuron_concepts import convis, io
+from neuron_concepts import convis_vocabulary, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]) as log:
@@ -12,7 +12,7 @@ with to_file(snakemake.log[0]) as log:
     if words_file:
         lines = Path(words_file).read_text(encoding="utf-8").splitlines()
         words = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    vocab = convis.build_vocabulary(words)
+    vocab = convis_vocabulary.build_vocabulary(words)
     log.info("vocabulary %s: %d synsets from %s", snakemake.wildcards.vocab, len(vocab),
              words_file or "the ImageNet classes")
     # One concept per vocabulary row, in row order and not de-duplicated (two synsets may

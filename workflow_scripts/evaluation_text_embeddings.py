@@ -1,7 +1,7 @@
 """Evaluation embeddings of a concept set: rows the model made already copied, the rest embedded."""
 from functools import partial
 
-from neuron_concepts import evaluation, io
+from neuron_concepts import embeddings, evaluation, io
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]) as log:
@@ -15,7 +15,7 @@ with to_file(snakemake.log[0]) as log:
         known_ids, known_emb = evaluation.known_embeddings(
             io.load_eval_embeddings(snakemake.input[f"{kind}_classes"]),
             *(clip_rows[0] if kind == "clip" and clip_rows else ()))
-        emb = evaluation.embed_with_known(
+        emb = embeddings.embed_with_known(
             texts, known_ids, known_emb,
             load=partial(evaluation.load_embedder, spec, p.device, p.batch_size))
         io.save_eval_embeddings(snakemake.output[kind], emb, ids=texts)

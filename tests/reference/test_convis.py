@@ -40,7 +40,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_concepts import convis, convis_eval, data
+from neuron_concepts import convis_eval, convis_grid, convis_volume, data
 
 # ----------------------------------------------------------------------------- references
 
@@ -119,12 +119,12 @@ def test_max_rank_sim_is_the_official_best_position_without_ties(seed):
     images, texts = gen.standard_normal((6, 16)), gen.standard_normal((40, 16))
     subtree = sorted(gen.choice(40, size=5, replace=False).tolist())
     z = cosines(images, texts)
-    ours = convis.max_rank_sim(images, texts, subtree).numpy()
+    ours = convis_volume.max_rank_sim(images, texts, subtree).numpy()
     # No ties: |{s' : z(s') < z(s)}| = |T| - 1 - position(s), so the best rank is the
     # smallest position.
     expected = [(len(texts) - 1 - official_rank(z[n], subtree)) / len(texts) for n in range(len(images))]
     np.testing.assert_allclose(ours, expected, atol=1e-6)
-    np.testing.assert_allclose(convis.rank_sim(images[0], texts).numpy(),
+    np.testing.assert_allclose(convis_volume.rank_sim(images[0], texts).numpy(),
                                (len(texts) - 1 - official_position(z[0])) / len(texts), atol=1e-6)
 
 
@@ -136,11 +136,11 @@ def test_tied_synsets_get_the_lower_rank_the_official_order_may_not():
     z = cosines(image[None], texts)[0]
     positions = official_position(z)[[1, 2, 3]]
     assert sorted(positions.tolist()) == [0, 1, 2]  # tied on top, in argsort's order
-    ours = convis.rank_sim(image, texts).numpy()
+    ours = convis_volume.rank_sim(image, texts).numpy()
     np.testing.assert_allclose(ours[[1, 2, 3]], 2 / 5)  # above s0 and s4 only
     # = the official value for the worst of the tied positions
     assert ours[1] == pytest.approx((len(texts) - 1 - positions.max()) / len(texts))
-    assert convis.max_rank_sim(image, texts, [0, 2]) == pytest.approx(2 / 5)
+    assert convis_volume.max_rank_sim(image, texts, [0, 2]) == pytest.approx(2 / 5)
 
 
 # ----------------------------------------------------------------------------- maps
@@ -155,7 +155,7 @@ def test_tied_synsets_get_the_lower_rank_the_official_order_may_not():
 def test_map_equals_the_official_accumulation_of_location_ranks(height, width, sizes, stride):
     """Our grid, aggregation and edges against the official loop, with one rank per location."""
     gen = np.random.default_rng(height * width)
-    boxes = convis.patch_grid(height, width, sizes, stride, padding="noise")
+    boxes = convis_grid.patch_grid(height, width, sizes, stride, padding="noise")
     n_synsets = 50
     counts = gen.integers(0, n_synsets, size=(len(boxes), n_synsets)).astype(np.uint16)
     members = [3, 7, 11]
@@ -174,7 +174,7 @@ def test_map_equals_the_official_accumulation_of_location_ranks(height, width, s
 
     reference = official_grid_heatmap(rank_at, height, width, sizes=tuple(sorted(sizes, reverse=True)),
                                       stride=stride)
-    ours = convis_eval.normalize_map(convis.saliency_map(counts, boxes, members, (height, width)))
+    ours = convis_eval.normalize_map(convis_grid.saliency_map(counts, boxes, members, (height, width)))
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
@@ -182,8 +182,8 @@ def test_official_sum_is_not_a_mean_when_the_stride_does_not_divide_the_sides():
     """Why the contract averages: with sides that are no multiple of the stride the official
     sum weighs pixels by how many patches cover them, which the mean does not."""
     height, width, sizes, stride = 30, 30, (6, 16), 4
-    boxes = convis.patch_grid(height, width, sizes, stride, padding="noise")
-    ones = convis.saliency_map(np.ones((len(boxes), 2), np.uint16), boxes, [0], (height, width))
+    boxes = convis_grid.patch_grid(height, width, sizes, stride, padding="noise")
+    ones = convis_grid.saliency_map(np.ones((len(boxes), 2), np.uint16), boxes, [0], (height, width))
     assert np.ptp(ones) == 0  # the mean of a constant is that constant everywhere
     covering = np.zeros((height, width))
     for x0, y0, x1, y1 in boxes.reshape(-1, 4):
@@ -196,10 +196,10 @@ def test_rank_volume_map_equals_the_official_map_of_its_location_embeddings():
     against the full vocabulary, the official loop, and our volume's map."""
     gen = np.random.default_rng(7)
     height, width, sizes, stride = 48, 40, (16, 32), 8
-    boxes = convis.patch_grid(height, width, sizes, stride, padding="noise")
+    boxes = convis_grid.patch_grid(height, width, sizes, stride, padding="noise")
     location_emb = gen.standard_normal((len(boxes), 12)).astype(np.float32)
     texts = gen.standard_normal((30, 12)).astype(np.float32)
-    volume = convis.RankVolume(convis.rank_counts(torch.from_numpy(location_emb), texts).numpy().astype(np.uint16),
+    volume = convis_grid.RankVolume(convis_volume.rank_counts(torch.from_numpy(location_emb), texts).numpy().astype(np.uint16),
                                boxes, (height, width), location_emb.astype(np.float16))
     assert volume.padding == "noise"  # read from the boxes
     subtree = [2, 9, 21]
@@ -224,7 +224,7 @@ def test_rank_volume_map_equals_the_official_map_of_its_location_embeddings():
 def test_map_equals_the_papers_algorithm_on_the_valid_grid(height, width, sizes, stride):
     """The default grid: exactly the paper's locations, and its map the paper's pixel means."""
     gen = np.random.default_rng(height + width)
-    boxes = convis.patch_grid(height, width, sizes, stride)
+    boxes = convis_grid.patch_grid(height, width, sizes, stride)
     n_synsets = 40
     counts = gen.integers(0, n_synsets, size=(len(boxes), n_synsets)).astype(np.uint16)
     members = [0, 5, 17]
@@ -238,9 +238,9 @@ def test_map_equals_the_papers_algorithm_on_the_valid_grid(height, width, sizes,
 
     reference = paper_heatmap(rank_at, height, width, sizes, stride)
     assert sorted(seen) == sorted(where)  # no location beyond the paper's
-    ours = convis.saliency_map(counts, boxes, members, (height, width))
+    ours = convis_grid.saliency_map(counts, boxes, members, (height, width))
     np.testing.assert_allclose(ours, reference, rtol=1e-6)
-    assert convis.inside_locations(boxes, (height, width)).all()
+    assert convis_grid.inside_locations(boxes, (height, width)).all()
 
 
 def test_centre_crop_matches_the_official_pil_centercrop():

@@ -34,7 +34,7 @@ import torch
 from PIL import Image, ImageFilter
 from torchvision import transforms as T
 
-from neuron_concepts import convis
+from neuron_concepts import convis_volume
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)  # CLIP's
 
@@ -60,7 +60,7 @@ def recording_clip(size: int) -> SimpleNamespace:
 
 def captured_inputs(clip, image: Image.Image, sizes, stride, padding, seed=0):
     """The encoder inputs of every (location, size), and the volume: ``[L, K, 3, h, w]``."""
-    volume = convis.rank_volume(clip, image, np.eye(3), sizes=sizes, stride=stride, batch_size=7,
+    volume = convis_volume.rank_volume(clip, image, np.eye(3), sizes=sizes, stride=stride, batch_size=7,
                                 seed=seed, padding=padding)
     rows = torch.cat(clip.module.batches)
     n_locations = volume.boxes.shape[0]

@@ -20,7 +20,7 @@ How the official code builds the vocabulary (``T``) and a synset's subtree:
   (``leaves_idxs``) are ``get_subtree_set(hierarchy, synset)``: the synset and everything
   below it in the graph (``wordnet_utils.py`` l. 184-202, a walk along out-edges).
 
-The library leaves instance senses out as well (``convis.build_vocabulary``), so the two
+The library leaves instance senses out as well (``convis_vocabulary.build_vocabulary``), so the two
 vocabularies are equal, words with instance senses included.
 """
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from neuron_concepts import convis, wordnet
+from neuron_concepts import convis_vocabulary, wordnet
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def official_subtree(graph: nx.DiGraph, synset) -> set:
 
 
 def members_of(vocab, synset: str) -> set[str]:
-    return {vocab["synset"].iloc[i] for i in convis.hyponym_members(vocab, synset)}
+    return {vocab["synset"].iloc[i] for i in convis_vocabulary.hyponym_members(vocab, synset)}
 
 
 def instance_senses(words, wn) -> list:
@@ -107,7 +107,7 @@ COMMON_NOUNS = ["dog", "poodle", "cat", "tiger", "river", "city", "oak", "violin
 def test_common_nouns_give_the_official_vocabulary_and_hierarchy(wn):
     assert instance_senses(COMMON_NOUNS, wn) == []  # the case where both must agree
     graph = official_hierarchy(COMMON_NOUNS, wn)
-    vocab = convis.build_vocabulary(COMMON_NOUNS)
+    vocab = convis_vocabulary.build_vocabulary(COMMON_NOUNS)
     assert set(vocab["synset"]) == official_vocabulary(graph, wn)
     assert len(vocab) == graph.number_of_nodes() > 100
     # Every official edge is a parent link of ours and no other: the same hierarchy.
@@ -126,7 +126,7 @@ def test_common_nouns_give_the_official_vocabulary_and_hierarchy(wn):
 ])
 def test_hyponym_members_are_the_official_subtree(wn, synset, size):
     graph = official_hierarchy(COMMON_NOUNS, wn)
-    vocab = convis.build_vocabulary(COMMON_NOUNS)
+    vocab = convis_vocabulary.build_vocabulary(COMMON_NOUNS)
     expected = {s.name() for s in official_subtree(graph, wn.synset(synset))}
     assert members_of(vocab, synset) == expected
     if size is not None:
@@ -142,7 +142,7 @@ def test_instance_senses_are_left_out_as_the_official_vocabulary_leaves_them(wn)
     instances = instance_senses(INSTANCE_WORDS, wn)
     assert {s.name() for s in instances} >= {"paris.n.01", "nile.n.01", "lincoln.n.01"}
     graph = official_hierarchy(INSTANCE_WORDS, wn)
-    vocab = convis.build_vocabulary(INSTANCE_WORDS)
+    vocab = convis_vocabulary.build_vocabulary(INSTANCE_WORDS)
     assert set(vocab["synset"]) == official_vocabulary(graph, wn)
     assert not set(vocab["synset"]) & {s.name() for s in instances}
     for synset in ("river.n.01", "city.n.01", "entity.n.01"):
@@ -154,4 +154,4 @@ def test_words_with_a_space_name_nothing_in_the_official_dictionary(wn):
     official dictionary's "creme brulee" and "dune buggy"); ours reads it as creme_brulee."""
     assert wn.synsets("creme brulee", pos=wn.NOUN) == []
     assert official_hierarchy(["creme brulee"], wn).number_of_nodes() == 0
-    assert "creme_brulee.n.01" in set(convis.build_vocabulary(["creme brulee"])["synset"])
+    assert "creme_brulee.n.01" in set(convis_vocabulary.build_vocabulary(["creme brulee"])["synset"])

@@ -42,7 +42,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_concepts import clip_dissect, concepts, evaluation, io
+from neuron_concepts import clip_dissect, concepts, data, evaluation, io
 
 N = 1000  # classes = final-layer neurons = concepts (the label lines)
 
@@ -105,7 +105,7 @@ def our_evaluation(scores: np.ndarray, n_best: int, tmp_path) -> tuple[np.ndarra
     io.save_descriptions(path, clip_dissect.description_table(scores, texts, n_best))
     table = evaluation.evaluate_final_layer(
         io.load_descriptions(path), concepts.imagenet_class_synonyms(),
-        concepts.imagenet_label_lines(), fake_embed, fake_embed, concept_type="imagenet_labels")
+        data.imagenet_label_lines(), fake_embed, fake_embed, concept_type="imagenet_labels")
     row = evaluation.summary_row(table, "clip-dissect")
     return table["cd_top1_acc"].to_numpy(), table["cd_top5_acc"].to_numpy(), row
 

@@ -28,7 +28,7 @@ import zlib
 import numpy as np
 import pytest
 
-from neuron_concepts import concepts, metrics
+from neuron_concepts import concepts, data, metrics
 
 TOL = 1e-5
 
@@ -202,7 +202,7 @@ def test_wordnet_nouns_keep_duplicates_unless_deduplicated():
 
 
 def test_imagenet_concepts_are_the_split_label_lines():
-    lines = concepts.imagenet_label_lines()
+    lines = data.imagenet_label_lines()
     expected = [word for line in lines for word in line.split(", ")]
     table = concepts.concept_set({"type": "imagenet"})
     assert list(table.text) == expected
