@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from conftest import Workflow, assert_same_volume_arrays, tiny_config
-from neuron_concepts import convis, convis_eval, data, embeddings, io, models, names, wordnet
+from neuron_concepts import convis, convis_eval, data, embeddings, io, models, names, paths, wordnet
 from neuron_concepts.similarity import normalize
 
 pytestmark = pytest.mark.workflow
@@ -329,7 +329,7 @@ def test_a_box_csv_selects_sampled_images_of_any_probe_set(run):
         config["convis"]["wsol"] = {"probe": "demo", "boxes_csv": "boxes.csv", "n_images": 2, "seed": 1}
     with run.changed_config(use_csv):
         made = planned_volumes(run, "results/tables/convis_wsol.csv")
-    planned = {names.parse_convis_volume_path(path)["image"] for path in made}
+    planned = {paths.parse_convis_volume(path)["image"] for path in made}
     sampled = set(convis_eval.sample_ids(["astronaut", "coffee", "rocket"], 2, 1))
     # The sample shares the demo folder with convis.images: chelsea's volume exists, but the
     # three images are one shard, one job, which remakes every volume it holds.
