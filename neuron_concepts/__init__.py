@@ -9,6 +9,7 @@ Configuration and running:
 
 - ``settings``: the configuration as the workflow reads it, cross-checked, then resolved once.
 - ``names``: the parameter names in artifact paths: build them, parse them, match them.
+- ``paths``: where every artifact lives: one function per artifact, its wildcards by default.
 - ``errors``: the exceptions whose message says what to fix.
 - ``logs``: a job's Python logging, warnings and stderr, sent to its log file.
 - ``lazy``: modules imported on first use, so jobs that never touch torch never load it.
@@ -68,7 +69,7 @@ __all__ = [
     "activations", "browser", "clip_dissect", "compare", "compare_figures", "concepts", "convis_eval",
     "convis_figures", "convis_grid", "convis_vocabulary", "convis_volume", "data", "embeddings",
     "errors", "evaluation", "figures", "gradcam", "io", "layers", "lazy", "logs", "metrics", "models",
-    "names", "describe", "shards",
+    "names", "paths", "describe", "shards",
     "plan", "provenance", "resources", "settings", "similarity", "stability", "wordnet", "www", "www_figures",
 ]
 

@@ -229,7 +229,7 @@ def _write_static(out: Path) -> None:
     folder = resources.files("neuron_concepts") / "templates" / "browser"
     (out / "static").mkdir(parents=True, exist_ok=True)
     for name in STATIC_FILES:
-        (out / "static" / name).write_text((folder / name).read_text())
+        (out / static_file(name)).write_text((folder / name).read_text())
 
 
 def _data_script(layer: str, data: dict) -> str:
@@ -253,9 +253,33 @@ def _clean(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 4)
 
 
+#: Names inside the site folder (paths.browser places the folder): the index page, the
+#: thumbnails' folder and the ConVis page.
+INDEX = "index.html"
+THUMBS = "thumbs"
+CONVIS_PAGE = "convis.html"
+
+
 def layer_file(layer: str) -> str:
     """The page of a layer in the site."""
     return f"layer-{layer}.html"
+
+
+def data_file(layer: str) -> str:
+    """The data script of a layer's page in the site (``data/<layer>.js``)."""
+    return f"data/{layer}.js"
+
+
+def static_file(name: str) -> str:
+    """A script or style sheet of :data:`STATIC_FILES` in the site (``static/<name>``)."""
+    return f"static/{name}"
+
+
+def site_files(layers: Sequence[str], convis: bool) -> list[str]:
+    """What :func:`build_site` writes besides the index and the thumbnails, by name inside
+    the site: each layer's page and data, the static files, and the ConVis page (``convis``)."""
+    return ([layer_file(layer) for layer in layers] + [data_file(layer) for layer in layers]
+            + [static_file(name) for name in STATIC_FILES] + ([CONVIS_PAGE] if convis else []))
 
 
 def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str], final_layer: str,
@@ -357,7 +381,7 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
         layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
                           page_size=options.page_size, n_images=options.n_images)
         (out / "data").mkdir(exist_ok=True)
-        (out / "data" / f"{layer}.js").write_text(_data_script(layer, layer_data))
+        (out / data_file(layer)).write_text(_data_script(layer, layer_data))
         (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
             title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
             methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer]))
@@ -469,7 +493,7 @@ def _write_convis(out, convis, row_of, image, options, env, title, layers) -> di
         top = io.load_top_synsets(item["top"]).to_dict("records") if item.get("top") else []
         entries.append(dict(image=name, row=row, anchor=anchor, file=f"thumbs/convis/{row}.{THUMB_EXT}",
                             maps=maps, top=top))
-    (out / "convis.html").write_text(env.get_template("convis.html").render(
+    (out / CONVIS_PAGE).write_text(env.get_template("convis.html").render(
         title=title, entries=entries, layers=layers, layer_file=layer_file))
     return anchors
 

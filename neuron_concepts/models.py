@@ -21,6 +21,8 @@ from typing import Callable, ContextManager, Sequence
 
 from . import lazy
 from .errors import ConfigError, WeightsError
+# Model names in paths are built in names (light: the rule files build them at parse time).
+from .names import RANDOM, looks_like_path, model_tag, weights_label  # noqa: F401
 
 # Imported on first use: the workflow imports this module for model names while it plans
 # (every snakemake call), and that must not pay torch's import.
@@ -29,7 +31,6 @@ nn = lazy.module("torch.nn")
 
 log = logging.getLogger(__name__)
 
-RANDOM = "random"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -135,25 +136,6 @@ def to_model_input(batch: torch.Tensor, device: torch.device | str,
     channels-last when the model is."""
     memory_format = torch.channels_last if channels_last and batch.ndim == 4 else torch.preserve_format
     return batch.to(device, non_blocking=True, memory_format=memory_format)
-
-
-def weights_label(weights: str) -> str:
-    """The weights part of a model's name: a tag, ``random``, or ``ckpt-<file stem>``."""
-    if weights == RANDOM:
-        return RANDOM
-    if looks_like_path(weights):
-        return "ckpt-" + Path(weights).name.split(".")[0]
-    return weights
-
-
-def model_tag(arch: str, weights: str) -> str:
-    """The name of a model in artifact paths, e.g. ``resnet50-IMAGENET1K_V1``."""
-    return f"{arch}-{weights_label(weights)}"
-
-
-def looks_like_path(weights: str) -> bool:
-    """Whether a weights value names a local file rather than a tag."""
-    return "/" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
 
 
 def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:

@@ -14,18 +14,21 @@ values back, and a regular expression that matches exactly what the builder writ
 - ConVis grid: ``anchored64-128-stride16[-noise][-r224]`` -- :func:`convis_grid_name`,
   :func:`parse_convis_grid`, :data:`CONVIS_GRID`
 - ConVis shard (logs of rank-volume jobs): ``shard0003`` -- :func:`convis_shard_name`,
-  :func:`parse_convis_shard`, :data:`CONVIS_SHARD`; rank volumes
-  ``{grid folder}/ranks/{image}.npz`` -- :func:`convis_volume_path`,
-  :func:`parse_convis_volume_path`
+  :func:`parse_convis_shard`, :data:`CONVIS_SHARD`
 - image shard (rows of a probe manifest an image-stage job reads): ``rows0-10000`` --
-  :func:`image_shard_name`, :func:`parse_image_shard`, :data:`IMAGE_SHARD`; the shard of an
-  artifact :func:`image_shard_path`
+  :func:`image_shard_name`, :func:`parse_image_shard`, :data:`IMAGE_SHARD`
 - layer: ``layer4-mean``, ``blocks.11-cls``, ``fc`` -- :func:`layer_name`,
   :func:`parse_layer_name`, :data:`LAYER`: a module path and how its output becomes one
   value per neuron (none for ``[B, K]`` outputs)
-- model: ``resnet50-IMAGENET1K_V1`` -- built by ``models.model_tag`` (it stays with the
-  model loading code; an architecture may hold ``-``, so a tag is not parsed back), matched
-  by :data:`MODEL_TAG`
+- model: ``resnet50-IMAGENET1K_V1`` -- :func:`model_tag` (an architecture may hold ``-``,
+  so a tag is not parsed back), matched by :data:`MODEL_TAG`; the sentence model
+  ``all-mpnet-base-v2`` -- :func:`sentence_model_tag`
+- crop (the parameters of a gradcam view, naming its crop boxes): ``f0.5`` --
+  :func:`gradcam_crop`, :func:`parse_gradcam_crop`, :data:`GRADCAM_CROP`
+- ConVis definitions as a concept set: ``convis-demo`` -- :func:`convis_concept_set_name`,
+  :func:`parse_convis_concept_set_name`
+
+Paths are made of these names in :mod:`neuron_concepts.paths`.
 
 Views, similarities and methods are declared once, in the registries below (:data:`VIEWS`,
 :data:`SIMILARITIES`, :data:`WWW`, :data:`CLIP_DISSECT`): a parameter added to one of them
@@ -43,6 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import NamedTuple, Union
 
 # ---------------------------------------------------------------- value patterns
@@ -50,7 +54,7 @@ from typing import NamedTuple, Union
 INTEGER = r"[0-9]+"
 NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?"  # what f"{x:g}" writes for x >= 0
 CONFIG_NAME = r"[A-Za-z0-9_.]+"  # names the config gives: probe sets, concept sets, vocabularies
-MODEL_TAG = r"[^/]+"  # models.model_tag: one path component
+MODEL_TAG = r"[^/]+"  # model_tag: one path component
 SYNSET = r"[^/]+\.n\.[0-9]+"  # a WordNet noun synset, e.g. hunting_dog.n.01
 
 
@@ -339,6 +343,20 @@ def view_decode(view: str) -> str:
     return "gpu" if parse_view(view).suffix == GPU_DECODE_SUFFIX else "pil"
 
 
+def gradcam_crop(view: str) -> str | None:
+    """The crop of a view, the parameter part of a gradcam view (``gradcam-f0.5`` -> ``f0.5``)
+    that names its crop boxes; None for a view that does not crop (``center``)."""
+    parsed = parse_view(view)
+    return parsed.params_part if parsed.kind == "gradcam" else None
+
+
+def parse_gradcam_crop(crop: str) -> dict:
+    """The parameters of a crop name (:func:`gradcam_crop`): ``f0.5`` -> crop_fraction 0.5."""
+    if re.fullmatch(GRADCAM_CROP, crop) is None:
+        raise ValueError(f"{crop!r} is no gradcam crop name (e.g. f0.5)")
+    return parse_view(f"gradcam-{crop}").params
+
+
 # ---------------------------------------------------------------- layers
 
 
@@ -373,6 +391,44 @@ def parse_layer_name(name: str) -> LayerName:
                          "where the output is a map or tokens, e.g. layer4-mean)")
     layer, _, reduction = name.partition("-")
     return LayerName(layer, reduction or None)
+
+
+# ---------------------------------------------------------------- models
+# No torch here: the rule files name models at parse time (neuron_concepts.models loads them).
+
+#: The weights value that asks for seeded random initialisation (config ``weights: random``).
+RANDOM = "random"
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+
+
+def looks_like_path(weights: str) -> bool:
+    """Whether a weights value (or a model name) names a local file or folder rather than a tag."""
+    return "/" in weights or weights.endswith(_CHECKPOINT_SUFFIXES)
+
+
+def weights_label(weights: str) -> str:
+    """The weights part of a model's name: a tag, ``random``, or ``ckpt-<file stem>``."""
+    if weights == RANDOM:
+        return RANDOM
+    if looks_like_path(weights):
+        return "ckpt-" + PurePath(weights).name.split(".")[0]
+    return weights
+
+
+def model_tag(arch: str, weights: str) -> str:
+    """The name of a model in artifact paths, e.g. ``resnet50-IMAGENET1K_V1``."""
+    return f"{arch}-{weights_label(weights)}"
+
+
+def sentence_model_tag(name: str) -> str:
+    """The sentence model's name in paths: ``random`` for random weights, a
+    sentence-transformers name as it is (``all-mpnet-base-v2``), a local folder by its last
+    component; any run of characters outside ``[A-Za-z0-9_.-]`` becomes ``--``."""
+    if name == RANDOM:
+        return RANDOM
+    if looks_like_path(name):
+        name = PurePath(name).name
+    return _checked(re.sub(r"[^A-Za-z0-9_.-]+", "--", name), MODEL_TAG, "sentence model")
 
 
 # ---------------------------------------------------------------- similarities
@@ -465,6 +521,27 @@ def parse_clip_dissect_method(name: str) -> dict:
 METHOD = f"(?:{WWW_METHOD}|{CLIP_DISSECT_METHOD})"
 
 
+# ---------------------------------------------------------------- ConVis concept sets
+# A ConVis vocabulary's definitions are a concept set of their own (rule convis_vocabulary),
+# named with a hyphen that no configured concept set may hold (CONFIG_NAME).
+
+CONVIS_CONCEPTS_PREFIX = "convis-"
+
+
+def convis_concept_set_name(vocab: str) -> str:
+    """The concept set of a ConVis vocabulary's definitions: ``convis-demo``. A wildcard
+    (``{vocab}``) gives the pattern."""
+    return f"{CONVIS_CONCEPTS_PREFIX}{vocab}"
+
+
+def parse_convis_concept_set_name(name: str) -> str:
+    """The vocabulary of a ConVis concept set name (:func:`convis_concept_set_name`)."""
+    vocab = name[len(CONVIS_CONCEPTS_PREFIX):]
+    if not name.startswith(CONVIS_CONCEPTS_PREFIX) or re.fullmatch(CONFIG_NAME, vocab) is None:
+        raise ValueError(f"{name!r} is no ConVis concept set name (e.g. convis-demo)")
+    return vocab
+
+
 # ---------------------------------------------------------------- ConVis grids
 
 
@@ -521,26 +598,6 @@ def parse_convis_shard(name: str) -> int:
     return int(name[len("shard"):])
 
 
-def convis_volume_path(folder: str, image: str) -> str:
-    """The rank volume of probe image ``image`` in a ConVis grid folder
-    (``results/convis/{probe}/{clip}/{vocab}/{grid}``): ``{folder}/ranks/{image}.npz``."""
-    return f"{folder}/ranks/{image}.npz"
-
-
-_CONVIS_VOLUME = re.compile(rf"(?:.*/)?convis/(?P<probe>{CONFIG_NAME})/(?P<clip>{MODEL_TAG})/"
-                            rf"(?P<vocab>{CONFIG_NAME})/(?P<grid>{CONVIS_GRID})/ranks/(?P<image>.+)\.npz")
-
-
-def parse_convis_volume_path(path: str) -> dict:
-    """probe, clip, vocab, grid and image (an id may hold ``/``) of a rank-volume path
-    (:func:`convis_volume_path`)."""
-    match = _CONVIS_VOLUME.fullmatch(str(path))
-    if match is None:
-        raise ValueError(f"{path!r} is no ConVis rank volume "
-                         "(results/convis/{probe}/{clip}/{vocab}/{grid}/ranks/{image}.npz)")
-    return match.groupdict()
-
-
 # ---------------------------------------------------------------- image shards
 # An image stage (activations, Grad-CAM, image embeddings) of a large probe set runs as jobs
 # over ranges of manifest rows, each writing the artifact's shard; a join writes the
@@ -564,14 +621,6 @@ def parse_image_shard(name: str) -> tuple[int, int]:
         raise ValueError(f"{name!r} is no image shard name (e.g. rows0-10000)")
     start, stop = name[len("rows"):].split("-")
     return int(start), int(stop)
-
-
-def image_shard_path(path: str, shard: str) -> str:
-    """Where the shard ``shard`` of the artifact ``path`` lives: beside it, in
-    ``shards/{shard}/`` (``results/image_emb/demo/clip/shards/rows0-8/center.npz``). A
-    wildcard pattern stays a pattern (``{shard}`` may be a wildcard too)."""
-    folder, _, file = str(path).rpartition("/")
-    return f"{folder}/shards/{shard}/{file}" if folder else f"shards/{shard}/{file}"
 
 
 def ood_reference_probe_name(train_probe: str) -> str:

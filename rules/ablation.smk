@@ -10,9 +10,9 @@ rule ablation_table:
     input:
         evaluations=lambda wc: [item["path"] for item in ablation_evaluations()],
     output:
-        csv=report("results/tables/ablation.csv", caption="../report/ablation_table.rst",
+        csv=report(paths.table("ablation", "csv"), caption="../report/ablation_table.rst",
                    category="WWW: Grad-CAM view and t-vMF", subcategory="Tables"),
-        md="results/tables/ablation.md",
+        md=paths.table("ablation", "md"),
     params:
         # Each evaluation's path with its labels, so no label depends on list order.
         evaluations=lambda wc: ablation_evaluations(),
@@ -34,7 +34,7 @@ rule neuron_panel_figure:
     input:
         unpack(neuron_panel_inputs),
     output:
-        [report(f"results/figures/neuron_panels/{layer}.png", caption="../report/neuron_panels.rst",
+        [report(paths.neuron_panel(layer), caption="../report/neuron_panels.rst",
                 category="WWW: Grad-CAM view and t-vMF", subcategory="Neuron panels",
                 labels={"layer": layer})
          for layer in SETTINGS.figures.layers],

@@ -7,14 +7,11 @@
 rule activations:
     """Activations [N, K] of every configured layer of the target, one forward pass per view."""
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
+        manifest=paths.probe_manifest(),
         boxes=view_boxes,
         weights=lambda wc: weights_marker("target", wc.target),
     output:
-        expand(
-            "results/activations/{{probe}}/{{target}}/{{view}}/{layer}.npz",
-            layer=LAYERS,
-        ),
+        [paths.activations(layer=layer) for layer in LAYERS],
     params:
         target=target_spec(),
         # each layer's module path, layout and reduction (neuron_concepts.layers.LayerNeurons)
@@ -43,11 +40,7 @@ rule activations:
 
 use rule activations as activations_shard with:
     output:
-        expand(
-            names.image_shard_path("results/activations/{{probe}}/{{target}}/{{view}}/{layer}.npz",
-                                   "{{shard}}"),
-            layer=LAYERS,
-        ),
+        [paths.image_shard(paths.activations(layer=layer)) for layer in LAYERS],
     wildcard_constraints:
         probe=names.CONFIG_NAME,
     log:
@@ -57,18 +50,16 @@ use rule activations as activations_shard with:
 rule join_activations:
     """The activations of a sharded probe set: its shards' rows, in manifest order."""
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
+        manifest=paths.probe_manifest(),
         shards=lambda wc: [path for layer in LAYERS for path in image_shard_paths(
-            f"results/activations/{wc.probe}/{wc.target}/{wc.view}/{layer}.npz", wc.probe, "image")],
+            paths.activations(wc.probe, wc.target, wc.view, layer), wc.probe, "image")],
     output:
-        expand(
-            "results/activations/{{probe}}/{{target}}/{{view}}/{layer}.npz",
-            layer=LAYERS,
-        ),
+        [paths.activations(layer=layer) for layer in LAYERS],
     params:
         kind="activations",
         # each layer's shards, in row order (one list per output)
-        shards=lambda wc: [image_shard_paths(f"results/activations/{wc.probe}/{wc.target}/{wc.view}/{layer}.npz", wc.probe, "image")
+        shards=lambda wc: [image_shard_paths(paths.activations(wc.probe, wc.target, wc.view, layer),
+                                             wc.probe, "image")
                            for layer in LAYERS],
     wildcard_constraints:
         probe=sharded_probes("image"),

@@ -11,9 +11,9 @@ rule browser:
     input:
         browser_inputs,
     output:
-        index="results/browser/index.html",
+        index=paths.browser(neuron_browser.INDEX),
         files=browser_files(),  # layer pages and data, scripts, the ConVis page
-        thumbs=directory("results/browser/thumbs"),
+        thumbs=directory(paths.browser(neuron_browser.THUMBS)),
     params:
         site=lambda wc: browser_site(),
         options=lambda wc: browser_options(),
@@ -39,7 +39,7 @@ rule browser_screenshot:
         rules.browser.output.files,
         rules.browser.output.thumbs,
     output:
-        report("results/figures/browser_panel.png", caption="../report/browser.rst",
+        report(paths.figure("browser_panel"), caption="../report/browser.rst",
                category="Neuron browser"),
     params:
         layer=FINAL_LAYER or LAYERS[-1],

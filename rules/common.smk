@@ -2,7 +2,9 @@
 wildcard constraints, the paths and inputs of the core stages, and the final outputs.
 
 No rules here. Each feature's helpers live beside its rules: rules/helpers/<feature>.smk,
-included by rules/<feature>.smk (Snakemake's linter wants functions and rules apart). Names in paths are built and parsed by neuron_concepts.names;
+included by rules/<feature>.smk (Snakemake's linter wants functions and rules apart). Names in
+paths are built and parsed by neuron_concepts.names, and every path is made of them by
+neuron_concepts.paths (one function per artifact: no rule file writes a path by hand);
 derived config (what is on, "empty means all", names of views and methods) is resolved
 once, below, by neuron_concepts.settings. Every value a rule's script reads reaches it
 through the rule's params or input, so Snakemake reruns exactly what a change invalidates.
@@ -11,9 +13,9 @@ through the rule's params or input, so Snakemake reruns exactly what a change in
 import re
 from pathlib import Path
 
-from neuron_concepts import layers, names, resources, settings
+from neuron_concepts import layers, names, paths, resources, settings
 from neuron_concepts.errors import ConfigError
-from neuron_concepts.models import RANDOM, looks_like_path, model_tag
+from neuron_concepts.names import RANDOM, model_tag
 from neuron_concepts.resources import (image_tower_gpu_mem_mb, table_rows, text_runtime_min,
                                        thumbnail_runtime_min)
 
@@ -83,9 +85,7 @@ CLIP_ROLES = ("match", "dissect", "eval")
 # Role -> model tag in paths. Roles that name the same model share its artifacts.
 CLIP = {role: model_tag(config["clip"][role]["model"], clip_role_spec(role)["pretrained"])
         for role in CLIP_ROLES}
-SENTENCE = (RANDOM if sentence_spec()["name"] == RANDOM
-            else re.sub(r"[^A-Za-z0-9_.-]+", "--", Path(config["sentence_model"]).name
-                        if looks_like_path(config["sentence_model"]) else config["sentence_model"]))
+SENTENCE = names.sentence_model_tag(sentence_spec()["name"])
 
 
 def clip_spec(tag):
@@ -118,17 +118,12 @@ def text_models():
     return list(dict.fromkeys(CLIP[role] for role in roles))
 
 
-def text_embeddings_path(tag, concepts):
-    """The text embeddings of a concept set by the CLIP model ``tag`` (rule text_embeddings)."""
-    return f"results/text_emb/{tag}/{concepts}.npz"
-
-
 def text_embedding_models(wildcards):
     """Each model of a text_embeddings job: load_clip arguments, the text parts its cosine
     matrices compare with (similarity_matrices: part and matrix share their names), output
     path, and the embeddings by the same model whose raw rows it copies (known_class_embeddings)."""
     return [dict(tag=tag, clip=clip_spec(tag), parts=(parts := similarity_matrices(tag)),
-                 path=text_embeddings_path(tag, wildcards.concepts),
+                 path=paths.text_embeddings(tag, wildcards.concepts),
                  known=known_class_embeddings(tag) if "raw" in parts else None)
             for tag in text_models()]
 
@@ -146,8 +141,8 @@ def similarity_pairs():
 def similarity_items(wildcards):
     """Each (model, view) of a similarity job: inputs, matrices and output path."""
     return [dict(clip=tag, view=view, matrices=similarity_matrices(tag),
-                 images=f"results/image_emb/{wildcards.probe}/{tag}/{view}.npz",
-                 texts=text_embeddings_path(tag, wildcards.concepts),
+                 images=paths.image_embeddings(wildcards.probe, tag, view),
+                 texts=paths.text_embeddings(tag, wildcards.concepts),
                  path=similarity_path(wildcards.probe, tag, view, wildcards.concepts))
             for tag, view in similarity_pairs()]
 
@@ -183,7 +178,7 @@ def weights_marker(kind, tag):
     """The download marker a model job waits for; none for random weights."""
     if tag == RANDOM or tag.endswith(f"-{RANDOM}"):
         return []
-    return [f"{config['weights_cache']}/markers/{kind}/{tag}.json"]
+    return [paths.weights_marker(config["weights_cache"], kind, tag)]
 
 
 def use_gpu():
@@ -427,23 +422,29 @@ wildcard_constraints:
 
 
 # ---------------------------------------------------------------- paths and inputs of the core stages
+# neuron_concepts.paths with what the config fixes: the target, its final layer, the
+# cosines' dtype.
 
 
 def description_path(probe, layer, method, concepts):
-    return f"results/descriptions/{probe}/{TARGET}/{layer}/{method}/{concepts}.parquet"
+    """The descriptions of the target's ``layer`` (paths.descriptions)."""
+    return paths.descriptions(probe, TARGET, layer, method, concepts)
 
 
 def evaluation_path(probe, method, concepts):
-    return f"results/eval/{probe}/{TARGET}/{FINAL_LAYER}/{method}/{concepts}.parquet"
+    """The evaluation of the target's final layer's descriptions (paths.evaluation)."""
+    return paths.evaluation(probe, TARGET, FINAL_LAYER, method, concepts)
 
 
 def activations_path(probe, view, layer):
-    return f"results/activations/{probe}/{TARGET}/{view}/{layer}.npz"
+    """The target's activations of ``layer`` (paths.activations)."""
+    return paths.activations(probe, TARGET, view, layer)
 
 
 def similarity_path(probe, clip, view, concepts):
-    return (f"results/similarity/{probe}/{clip}/{view}/{concepts}/"
-            f"{names.cosine_file_name(SETTINGS.scale.cosine_dtype)}")
+    """The cosines, in the configured dtype's file (paths.similarity)."""
+    return paths.similarity(probe, clip, view, concepts,
+                            names.cosine_file_name(SETTINGS.scale.cosine_dtype))
 
 
 def similarity_resources(wildcards, attempt):
@@ -506,16 +507,14 @@ def description_resources(input, attempt, n_top, n_ks, passes):
 
 
 def view_boxes_path(probe, view):
-    """The crop boxes a view needs (named by the view's crop parameters); None for center."""
-    parsed = names.parse_view(view)
-    if parsed.kind != "gradcam":
-        return None
-    return f"results/gradcam/{probe}/{TARGET}/boxes-{parsed.params_part}.parquet"
+    """The crop boxes a view needs (named by the view's crop, names.gradcam_crop); None for center."""
+    crop = names.gradcam_crop(view)
+    return None if crop is None else paths.crop_boxes(probe, TARGET, crop)
 
 
 def image_shard_paths(path, probe, stage):
     """The shards of an artifact ``path`` of a probe set's image ``stage``, in row order."""
-    return [names.image_shard_path(path, shard) for shard in image_shards(probe, stage)]
+    return [paths.image_shard(path, shard) for shard in image_shards(probe, stage)]
 
 
 def view_boxes(wildcards):

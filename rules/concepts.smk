@@ -3,7 +3,7 @@ rule concept_set:
     input:
         concept_source,
     output:
-        "results/concepts/{concepts}.parquet",
+        paths.concepts(),
     params:
         spec=lambda wc: config["concept_sets"][wc.concepts],
     # Only configured names (the schema's pattern): "convis-<vocab>" concept sets hold

@@ -1,10 +1,10 @@
 # ConVis (Giulivi & Boracchi): saliency maps of WordNet synsets through CLIP ranks, and their
 # OOD and WSOL evaluations. Off when the config has no convis section. Artifacts of a probe
-# set live under
-#   results/convis/{probe}/{clip}/{vocab}/{convis_grid}/
-# with convis_grid e.g. anchored64-128-stride16 (neuron_concepts.names.convis_grid_name: the
-# paper's valid-location grid; ...-noise for the official code's noise-padded grid, ...-r224
-# for a 224-px centre crop): ranks/{image}.npz, maps/{image}/{synset}.npz, top/{image}.parquet.
+# set live in one folder per CLIP model, vocabulary and patch grid (paths.convis_dir), the
+# grid e.g. anchored64-128-stride16 (neuron_concepts.names.convis_grid_name: the paper's
+# valid-location grid; ...-noise for the official code's noise-padded grid, ...-r224 for a
+# 224-px centre crop): rank volumes, maps and top-synset tables (paths.convis_volume,
+# paths.convis_map, paths.convis_top).
 # A geometry, vocabulary or CLIP model of its own never overwrites or reuses another's.
 #
 # Jobs are sized by work, not by image: the rank volumes of a folder's images (the
@@ -23,13 +23,13 @@ rule convis_vocabulary:
 
     Also writes the definitions as a concept set (text = definition, synset = name, one row
     per vocabulary row, not de-duplicated) for the text_embeddings rule, so row i of
-    results/text_emb/{clip}/convis-{vocab}.npz (key ``raw``) embeds synset i.
+    paths.convis_text_embeddings (key ``raw``) embeds synset i.
     """
     input:
         convis_words_file,
     output:
-        vocab="results/convis/vocab/{vocab}.parquet",
-        concepts="results/concepts/convis-{vocab}.parquet",
+        vocab=paths.convis_vocab(),
+        concepts=paths.convis_concepts(),
     params:
         words_file=lambda wc: convis_vocabulary_spec(wc.vocab).get("words_file"),
     # the head of ConVis's chain (definitions, rank volumes, maps): start it early
@@ -51,14 +51,13 @@ for _shard in convis_shards():
         # The rank volumes (uint16 rank counts of every vocabulary synset at every patch
         # location) of one shard of images: CLIP loaded once, patches of consecutive images
         # sharing forwards of convis.batch_size. The script reads the image ids from the
-        # output paths (names.parse_convis_volume_path) rather than from a param, so a shard
+        # output paths (paths.parse_convis_volume) rather than from a param, so a shard
         # whose volumes all exist is not rerun when an image added elsewhere moves its borders.
         name:
             _shard["rule_name"]
         input:
-            manifest=f"results/probe/{_shard['probe']}/manifest.parquet",
-            vocab=f"results/convis/vocab/{_shard['vocab']}.parquet",
-            texts=f"results/text_emb/{CLIP['match']}/convis-{_shard['vocab']}.npz",
+            manifest=paths.probe_manifest(_shard["probe"]),
+            **convis_vocabulary_files(_shard["vocab"]),
             weights=weights_marker("clip", CLIP["match"]),
         output:
             _shard["volumes"],
@@ -89,7 +88,7 @@ if convis_pair_items():
         volumes (no CLIP call), one job for all of them."""
         input:
             volumes=sorted({item["volume"] for item in convis_pair_items()}),
-            vocab=f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
+            vocab=paths.convis_vocab(convis_config()["vocabulary"]),
         output:
             [item["map"] for item in convis_pair_items()],
         params:
@@ -114,7 +113,7 @@ if convis_image_items():
         rank), one job for all images."""
         input:
             volumes=[item["volume"] for item in convis_image_items()],
-            vocab=f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
+            vocab=paths.convis_vocab(convis_config()["vocabulary"]),
         output:
             [item["top"] for item in convis_image_items()],
         params:
@@ -140,8 +139,8 @@ if convis_image_items() or convis_pair_items():
             maps=[item["map"] for item in convis_pair_items()],
             volumes=[item["volume"] for item in convis_image_items()],
             tops=[item["top"] for item in convis_image_items()],
-            vocab=f"results/convis/vocab/{convis_config()['vocabulary']}.parquet",
-            manifest=f"results/probe/{convis_config()['probe']}/manifest.parquet",
+            vocab=paths.convis_vocab(convis_config()["vocabulary"]),
+            manifest=paths.probe_manifest(convis_config()["probe"]),
         output:
             [report(item["figure"], caption="../report/convis_map.rst", category="ConVis",
                     subcategory="Saliency maps", labels={"image": item["image"], "synset": item["synset"]})
@@ -170,9 +169,9 @@ rule convis_ood:
     input:
         unpack(convis_ood_inputs),
     output:
-        csv=report("results/tables/convis_ood.csv", caption="../report/convis_ood.rst",
+        csv=report(paths.table("convis_ood", "csv"), caption="../report/convis_ood.rst",
                    category="ConVis", subcategory="Tables"),
-        md="results/tables/convis_ood.md",
+        md=paths.table("convis_ood", "md"),
     params:
         pairs=lambda wc: convis_ood_pairs(),
         reduce=lambda wc: convis_config()["ood"]["reduce"],
@@ -193,9 +192,9 @@ rule convis_wsol:
     input:
         unpack(convis_wsol_inputs),
     output:
-        csv=report("results/tables/convis_wsol.csv", caption="../report/convis_wsol.rst",
+        csv=report(paths.table("convis_wsol", "csv"), caption="../report/convis_wsol.rst",
                    category="ConVis", subcategory="Tables"),
-        md="results/tables/convis_wsol.md",
+        md=paths.table("convis_wsol", "md"),
     params:
         # One item per image, carrying its own volume path and boxes (nothing zipped by position).
         images=lambda wc: convis_wsol_items(),

@@ -8,12 +8,12 @@ rule text_embeddings:
     setting) is copied from evaluation_class_embeddings, not embedded again.
     """
     input:
-        concepts="results/concepts/{concepts}.parquet",
+        concepts=paths.concepts(),
         # ancient: a rewritten class-name file (same model, same texts) reruns no CLIP stage
         known=lambda wc: [ancient(m["known"]) for m in text_embedding_models(wc) if m["known"]],
         weights=[marker for tag in text_models() for marker in weights_marker("clip", tag)],
     output:
-        [text_embeddings_path(tag, "{concepts}") for tag in text_models()],
+        [paths.text_embeddings(tag) for tag in text_models()],
     params:
         # Each model: its loader arguments, the parts it embeds and its output path.
         models=text_embedding_models,
@@ -40,13 +40,13 @@ rule text_embeddings:
 rule convis_text_embeddings:
     """CLIP embeddings of a ConVis vocabulary's definitions (raw strings), row i = synset i."""
     input:
-        concepts="results/concepts/convis-{vocab}.parquet",
+        concepts=paths.convis_concepts(),
         weights=lambda wc: weights_marker("clip", wc.clip),
     output:
-        "results/text_emb/{clip}/convis-{vocab}.npz",
+        paths.convis_text_embeddings(),
     params:
         models=lambda wc: [dict(tag=wc.clip, clip=clip_spec(wc.clip), parts=["raw"],
-                                path=f"results/text_emb/{wc.clip}/convis-{wc.vocab}.npz")],
+                                path=paths.convis_text_embeddings(wc.clip, wc.vocab))],
         # no WWW templates: raw definitions only, so a template change reruns no rank volume
         batch_size=config["batch_size"]["text"],
         device=config["device"],
@@ -70,11 +70,11 @@ rule image_embeddings:
     manifest rows, joined by join_image_embeddings (rules/common.smk, image shards).
     """
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
+        manifest=paths.probe_manifest(),
         boxes=view_boxes,
         weights=lambda wc: weights_marker("clip", wc.clip),
     output:
-        "results/image_emb/{probe}/{clip}/{view}.npz",
+        paths.image_embeddings(),
     params:
         clip=lambda wc: clip_spec(wc.clip),
         rows=shard_rows,
@@ -101,7 +101,7 @@ rule image_embeddings:
 
 use rule image_embeddings as image_embeddings_shard with:
     output:
-        names.image_shard_path("results/image_emb/{probe}/{clip}/{view}.npz", "{shard}"),
+        paths.image_shard(paths.image_embeddings()),
     wildcard_constraints:
         probe=names.CONFIG_NAME,
     log:
@@ -111,14 +111,14 @@ use rule image_embeddings as image_embeddings_shard with:
 rule join_image_embeddings:
     """The CLIP image embeddings of a sharded probe set: its shards' rows, in manifest order."""
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
-        shards=lambda wc: image_shard_paths(f"results/image_emb/{wc.probe}/{wc.clip}/{wc.view}.npz",
+        manifest=paths.probe_manifest(),
+        shards=lambda wc: image_shard_paths(paths.image_embeddings(wc.probe, wc.clip, wc.view),
                                             wc.probe, "image"),
     output:
-        "results/image_emb/{probe}/{clip}/{view}.npz",
+        paths.image_embeddings(),
     params:
         kind="image_embeddings",
-        shards=lambda wc: image_shard_paths(f"results/image_emb/{wc.probe}/{wc.clip}/{wc.view}.npz",
+        shards=lambda wc: image_shard_paths(paths.image_embeddings(wc.probe, wc.clip, wc.view),
                                             wc.probe, "image"),
     wildcard_constraints:
         probe=sharded_probes("image"),

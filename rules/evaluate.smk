@@ -44,7 +44,7 @@ rule evaluation_text_embeddings:
     and editing a concept set re-embeds only its own texts.
     """
     input:
-        concepts="results/concepts/{concepts}.parquet",
+        concepts=paths.concepts(),
         **{f"{kind}_classes": path
            for kind, path in evaluation_model_paths(EVALUATION_CLASSES).items()},
         # ancient: text_embeddings rewrites the file when only WWW's prompts change
@@ -104,9 +104,9 @@ rule concept_discovery_table:
     input:
         evaluations=[item["path"] for item in evaluations()],
     output:
-        csv=report("results/tables/concept_discovery.csv", caption="../report/concept_discovery.rst",
+        csv=report(paths.table("concept_discovery", "csv"), caption="../report/concept_discovery.rst",
                    category="Concept discovery", subcategory="Tables"),
-        md="results/tables/concept_discovery.md",
+        md=paths.table("concept_discovery", "md"),
     params:
         # Each evaluation's path with its labels, so no label depends on list order.
         evaluations=evaluations(),

@@ -1,6 +1,6 @@
 # The Grad-CAM view of the improved WWW (Sannomiya & Hotta 2025): CAMs once per probe set
 # and target, crop boxes per crop fraction, and the crop comparison figure. A gradcam view
-# is named gradcam-{crop} (gradcam-f0.5); its boxes boxes-{crop}.parquet (view_boxes_path).
+# is named gradcam-{crop} (gradcam-f0.5, names.gradcam_crop); its boxes paths.crop_boxes.
 
 
 include: "helpers/gradcam.smk"
@@ -13,10 +13,10 @@ rule grad_cam:
     manifest rows, joined by join_grad_cam (rules/common.smk, image shards).
     """
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
+        manifest=paths.probe_manifest(),
         weights=lambda wc: weights_marker("target", wc.target),
     output:
-        "results/gradcam/{probe}/{target}/cams.npz",
+        paths.gradcam_cams(),
     params:
         target=target_spec(),
         # the Grad-CAM layer and how its output is a map (neuron_concepts.layers.LayerNeurons)
@@ -46,7 +46,7 @@ rule grad_cam:
 
 use rule grad_cam as grad_cam_shard with:
     output:
-        names.image_shard_path("results/gradcam/{probe}/{target}/cams.npz", "{shard}"),
+        paths.image_shard(paths.gradcam_cams()),
     wildcard_constraints:
         probe=names.CONFIG_NAME,
     log:
@@ -56,15 +56,13 @@ use rule grad_cam as grad_cam_shard with:
 rule join_grad_cam:
     """The Grad-CAMs of a sharded probe set: its shards' rows, in manifest order."""
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
-        shards=lambda wc: image_shard_paths(f"results/gradcam/{wc.probe}/{wc.target}/cams.npz",
-                                            wc.probe, "gradcam"),
+        manifest=paths.probe_manifest(),
+        shards=lambda wc: image_shard_paths(paths.gradcam_cams(wc.probe, wc.target), wc.probe, "gradcam"),
     output:
-        "results/gradcam/{probe}/{target}/cams.npz",
+        paths.gradcam_cams(),
     params:
         kind="cams",
-        shards=lambda wc: image_shard_paths(f"results/gradcam/{wc.probe}/{wc.target}/cams.npz",
-                                            wc.probe, "gradcam"),
+        shards=lambda wc: image_shard_paths(paths.gradcam_cams(wc.probe, wc.target), wc.probe, "gradcam"),
     wildcard_constraints:
         probe=sharded_probes("gradcam"),
     priority: 10
@@ -82,12 +80,12 @@ rule join_grad_cam:
 rule crop_boxes:
     """Square boxes around each image's CAM peak at one crop fraction; no model, seconds."""
     input:
-        manifest="results/probe/{probe}/manifest.parquet",
-        cams="results/gradcam/{probe}/{target}/cams.npz",
+        manifest=paths.probe_manifest(),
+        cams=paths.gradcam_cams(),
     output:
-        "results/gradcam/{probe}/{target}/boxes-{crop}.parquet",
+        paths.crop_boxes(),
     params:
-        crop_fraction=lambda wc: names.parse_view(f"gradcam-{wc.crop}").params["crop_fraction"],
+        crop_fraction=lambda wc: names.parse_gradcam_crop(wc.crop)["crop_fraction"],
     priority: 10
     resources:
         mem_mb=4000,
@@ -103,11 +101,11 @@ rule crop_boxes:
 rule crop_comparison_figure:
     """Centre crop beside Grad-CAM crop with the CAM, for sample images (the seed's Figure 4)."""
     input:
-        manifest=lambda wc: f"results/probe/{SETTINGS.figures.probe}/manifest.parquet",
-        cams=lambda wc: f"results/gradcam/{SETTINGS.figures.probe}/{TARGET}/cams.npz",
+        manifest=lambda wc: paths.probe_manifest(SETTINGS.figures.probe),
+        cams=lambda wc: paths.gradcam_cams(SETTINGS.figures.probe, TARGET),
         boxes=lambda wc: view_boxes_path(SETTINGS.figures.probe, gradcam_view()),
     output:
-        report("results/figures/crop_comparison.png", caption="../report/crop_comparison.rst",
+        report(paths.figure("crop_comparison"), caption="../report/crop_comparison.rst",
                category="WWW: Grad-CAM view and t-vMF", subcategory="Figures"),
     params:
         image_ids=lambda wc: SETTINGS.figures.sample_images,

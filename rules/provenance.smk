@@ -1,4 +1,4 @@
-# What made results/: included last, since its inputs are every final output.
+# What made the results folder (paths.RESULTS): included last, since its inputs are every final output.
 
 
 include: "helpers/provenance.smk"
@@ -8,10 +8,10 @@ warn_if_running_elsewhere()
 
 
 rule provenance:
-    """What made results/: the resolved config, package versions, weights and a manifest.
+    """What made the results folder: the resolved config, package versions, weights and a manifest.
 
     Its inputs are every final artifact (final_outputs(), what rule all asks for), so it
-    runs last and its manifest lists the SHA-256 of every file under results/. Check a
+    runs last and its manifest lists the SHA-256 of every file under it. Check a
     (regenerated) results tree against it with
 
         python -m neuron_concepts.provenance verify results
@@ -22,14 +22,14 @@ rule provenance:
         artifacts=final_outputs(),
         weights=[model["marker"] for model in provenance_models() if model["marker"]],
     output:
-        config="results/provenance/config.yaml",
-        environment="results/provenance/environment.yaml",
-        weights="results/provenance/weights.yaml",
-        manifest="results/provenance/manifest.tsv",
+        config=paths.provenance("config.yaml"),
+        environment=paths.provenance("environment.yaml"),
+        weights=paths.provenance("weights.yaml"),
+        manifest=paths.provenance("manifest.tsv"),
     params:
         config=config,
         models=provenance_models(),
-        results=lambda wildcards, output: Path(output.manifest).parent.parent,  # results/
+        results=lambda wildcards, output: Path(output.manifest).parent.parent,  # paths.RESULTS
     localrule: True
     log:
         "logs/provenance.log",
@@ -42,16 +42,16 @@ rule provenance:
 onstart:
     # Before any job: what a killed job left half-written (its writer no longer runs) goes,
     # and an artifact edited by hand is named, never built on or blessed.
-    remove_unfinished_writes("results")
-    refuse_hand_edits("results")
+    remove_unfinished_writes(paths.RESULTS)
+    refuse_hand_edits(paths.RESULTS)
     record_running()
 
 
 onsuccess:
     record_ended()
-    keep_run_log(log, "results/provenance/runs")
+    keep_run_log(log, paths.provenance("runs"))
 
 
 onerror:
     record_ended()
-    keep_run_log(log, "results/provenance/runs", failed=True)
+    keep_run_log(log, paths.provenance("runs"), failed=True)

@@ -10,10 +10,10 @@ rule stability_table:
     input:
         descriptions=lambda wc: [item["path"] for item in stability_descriptions()],
     output:
-        csv=report("results/tables/stability.csv", caption="../report/stability_table.rst",
+        csv=report(paths.table("stability", "csv"), caption="../report/stability_table.rst",
                    category="CLIP-Dissect stability", subcategory="Tables"),
-        md="results/tables/stability.md",
-        figure=report("results/figures/stability.png", caption="../report/stability_figure.rst",
+        md=paths.table("stability", "md"),
+        figure=report(paths.figure("stability"), caption="../report/stability_figure.rst",
                       category="CLIP-Dissect stability", subcategory="Figures"),
     params:
         # Each description's path with its labels, so no label depends on list order.

@@ -1,7 +1,7 @@
 rule download_weights:
     """Fetch a model's weights into the cache once; every model job reads them from there."""
     output:
-        "{cache}/markers/{kind}/{tag}.json",
+        paths.weights_marker(),
     params:
         spec=lambda wc: weights_spec(wc.kind, wc.tag),
     wildcard_constraints:

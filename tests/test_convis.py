@@ -436,20 +436,21 @@ def test_float16_forward_keeps_the_ranks_that_maps_and_top_synsets_read(tiny_cli
 
 
 def test_shard_names_and_volume_paths_round_trip():
-    from neuron_concepts import names
+    from neuron_concepts import names, paths
 
     assert names.convis_shard_name(3) == "shard0003" and names.parse_convis_shard("shard0003") == 3
     assert names.parse_convis_shard(names.convis_shard_name(12345)) == 12345
     with pytest.raises(ValueError, match="no ConVis shard"):
         names.parse_convis_shard("shard3")
     folder = "results/convis/cub/ViT-B-32-openai/imagenet/anchored64-128-stride16-noise-r224"
-    path = names.convis_volume_path(folder, "001.Black_footed_Albatross/a_1")
+    parts = dict(probe="cub", clip="ViT-B-32-openai", vocab="imagenet",
+                 convis_grid="anchored64-128-stride16-noise-r224",
+                 image="001.Black_footed_Albatross/a_1")
+    path = paths.convis_volume(**parts)
     assert path == f"{folder}/ranks/001.Black_footed_Albatross/a_1.npz"
-    assert names.parse_convis_volume_path(path) == dict(
-        probe="cub", clip="ViT-B-32-openai", vocab="imagenet",
-        grid="anchored64-128-stride16-noise-r224", image="001.Black_footed_Albatross/a_1")
+    assert paths.parse_convis_volume(path) == parts
     with pytest.raises(ValueError, match="no ConVis rank volume"):
-        names.parse_convis_volume_path(f"{folder}/maps/a_1/bird.n.01.npz")
+        paths.parse_convis_volume(f"{folder}/maps/a_1/bird.n.01.npz")
 
 
 def test_precision_auto_is_float16_on_cuda_only():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_concepts import data, io, names, shards
+from neuron_concepts import data, io, names, paths, shards
 from neuron_concepts.errors import InputDataError
 
 
@@ -26,7 +26,7 @@ def test_shards_hold_whole_batches_and_cover_every_row_once():
 def test_shard_names_and_paths_round_trip():
     assert names.image_shard_name(8, 16) == "rows8-16"
     assert names.parse_image_shard("rows8-16") == (8, 16)
-    assert names.image_shard_path("results/image_emb/demo/clip/center.npz", "rows0-8") == \
+    assert paths.image_shard(paths.image_embeddings("demo", "clip", "center"), "rows0-8") == \
         "results/image_emb/demo/clip/shards/rows0-8/center.npz"
     with pytest.raises(ValueError):
         names.image_shard_name(9, 8)

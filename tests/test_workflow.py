@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuron_concepts import concepts, data, evaluation, io, metrics, www
+from neuron_concepts import concepts, data, evaluation, io, metrics, names, paths, www
 from neuron_concepts.activations import www_top_images
 from neuron_concepts.similarity import cosine
 
 pytestmark = pytest.mark.workflow
 
 TARGET, CLIP = "resnet18-random", "tiny-clip-random"
-METHOD = "www-center-cos-n4-a0.95"
+METHOD = names.www_method_name("center", "cos", n_images=4, alpha=0.95)
+COSINES = names.cosine_file_name("float32")
 UPSTREAM = {"probe_manifest", "concept_set", "text_embeddings", "image_embeddings", "activations",
             "similarity", "evaluation_class_embeddings", "evaluation_text_embeddings",
             "download_weights"}
@@ -29,32 +30,32 @@ def _norms(x: np.ndarray) -> np.ndarray:
 
 def test_artifacts_have_the_contracted_shapes_and_types(finished_workflow):
     path = finished_workflow.path
-    manifest = io.read_parquet(path("results/probe/demo/manifest.parquet"))
+    manifest = io.read_parquet(path(paths.probe_manifest("demo")))
     assert list(manifest.columns) == ["image_id", "path", "label", "label_name", "width", "height"]
     n_images = len(manifest)
     assert n_images >= 20
 
-    words = io.read_parquet(path("results/concepts/words.parquet"))
+    words = io.read_parquet(path(paths.concepts("words")))
     source = path("resources/concepts/demo_words.txt").read_text().splitlines()
     assert list(words.text) == [" ".join(s.split()) for s in source if s.strip()]  # duplicates kept
 
-    text = io.read_npz(path(f"results/text_emb/{CLIP}/words.npz"))
+    text = io.read_npz(path(paths.text_embeddings(CLIP, "words")))
     assert text["emb"].dtype == np.float16 and text["emb"].shape == (len(words), 64)
     np.testing.assert_allclose(_norms(text["emb"]), 1, atol=2e-3)
     np.testing.assert_allclose(_norms(text["raw"]), 1, atol=2e-3)
     assert text["base"].shape == (64,)
 
     for layer, width in (("layer3-mean", 256), ("layer4-mean", 512), ("fc", 1000)):
-        acts = io.read_npz(path(f"results/activations/demo/{TARGET}/center/{layer}.npz"))
+        acts = io.read_npz(path(paths.activations("demo", TARGET, "center", layer)))
         assert acts["activations"].dtype == np.float32
         assert acts["activations"].shape == (n_images, width)
         assert list(acts["ids"]) == list(manifest.image_id)
 
-    images = io.read_npz(path(f"results/image_emb/demo/{CLIP}/center.npz"))
+    images = io.read_npz(path(paths.image_embeddings("demo", CLIP, "center")))
     assert images["emb"].dtype == np.float16 and images["emb"].shape == (n_images, 64)
     np.testing.assert_allclose(_norms(images["emb"]), 1, atol=2e-3)
 
-    sims = io.read_npz(path(f"results/similarity/demo/{CLIP}/center/words/cos.npz"))
+    sims = io.read_npz(path(paths.similarity("demo", CLIP, "center", "words", COSINES)))
     assert sims["prompt"].dtype == np.float32 and sims["prompt"].shape == (n_images, len(words))
     expected = np.asarray(cosine(images["emb"].astype(np.float32), text["emb"].astype(np.float32)))
     np.testing.assert_allclose(sims["prompt"].astype(np.float32), expected, atol=3e-3)
@@ -65,11 +66,11 @@ def test_artifacts_have_the_contracted_shapes_and_types(finished_workflow):
 
 def test_www_descriptions_equal_recomputation_from_embeddings(finished_workflow):
     path = finished_workflow.path
-    words = io.read_parquet(path("results/concepts/words.parquet"))
-    text = io.read_embeddings(path(f"results/text_emb/{CLIP}/words.npz"))
-    images = io.read_embeddings(path(f"results/image_emb/demo/{CLIP}/center.npz"))["emb"]
-    acts = io.read_npz(path(f"results/activations/demo/{TARGET}/center/layer4-mean.npz"))["activations"]
-    table = io.read_parquet(path(f"results/descriptions/demo/{TARGET}/layer4-mean/{METHOD}/words.parquet"))
+    words = io.read_parquet(path(paths.concepts("words")))
+    text = io.read_embeddings(path(paths.text_embeddings(CLIP, "words")))
+    images = io.read_embeddings(path(paths.image_embeddings("demo", CLIP, "center")))["emb"]
+    acts = io.read_npz(path(paths.activations("demo", TARGET, "center", "layer4-mean")))["activations"]
+    table = io.read_parquet(path(paths.descriptions("demo", TARGET, "layer4-mean", METHOD, "words")))
     top = www_top_images(acts, 4)
     for neuron in (0, 17, 511):
         scores = www.concept_scores(images[top[neuron]], text["emb"], text["base"].astype(np.float32))
@@ -82,12 +83,12 @@ def test_www_descriptions_equal_recomputation_from_embeddings(finished_workflow)
 
 def test_table_equals_independent_recomputation(finished_workflow):
     path = finished_workflow.path
-    table = pd.read_csv(path("results/tables/concept_discovery.csv"))
+    table = pd.read_csv(path(paths.table("concept_discovery", "csv")))
     synonyms = concepts.imagenet_class_synonyms()
     lines = data.imagenet_label_lines()
     for concept_set in ("imagenet", "words"):
-        desc = io.read_parquet(path(f"results/descriptions/demo/{TARGET}/fc/{METHOD}/{concept_set}.parquet"))
-        emb = io.read_embeddings(path(f"results/eval_emb/{CLIP}/{concept_set}.npz"))
+        desc = io.read_parquet(path(paths.descriptions("demo", TARGET, "fc", METHOD, concept_set)))
+        emb = io.read_embeddings(path(paths.evaluation_embeddings(CLIP, concept_set)))
         clip_embed = metrics.lookup_embedder(emb["ids"], emb["emb"])
         preds = evaluation.selected_predictions(desc, 1000)
         row = table[(table["style"] == "www") & (table["concepts"] == concept_set) &
@@ -109,7 +110,7 @@ def test_table_equals_independent_recomputation(finished_workflow):
             assert cd.top1_synonym_acc == pytest.approx(metrics.hit_rate(top1, synonyms))
         else:
             assert np.isnan(cd.top1_synonym_acc)
-    assert path("results/tables/concept_discovery.md").read_text().startswith("# Concept discovery")
+    assert path(paths.table("concept_discovery", "md")).read_text().startswith("# Concept discovery")
 
 
 def test_evaluation_embeddings_embed_each_class_name_once_and_the_concepts_by_the_model(
@@ -120,11 +121,11 @@ def test_evaluation_embeddings_embed_each_class_name_once_and_the_concepts_by_th
                         model_config=str(path("tests/data/tiny-clip.json"))),
              "random": dict(kind="sentence", name="random", seed=0)}
     for model, spec in specs.items():
-        classes = io.load_eval_embeddings(path(f"results/eval_emb/{model}/imagenet-classes.npz"))
+        classes = io.load_eval_embeddings(path(paths.evaluation_embeddings(model, "imagenet-classes")))
         assert list(classes.ids) == evaluation.class_texts()
         for concept_set in ("imagenet", "words"):
-            texts = io.load_concepts(path(f"results/concepts/{concept_set}.parquet"))["text"]
-            emb = io.load_eval_embeddings(path(f"results/eval_emb/{model}/{concept_set}.npz"))
+            texts = io.load_concepts(path(paths.concepts(concept_set)))["text"]
+            emb = io.load_eval_embeddings(path(paths.evaluation_embeddings(model, concept_set)))
             assert list(emb.ids) == evaluation.evaluation_texts(texts)
             row = {t: i for i, t in enumerate(emb.ids)}
             # The class names' rows are the stored ones, byte for byte.
@@ -214,16 +215,16 @@ def test_unreadable_image_stops_the_probe_stage_listing_every_bad_file(workflow,
     (folder / "readme.txt").write_text("hello")
     workflow.config["probe_sets"]["photos"] = {"type": "folder", "root": str(folder)}
     workflow.write_config()
-    result = workflow.snakemake("results/probe/photos/manifest.parquet", check=False)
+    result = workflow.snakemake(paths.probe_manifest("photos"), check=False)
     assert result.returncode != 0
     log = workflow.path("logs/probe_manifest/photos.log").read_text()
     assert "broken.png" in log and "readme.txt" in log and "skip_unreadable" in log
-    assert not workflow.path("results/probe/photos/manifest.parquet").exists()
+    assert not workflow.path(paths.probe_manifest("photos")).exists()
 
     workflow.config["probe_sets"]["photos"]["skip_unreadable"] = True
     workflow.write_config()
-    workflow.snakemake("results/probe/photos/manifest.parquet")
-    skipped = io.read_parquet(workflow.path("results/probe/photos/unreadable.parquet"))
+    workflow.snakemake(paths.probe_manifest("photos"))
+    skipped = io.read_parquet(workflow.path(paths.probe_unreadable("photos")))
     assert sorted(skipped.image_id) == ["broken", "readme"]
 
 
@@ -231,11 +232,11 @@ def test_empty_concept_file_names_the_file(workflow):
     workflow.path("resources/concepts/empty.txt").write_text("\n  \n")
     workflow.config["concept_sets"]["empty"] = {"type": "file", "path": "resources/concepts/empty.txt"}
     workflow.write_config()
-    result = workflow.snakemake("results/concepts/empty.parquet", "results/concepts/words.parquet",
+    result = workflow.snakemake(paths.concepts("empty"), paths.concepts("words"),
                                 "--keep-going", check=False)
     assert result.returncode != 0
     assert "empty.txt holds no concept" in workflow.path("logs/concept_set/empty.log").read_text()
-    assert workflow.path("results/concepts/words.parquet").exists()  # other work is kept
+    assert workflow.path(paths.concepts("words")).exists()  # other work is kept
 
 
 def test_missing_weights_offline_names_model_cache_and_fix(workflow):

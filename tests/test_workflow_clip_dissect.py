@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import Workflow, layer_path_name, tiny_config
-from neuron_concepts import clip_dissect, embeddings, io, models
+from neuron_concepts import clip_dissect, embeddings, io, models, paths
 
 pytestmark = pytest.mark.workflow
 
@@ -54,8 +54,7 @@ def clip_dir(flow: Workflow) -> str:
 
 
 def description(flow: Workflow, layer: str, method: str) -> pd.DataFrame:
-    return io.read_parquet(flow.path(
-        f"results/descriptions/demo/{target_dir(flow)}/{layer}/{method}/words.parquet"))
+    return io.read_parquet(flow.path(paths.descriptions("demo", target_dir(flow), layer, method, "words")))
 
 
 @pytest.mark.parametrize("layer", [layer_path_name(layer) for layer in LAYERS])

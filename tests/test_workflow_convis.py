@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from conftest import Workflow, assert_same_volume_arrays, tiny_config
-from neuron_concepts import convis_eval, convis_grid, convis_vocabulary, data, embeddings, io, models, names, wordnet
+from neuron_concepts import convis_eval, convis_grid, convis_vocabulary, data, embeddings, io, models, names, paths, wordnet
 from neuron_concepts.similarity import normalize
 
 pytestmark = pytest.mark.workflow
@@ -97,15 +97,15 @@ def run(run_workflow) -> Workflow:
 
 
 def folder(probe: str = "demo") -> str:
-    return f"results/convis/{probe}/{CLIP}/words/{GRID}"
+    return paths.convis_dir(probe, CLIP, "words", GRID)
 
 
 def vocabulary(flow: Workflow):
-    return io.read_parquet(flow.path("results/convis/vocab/words.parquet"))
+    return io.read_parquet(flow.path(paths.convis_vocab("words")))
 
 
 def synset_emb(flow: Workflow) -> np.ndarray:
-    return io.read_npz(flow.path(f"results/text_emb/{CLIP}/convis-words.npz"))["raw"].astype(np.float32)
+    return io.read_npz(flow.path(paths.convis_text_embeddings(CLIP, "words")))["raw"].astype(np.float32)
 
 
 def volume(flow: Workflow, image: str = IMAGE, probe: str = "demo") -> convis_grid.RankVolume:
@@ -131,7 +131,7 @@ def numpy_ranks(images: np.ndarray, synsets: np.ndarray) -> np.ndarray:
 
 def test_vocabulary_definitions_are_a_row_aligned_concept_set(run):
     vocab = vocabulary(run)
-    concepts = io.read_parquet(run.path("results/concepts/convis-words.parquet"))
+    concepts = io.read_parquet(run.path(paths.convis_concepts("words")))
     assert list(concepts["concept_id"]) == list(range(len(vocab)))
     assert list(concepts["text"]) == list(vocab["definition"])
     assert list(concepts["synset"]) == list(vocab["synset"])
@@ -146,7 +146,7 @@ def test_vocabulary_definitions_are_a_row_aligned_concept_set(run):
 
 def test_rank_volume_grid_covers_the_original_image(run):
     vol = volume(run)
-    manifest = io.read_parquet(run.path("results/probe/demo/manifest.parquet")).set_index("image_id")
+    manifest = io.read_parquet(run.path(paths.probe_manifest("demo"))).set_index("image_id")
     shape = (int(manifest.loc[IMAGE, "height"]), int(manifest.loc[IMAGE, "width"]))
     assert vol.shape == shape and vol.padding == "none"
     np.testing.assert_array_equal(vol.boxes, convis_grid.patch_grid(*shape, SIZES, STRIDE))
@@ -161,7 +161,7 @@ def test_rank_volume_grid_covers_the_original_image(run):
 def test_rank_volume_equals_ranks_of_independently_embedded_patches(run):
     """Patches cut and preprocessed by PIL + CLIP's own transform, one CLIP call, numpy ranks."""
     vol, synsets = volume(run), synset_emb(run)
-    manifest = io.read_parquet(run.path("results/probe/demo/manifest.parquet")).set_index("image_id")
+    manifest = io.read_parquet(run.path(paths.probe_manifest("demo"))).set_index("image_id")
     image = data.load_image(run.path(manifest.loc[IMAGE, "path"]))  # paths are relative to the workflow
     clip = load_clip(run)
     # The top-left location at the image corner, the middle one, the last at the far corner.
@@ -329,7 +329,7 @@ def test_a_box_csv_selects_sampled_images_of_any_probe_set(run):
         config["convis"]["wsol"] = {"probe": "demo", "boxes_csv": "boxes.csv", "n_images": 2, "seed": 1}
     with run.changed_config(use_csv):
         made = planned_volumes(run, "results/tables/convis_wsol.csv")
-    planned = {names.parse_convis_volume_path(path)["image"] for path in made}
+    planned = {paths.parse_convis_volume(path)["image"] for path in made}
     sampled = set(convis_eval.sample_ids(["astronaut", "coffee", "rocket"], 2, 1))
     # The sample shares the demo folder with convis.images: chelsea's volume exists, but the
     # three images are one shard, one job, which remakes every volume it holds.

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from conftest import Workflow, tiny_config
-from neuron_concepts import embeddings, gradcam, io, models, www
+from neuron_concepts import embeddings, gradcam, io, models, names, paths, www
 
 pytestmark = pytest.mark.workflow
 
@@ -25,7 +25,7 @@ FRACTION = 0.5
 KAPPA = 16
 TARGET = "resnet18-random"
 CLIP = "tiny-clip-random"
-GRADCAM_VIEW = f"gradcam-f{FRACTION:g}"
+GRADCAM_VIEW = names.view_name("gradcam", crop_fraction=FRACTION)
 N_IMAGES = 4  # methods.www.n_images of the tiny config
 
 
@@ -46,15 +46,15 @@ def run(run_workflow) -> Workflow:
 
 
 def manifest(flow: Workflow) -> pd.DataFrame:
-    return io.read_parquet(flow.path("results/probe/demo/manifest.parquet"))
+    return io.read_parquet(flow.path(paths.probe_manifest("demo")))
 
 
 def boxes(flow: Workflow) -> pd.DataFrame:
-    return io.read_parquet(flow.path(f"results/gradcam/demo/{TARGET}/boxes-f{FRACTION:g}.parquet"))
+    return io.read_parquet(flow.path(paths.crop_boxes("demo", TARGET, names.gradcam_crop(GRADCAM_VIEW))))
 
 
 def cams(flow: Workflow) -> dict:
-    return io.load_cams(flow.path(f"results/gradcam/demo/{TARGET}/cams.npz"))
+    return io.load_cams(flow.path(paths.gradcam_cams("demo", TARGET)))
 
 
 def load_target(flow: Workflow) -> models.TargetModel:

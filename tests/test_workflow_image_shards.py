@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import Workflow, tiny_config
-from neuron_concepts import data, io
+from neuron_concepts import data, io, names, paths
 
 pytestmark = pytest.mark.workflow
 
@@ -29,7 +29,8 @@ N_BROKEN = 4
 SHARDS = ["rows0-8", "rows8-16", "rows16-24", "rows24-26"]
 # The descriptions of both views: every image stage runs for them, and nothing after them
 # (evaluation, figures, browser) is needed to compare the two runs.
-TARGETS = tuple(f"results/descriptions/demo/{TARGET}/{layer}/www-{view}-cos-n4-a0.95/words.parquet"
+TARGETS = tuple(paths.descriptions("demo", TARGET, layer, names.www_method_name(view, "cos", n_images=4, alpha=0.95),
+                                  "words")
                 for layer in ("layer4-mean", "fc") for view in VIEWS)
 
 
@@ -63,12 +64,12 @@ def runs(run_workflow) -> tuple[Workflow, Workflow]:
 
 def test_every_image_stage_runs_in_four_shards_and_a_join(runs):
     whole, sharded = runs
-    assert len(io.load_manifest(sharded.path("results/probe/demo/manifest.parquet"))) == 22
+    assert len(io.load_manifest(sharded.path(paths.probe_manifest("demo")))) == 22
     for view in VIEWS:
         for shard in SHARDS:
-            assert sharded.path(f"results/image_emb/demo/{CLIP}/shards/{shard}/{view}.npz").exists()
-            assert sharded.path(f"results/activations/demo/{TARGET}/{view}/shards/{shard}/fc.npz").exists()
-    empty = io.load_cams(sharded.path(f"results/gradcam/demo/{TARGET}/shards/rows24-26/cams.npz"))
+            assert sharded.path(paths.image_shard(paths.image_embeddings("demo", CLIP, view), shard)).exists()
+            assert sharded.path(paths.image_shard(paths.activations("demo", TARGET, view, "fc"), shard)).exists()
+    empty = io.load_cams(sharded.path(paths.image_shard(paths.gradcam_cams("demo", TARGET), "rows24-26")))
     assert empty["cams"].shape[0] == 0  # past the manifest's end: no image read
     assert not whole.path(f"results/image_emb/demo/{CLIP}/shards").exists()
     # A rerun plans nothing: the joins' outputs are the artifacts at their usual paths.
@@ -85,13 +86,13 @@ def assert_same_npz(a: Path, b: Path) -> None:
 
 def test_sharded_arrays_equal_the_unsharded_ones_to_the_byte(runs):
     whole, sharded = runs
-    paths = [f"results/gradcam/demo/{TARGET}/cams.npz"]
+    arrays = [paths.gradcam_cams("demo", TARGET)]
     for view in VIEWS:
-        paths.append(f"results/image_emb/demo/{CLIP}/{view}.npz")
-        paths += [f"results/activations/demo/{TARGET}/{view}/{layer}.npz" for layer in ("layer4-mean", "fc")]
-    for path in paths:
+        arrays.append(paths.image_embeddings("demo", CLIP, view))
+        arrays += [paths.activations("demo", TARGET, view, layer) for layer in ("layer4-mean", "fc")]
+    for path in arrays:
         assert_same_npz(whole.path(path), sharded.path(path))
-    boxes = f"results/gradcam/demo/{TARGET}/boxes-f0.5.parquet"
+    boxes = paths.crop_boxes("demo", TARGET, names.gradcam_crop(VIEWS[1]))
     pd.testing.assert_frame_equal(io.read_parquet(whole.path(boxes)), io.read_parquet(sharded.path(boxes)))
 
 

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from conftest import Workflow, tiny_config
-from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, provenance, www
+from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, paths, provenance, www
 from neuron_concepts.activations import www_top_images
 from test_layers import TINY_SWIN, TINY_VIT, explicit_grad_cam
 
@@ -80,7 +80,7 @@ def load_target(flow: Workflow) -> models.TargetModel:
 
 
 def manifest(flow: Workflow) -> pd.DataFrame:
-    return io.read_parquet(flow.path("results/probe/demo/manifest.parquet"))
+    return io.read_parquet(flow.path(paths.probe_manifest("demo")))
 
 
 def hooked_outputs(model: torch.nn.Module, paths: list[str], images: torch.Tensor) -> dict:

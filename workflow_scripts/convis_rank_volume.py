@@ -1,13 +1,13 @@
 """Rank every ConVis vocabulary synset at every patch location of a shard of probe images."""
 
-from neuron_concepts import convis_volume, data, io, models, names
+from neuron_concepts import convis_volume, data, io, models, names, paths as artifact_paths
 from neuron_concepts.errors import InputDataError
 from neuron_concepts.logs import to_file
 
 with to_file(snakemake.log[0]) as log:
     p = snakemake.params
-    # Each output is one image's volume: its path names the image (names.convis_volume_path).
-    paths = {names.parse_convis_volume_path(path)["image"]: path for path in snakemake.output}
+    # Each output is one image's volume: its path names the image (paths.convis_volume).
+    paths = {artifact_paths.parse_convis_volume(path)["image"]: path for path in snakemake.output}
     manifest = io.load_manifest(snakemake.input.manifest).set_index("image_id")
     missing = [image for image in paths if image not in manifest.index]
     if missing:

@@ -35,7 +35,7 @@ def ablation_evaluations():
 def neuron_panel_views(layer):
     """Each configured view with the layer's activations and its crop boxes (None: center)."""
     probe = SETTINGS.figures.probe
-    return [dict(view=view, activations=f"results/activations/{probe}/{TARGET}/{view}/{layer}.npz",
+    return [dict(view=view, activations=activations_path(probe, view, layer),
                  boxes=view_boxes_path(probe, view))
             for view in SETTINGS.views]
 
@@ -53,7 +53,7 @@ def neuron_panel_layers():
     fig = SETTINGS.figures
     return [dict(layer=layer, views=neuron_panel_views(layer), cells=neuron_panel_cells(layer),
                  title=f"{TARGET} {layer} on {fig.probe}, concepts from {fig.concepts}",
-                 path=f"results/figures/neuron_panels/{layer}.png")
+                 path=paths.neuron_panel(layer))
             for layer in fig.layers]
 
 
@@ -61,7 +61,7 @@ def neuron_panel_inputs(wildcards):
     """Manifest, and the files neuron_panel_views and neuron_panel_cells name, of every layer."""
     layers = neuron_panel_layers()
     return dict(
-        manifest=f"results/probe/{SETTINGS.figures.probe}/manifest.parquet",
+        manifest=paths.probe_manifest(SETTINGS.figures.probe),
         activations=[view["activations"] for item in layers for view in item["views"]],
         boxes=list(dict.fromkeys(view["boxes"] for item in layers for view in item["views"]
                                  if view["boxes"])),
@@ -74,6 +74,6 @@ def ablation_outputs():
     outputs = []
     if (ablation_grid_complete() and SETTINGS.evaluation_probe_sets
             and SETTINGS.evaluation_concept_sets):
-        outputs += ["results/tables/ablation.csv", "results/tables/ablation.md"]
-    outputs += [f"results/figures/neuron_panels/{layer}.png" for layer in SETTINGS.figures.layers]
+        outputs += paths.table_files("ablation")
+    outputs += [paths.neuron_panel(layer) for layer in SETTINGS.figures.layers]
     return outputs

@@ -1,6 +1,9 @@
 # Helpers of rules/browser.smk: what the neuron browser reads, from the settings registries
 # (SETTINGS, description_path, evaluation_path), never by globbing. The browser shows the
-# figures' probe set (figures.probe_set), every layer, method and concept set.
+# figures' probe set (figures.probe_set), every layer, method and concept set. The site's
+# own layout (file names inside its folder) is neuron_concepts.browser's.
+
+from neuron_concepts import browser as neuron_browser
 
 
 def browser_config():
@@ -30,7 +33,7 @@ def browser_site():
     concept_sets = list(config["concept_sets"])
     methods = browser_methods()
     site = dict(
-        manifest=f"results/probe/{probe}/manifest.parquet",
+        manifest=paths.probe_manifest(probe),
         layers=list(layers),
         final_layer=FINAL_LAYER,
         views=[dict(view=view, boxes=view_boxes_path(probe, view),
@@ -46,9 +49,9 @@ def browser_site():
                           path=evaluation_path(probe, m["name"], concepts))
                      for m in methods for concepts in SETTINGS.evaluation_concept_sets
                      if probe in SETTINGS.evaluation_probe_sets],
-        text_embeddings={concepts: f"results/text_emb/{CLIP['match']}/{concepts}.npz"
+        text_embeddings={concepts: paths.text_embeddings(CLIP["match"], concepts)
                          for concepts in concept_sets},
-        cams=(f"results/gradcam/{probe}/{TARGET}/cams.npz"
+        cams=(paths.gradcam_cams(probe, TARGET)
               if any(names.parse_view(v).kind == "gradcam" for v in browser_views()) else None),
         stability=[dict(path=item["path"], **{key: item["labels"][key] for key in
                                               ("layer", "concepts", "variant", "sim", "k")})
@@ -87,14 +90,14 @@ def browser_options():
 def browser_inputs(wildcards):
     """Every artifact the browser reads (the paths of browser_site)."""
     site = browser_site()
-    paths = [site["manifest"], *site["text_embeddings"].values()]
+    read = [site["manifest"], *site["text_embeddings"].values()]
     for view in site["views"]:
-        paths += list(view["activations"].values()) + ([view["boxes"]] if view["boxes"] else [])
-    paths += [item["path"] for key in ("descriptions", "evaluations", "stability") for item in site[key]]
-    paths += [site["cams"]] if site["cams"] else []
+        read += list(view["activations"].values()) + ([view["boxes"]] if view["boxes"] else [])
+    read += [item["path"] for key in ("descriptions", "evaluations", "stability") for item in site[key]]
+    read += [site["cams"]] if site["cams"] else []
     for image in site["convis"]:
-        paths += ([image["top"]] if image["top"] else []) + [m["path"] for m in image["maps"]]
-    return list(dict.fromkeys(paths))
+        read += ([image["top"]] if image["top"] else []) + [m["path"] for m in image["maps"]]
+    return list(dict.fromkeys(read))
 
 
 def browser_outputs():
@@ -102,16 +105,11 @@ def browser_outputs():
     b = browser_config()
     if not b["enabled"]:
         return []
-    return (["results/browser/index.html"]
-            + (["results/figures/browser_panel.png"] if b["screenshot"] else []))
+    return ([paths.browser(neuron_browser.INDEX)]
+            + ([paths.figure("browser_panel")] if b["screenshot"] else []))
 
 
 def browser_files():
     """The browser's files but the index and thumbnails (neuron_concepts.browser.build_site)."""
-    from neuron_concepts.browser import STATIC_FILES, layer_file
-
-    layers = LAYERS
-    return ([f"results/browser/{layer_file(layer)}" for layer in layers]
-            + [f"results/browser/data/{layer}.js" for layer in layers]
-            + [f"results/browser/static/{name}" for name in STATIC_FILES]
-            + (["results/browser/convis.html"] if browser_convis(browser_probe()) else []))
+    return [paths.browser(file) for file in
+            neuron_browser.site_files(LAYERS, convis=bool(browser_convis(browser_probe())))]

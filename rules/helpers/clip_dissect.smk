@@ -65,7 +65,7 @@ def clip_dissect_inputs(wildcards):
     return dict(
         activations=[layer["activations"] for view in views for layer in view["layers"]],
         similarity=[view["similarity"] for view in views],
-        concepts=f"results/concepts/{wildcards.concepts}.parquet",
+        concepts=paths.concepts(wildcards.concepts),
     )
 
 

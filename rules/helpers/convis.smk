@@ -13,16 +13,9 @@ def convis_grid():
                                   cv.get("resize"))
 
 
-def convis_dir(probe=None, vocab=None):
-    """Folder of a probe set's ConVis artifacts (default: convis.probe, convis.vocabulary)."""
-    cv = convis_config()
-    return (f"results/convis/{probe or cv['probe']}/{CLIP['match']}/"
-            f"{vocab or cv['vocabulary']}/{convis_grid()}")
-
-
 def convis_volume(probe, vocab, image):
     """The rank-volume path of one image of a probe set, under a vocabulary."""
-    return names.convis_volume_path(convis_dir(probe, vocab), image)
+    return paths.convis_volume(probe, CLIP["match"], vocab, convis_grid(), image)
 
 
 def convis_volume_images():
@@ -74,8 +67,9 @@ def convis_pair_items():
         return []
     pairs = dict.fromkeys((pair["image"], pair["synset"]) for pair in cv["pairs"])
     return [dict(image=image, synset=synset, volume=convis_volume(cv["probe"], cv["vocabulary"], image),
-                 map=f"{convis_dir()}/maps/{image}/{synset}.npz",
-                 figure=f"results/figures/convis/{image}__{synset}.png")
+                 map=paths.convis_map(cv["probe"], CLIP["match"], cv["vocabulary"], convis_grid(),
+                                      image, synset),
+                 figure=paths.convis_map_figure(image, synset))
             for image, synset in pairs]
 
 
@@ -85,8 +79,8 @@ def convis_image_items():
     if not cv:
         return []
     return [dict(image=image, volume=convis_volume(cv["probe"], cv["vocabulary"], image),
-                 top=f"{convis_dir()}/top/{image}.parquet",
-                 figure=f"results/figures/convis/{image}__top.png")
+                 top=paths.convis_top(cv["probe"], CLIP["match"], cv["vocabulary"], convis_grid(), image),
+                 figure=paths.convis_top_figure(image))
             for image in cv["images"]]
 
 
@@ -106,18 +100,17 @@ def convis_words_file(wildcards):
 
 def convis_vocabulary_files(vocab):
     """The vocabulary table and the CLIP embeddings of its definitions (key ``raw``)."""
-    return dict(vocab=f"results/convis/vocab/{vocab}.parquet",
-                texts=f"results/text_emb/{CLIP['match']}/convis-{vocab}.npz")
+    return dict(vocab=paths.convis_vocab(vocab), texts=paths.convis_text_embeddings(CLIP["match"], vocab))
 
 
 def convis_ood_inputs(wildcards):
     ood = convis_config()["ood"]
-    inputs = dict(images=f"results/image_emb/{ood['probe']}/{CLIP['match']}/center.npz",
-                  manifest=f"results/probe/{ood['probe']}/manifest.parquet",
+    inputs = dict(images=paths.image_embeddings(ood["probe"], CLIP["match"], names.view_name("center")),
+                  manifest=paths.probe_manifest(ood["probe"]),
                   **convis_vocabulary_files(ood.get("vocabulary") or convis_config()["vocabulary"]))
     for train in convis_derived_probe_sets():
-        inputs["train_images"] = f"results/image_emb/{train}/{CLIP['match']}/center.npz"
-        inputs["train_manifest"] = f"results/probe/{train}/manifest.parquet"
+        inputs["train_images"] = paths.image_embeddings(train, CLIP["match"], names.view_name("center"))
+        inputs["train_manifest"] = paths.probe_manifest(train)
     return inputs
 
 
@@ -183,7 +176,7 @@ def convis_outputs():
         return []
     outputs = [item["figure"] for item in convis_image_items() + convis_pair_items()]
     if cv.get("ood"):
-        outputs += ["results/tables/convis_ood.csv", "results/tables/convis_ood.md"]
+        outputs += paths.table_files("convis_ood")
     if cv.get("wsol"):
-        outputs += ["results/tables/convis_wsol.csv", "results/tables/convis_wsol.md"]
+        outputs += paths.table_files("convis_wsol")
     return outputs

@@ -25,7 +25,7 @@ def evaluation_model_tags():
 
 def evaluation_model_path(tag, texts):
     """Evaluation embeddings of a concept set (or of EVALUATION_CLASSES) by the model ``tag``."""
-    return f"results/eval_emb/{tag}/{texts}.npz"
+    return paths.evaluation_embeddings(tag, texts)
 
 
 def evaluation_model_paths(texts):
@@ -47,7 +47,7 @@ def shared_concept_embeddings(wildcards):
     CLIP: evaluation_text_embeddings copies a text's row from them rather than load CLIP."""
     tag = CLIP["eval"]
     if tag in text_models() and "raw" in similarity_matrices(tag):
-        return [text_embeddings_path(tag, wildcards.concepts)]
+        return [paths.text_embeddings(tag, wildcards.concepts)]
     return []
 
 
@@ -97,4 +97,4 @@ def evaluation_job_items(wildcards):
 
 def evaluation_outputs():
     """The concept-discovery table (no rows when nothing is evaluated)."""
-    return ["results/tables/concept_discovery.csv", "results/tables/concept_discovery.md"]
+    return paths.table_files("concept_discovery")

@@ -20,5 +20,4 @@ def stability_outputs():
     """The stability table and figure; none when the study is off."""
     if not SETTINGS.stability:
         return []
-    return ["results/tables/stability.csv", "results/tables/stability.md",
-            "results/figures/stability.png"]
+    return [*paths.table_files("stability"), paths.figure("stability")]
