@@ -322,10 +322,109 @@ def scale(config: dict) -> Scale:
 
 
 @dataclass(frozen=True)
+class ConvisOod:
+    """ConVis's OOD evaluation (``convis.ood``), the vocabulary resolved."""
+
+    probe: str
+    train_probe: str | None
+    vocabulary: str
+    pairs: list[list[str]] | None  # None: the paper's six (convis_eval.OOD_PAIRS)
+    reduce: str
+
+
+@dataclass(frozen=True)
+class ConvisWsol:
+    """ConVis's WSOL evaluation (``convis.wsol``), the vocabulary resolved."""
+
+    probe: str
+    vocabulary: str
+    synset: str
+    cub_root: str | None
+    boxes_csv: str | None
+    cub_split: str
+    n_images: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class Convis:
+    """ConVis (config section ``convis``), schema defaults filled in.
+
+    ``grid``: the patch-grid name in paths (``anchored64-128-stride16``); ``pairs``: the
+    (image, synset) pairs, duplicates dropped, in config order.
+    """
+
+    probe: str
+    vocabulary: str
+    vocabularies: dict[str, dict]
+    images: list[str]
+    pairs: list[tuple[str, str]]
+    grid: str
+    top_n: int
+    images_per_job: int
+    batch_size: int
+    precision: str
+    ood: ConvisOod | None
+    wsol: ConvisWsol | None
+
+
+def convis(config: dict) -> Convis | None:
+    """The ``convis`` section as :class:`Convis`; None when it is left out (ConVis off)."""
+    cv = config.get("convis")
+    if not cv:
+        return None
+    ood, wsol = cv.get("ood"), cv.get("wsol")
+    return Convis(
+        probe=cv["probe"], vocabulary=cv["vocabulary"], vocabularies=dict(cv["vocabularies"]),
+        images=list(cv["images"]),
+        pairs=list(dict.fromkeys((pair["image"], pair["synset"]) for pair in cv["pairs"])),
+        grid=names.convis_grid_name(cv["patch_sizes"], cv["stride"], cv.get("padding", "none"),
+                                    cv.get("resize")),
+        top_n=cv["top_n"], images_per_job=cv["images_per_job"], batch_size=cv["batch_size"],
+        precision=cv["precision"],
+        ood=ConvisOod(probe=ood["probe"], train_probe=ood.get("train_probe"),
+                      vocabulary=ood.get("vocabulary") or cv["vocabulary"],
+                      pairs=ood.get("pairs"), reduce=ood["reduce"]) if ood else None,
+        wsol=ConvisWsol(probe=wsol["probe"], vocabulary=wsol.get("vocabulary") or cv["vocabulary"],
+                        synset=wsol["synset"], cub_root=wsol.get("cub_root"),
+                        boxes_csv=wsol.get("boxes_csv"), cub_split=wsol["cub_split"],
+                        n_images=wsol.get("n_images"), seed=wsol["seed"]) if wsol else None)
+
+
+@dataclass(frozen=True)
+class Browser:
+    """The neuron browser (config section ``browser``); ``n_images`` resolved."""
+
+    enabled: bool
+    screenshot: bool
+    chromium: str
+    n_images: int  # top images per neuron and view (default: methods.www.n_images)
+    thumbnail_px: int
+    page_size: int
+    similarity_threshold: float
+
+
+def browser(config: dict) -> Browser:
+    """The ``browser`` section as :class:`Browser`."""
+    b = config["browser"]
+    return Browser(enabled=b["enabled"], screenshot=b["screenshot"], chromium=b["chromium"],
+                   n_images=b.get("n_images") or config["methods"]["www"]["n_images"],
+                   thumbnail_px=b["thumbnail_px"], page_size=b["page_size"],
+                   similarity_threshold=b["similarity_threshold"])
+
+
+#: What :meth:`Settings.on` answers for: each feature the rule files switch on or off.
+FEATURES = ("www", "clip_dissect", "stability", "evaluation", "ablation", "crop_comparison",
+            "convis", "convis_images", "convis_pairs", "convis_ood", "convis_wsol",
+            "browser", "browser_screenshot")
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the rule files read, derived once from a validated, checked config.
 
-    A feature that is off is an empty list (clip_dissect) or None (stability, convis).
+    Whether a feature runs is asked in one way, :meth:`on`; a feature that is off is also
+    an empty list (www, clip_dissect) or None (stability, convis).
     """
 
     views: list[str]  # names in paths, in config order
@@ -333,11 +432,37 @@ class Settings:
     clip_dissect: list[ClipDissectMethod]
     stability: Stability | None
     figures: Figures
-    convis: dict | None  # the convis section, schema defaults filled in
+    convis: Convis | None
+    browser: Browser
     evaluation_probe_sets: list[str]
     evaluation_concept_sets: list[str]
     described_probe_sets: list[str]  # WWW and CLIP-Dissect run on these only
     scale: Scale
+
+    def on(self, feature: str) -> bool:
+        """Whether ``feature`` (one of :data:`FEATURES`) runs in this configuration.
+
+        ``ablation`` needs both views (center, gradcam) and both similarities (cos, tvmf)
+        of WWW; ``crop_comparison`` (the figure) needs the gradcam view.
+        """
+        kinds = {names.parse_view(m.view).kind for m in self.www}
+        sims = {names.parse_sim(m.sim).kind for m in self.www}
+        cv = self.convis
+        answers = {
+            "www": bool(self.www), "clip_dissect": bool(self.clip_dissect),
+            "stability": self.stability is not None,
+            "evaluation": bool(self.evaluation_probe_sets and self.evaluation_concept_sets),
+            "ablation": {"center", "gradcam"} <= kinds and {"cos", "tvmf"} <= sims,
+            "crop_comparison": any(names.parse_view(v).kind == "gradcam" for v in self.views),
+            "convis": cv is not None, "convis_images": bool(cv and cv.images),
+            "convis_pairs": bool(cv and cv.pairs), "convis_ood": bool(cv and cv.ood),
+            "convis_wsol": bool(cv and cv.wsol),
+            "browser": self.browser.enabled,
+            "browser_screenshot": self.browser.enabled and self.browser.screenshot,
+        }
+        if feature not in answers:
+            raise KeyError(f"unknown feature {feature!r}: one of {FEATURES}")
+        return answers[feature]
 
 
 def member_name(family: names.Family, kind: str, config: dict) -> str:
@@ -388,7 +513,8 @@ def resolve(config: dict, layer_names: dict[str, str] | None = None) -> Settings
         clip_dissect=clip_dissect_methods(config),
         stability=stability(config, layer_names),
         figures=figures(config, layer_names),
-        convis=config.get("convis") or None,
+        convis=convis(config),
+        browser=browser(config),
         evaluation_probe_sets=list(config["evaluation"]["probe_sets"]),
         evaluation_concept_sets=list(config["evaluation"]["concept_sets"]),
         described_probe_sets=described_probe_sets(config),

@@ -43,7 +43,7 @@ rule browser_screenshot:
                category="Neuron browser"),
     params:
         layer=FINAL_LAYER or LAYERS[-1],
-        chromium=lambda wc: browser_config()["chromium"],
+        chromium=lambda wc: SETTINGS.browser.chromium,
     resources:
         mem_mb=2000,
         runtime=10,

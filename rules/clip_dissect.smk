@@ -8,7 +8,7 @@
 include: "helpers/clip_dissect.smk"
 
 
-if clip_dissect_job_methods():
+if SETTINGS.on("clip_dissect") or SETTINGS.on("stability"):
 
     rule clip_dissect_descriptions:
         """CLIP-Dissect concepts of every neuron of a layer (or every layer): (soft-)WPMI over its top_k images.

@@ -114,7 +114,7 @@ def similarity_matrices(tag):
 
 def text_models():
     """Tags of the CLIP models that embed the configured concept sets (match, dissect), once each."""
-    roles = ["match"] + (["dissect"] if SETTINGS.clip_dissect or SETTINGS.stability else [])
+    roles = ["match"] + (["dissect"] if SETTINGS.on("clip_dissect") or SETTINGS.on("stability") else [])
     return list(dict.fromkeys(CLIP[role] for role in roles))
 
 
@@ -133,7 +133,7 @@ def similarity_pairs():
     under WWW's views, clip.dissect under CLIP-Dissect's (and the stability study's)."""
     pairs = [(CLIP["match"], method.view) for method in SETTINGS.www]
     pairs += [(CLIP["dissect"], method.view) for method in SETTINGS.clip_dissect]
-    if SETTINGS.stability:
+    if SETTINGS.on("stability"):
         pairs.append((CLIP["dissect"], settings.STABILITY_VIEW))
     return list(dict.fromkeys(pairs))
 
@@ -291,14 +291,14 @@ def convis_derived_probe_sets():
     ImageNet-train's 1,000 classes. Its images and embeddings are a subset of the whole
     train set's, and the baseline reads no other (convis_eval.ood_evaluation), so the
     table is the same. Empty when no train_probe is configured."""
-    ood = (SETTINGS.convis or {}).get("ood") or {}
-    if not ood.get("train_probe"):
+    if not (SETTINGS.on("convis_ood") and SETTINGS.convis.ood.train_probe):
         return {}
     if not _CONVIS_DERIVED:
-        spec = config["probe_sets"][ood["train_probe"]]
+        train_probe = SETTINGS.convis.ood.train_probe
+        spec = config["probe_sets"][train_probe]
         if spec.get("type") == "imagefolder":
             spec = {**spec, "classes": convis_ood_reference_classes(spec["root"])}
-        _CONVIS_DERIVED[names.ood_reference_probe_name(ood["train_probe"])] = spec
+        _CONVIS_DERIVED[names.ood_reference_probe_name(train_probe)] = spec
     return _CONVIS_DERIVED
 
 
@@ -318,7 +318,7 @@ def convis_ood_reference_classes(root):
     net = wordnet.open_wordnet()
     from neuron_concepts.convis_eval import OOD_PAIRS
 
-    pairs = ((SETTINGS.convis or {}).get("ood") or {}).get("pairs") or OOD_PAIRS
+    pairs = SETTINGS.convis.ood.pairs or OOD_PAIRS
     positives = {net.synset(positive).name() for positive, _ in pairs}
     return [wnid for wnid in folders if under_a_positive(wnid)]
 
@@ -346,8 +346,8 @@ def image_shards(probe, stage):
 
 def image_stage_probes():
     """The probe sets whose images a model sees: the described ones, ConVis OOD's."""
-    ood = (SETTINGS.convis or {}).get("ood") or {}
-    return list(dict.fromkeys([*SETTINGS.described_probe_sets, *([ood["probe"]] if ood else []),
+    ood = [SETTINGS.convis.ood.probe] if SETTINGS.on("convis_ood") else []
+    return list(dict.fromkeys([*SETTINGS.described_probe_sets, *ood,
                                *convis_derived_probe_sets()]))
 
 

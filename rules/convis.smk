@@ -72,7 +72,7 @@ for _shard in convis_shards():
             runtime=lambda wc, attempt, n=len(_shard["images"]): attempt * (
                 30 + (n // 8 if use_gpu() else 2 * n)),
             # CLIP's image tower over convis.batch_size patches a forward
-            **gpu_resources(image_tower_gpu_mem_mb(convis_config()["batch_size"])),
+            **gpu_resources(image_tower_gpu_mem_mb(SETTINGS.convis.batch_size)),
         log:
             _shard["log"],
         conda:
@@ -81,14 +81,14 @@ for _shard in convis_shards():
             "../workflow_scripts/convis_rank_volume.py"
 
 
-if convis_pair_items():
+if SETTINGS.on("convis_pairs"):
 
     rule convis_saliency:
         """The ConVis maps of the configured (image, synset) pairs, from the stored rank
         volumes (no CLIP call), one job for all of them."""
         input:
             volumes=sorted({item["volume"] for item in convis_pair_items()}),
-            vocab=paths.convis_vocab(convis_config()["vocabulary"]),
+            vocab=paths.convis_vocab(SETTINGS.convis.vocabulary),
         output:
             [item["map"] for item in convis_pair_items()],
         params:
@@ -106,18 +106,18 @@ if convis_pair_items():
             "../workflow_scripts/convis_saliency.py"
 
 
-if convis_image_items():
+if SETTINGS.on("convis_images"):
 
     rule convis_top_synsets:
         """The synsets each configured image scores highest on (their best patch location's
         rank), one job for all images."""
         input:
             volumes=[item["volume"] for item in convis_image_items()],
-            vocab=paths.convis_vocab(convis_config()["vocabulary"]),
+            vocab=paths.convis_vocab(SETTINGS.convis.vocabulary),
         output:
             [item["top"] for item in convis_image_items()],
         params:
-            n=convis_config()["top_n"],
+            n=SETTINGS.convis.top_n,
             images=[{key: item[key] for key in ("image", "volume", "top")} for item in convis_image_items()],
         resources:
             mem_mb=4000,
@@ -130,7 +130,7 @@ if convis_image_items():
             "../workflow_scripts/convis_top_synsets.py"
 
 
-if convis_image_items() or convis_pair_items():
+if SETTINGS.on("convis_images") or SETTINGS.on("convis_pairs"):
 
     rule convis_figures:
         """PNG overlays of the configured pairs' maps and grids of each configured image's
@@ -139,8 +139,8 @@ if convis_image_items() or convis_pair_items():
             maps=[item["map"] for item in convis_pair_items()],
             volumes=[item["volume"] for item in convis_image_items()],
             tops=[item["top"] for item in convis_image_items()],
-            vocab=paths.convis_vocab(convis_config()["vocabulary"]),
-            manifest=paths.probe_manifest(convis_config()["probe"]),
+            vocab=paths.convis_vocab(SETTINGS.convis.vocabulary),
+            manifest=paths.probe_manifest(SETTINGS.convis.probe),
         output:
             [report(item["figure"], caption="../report/convis_map.rst", category="ConVis",
                     subcategory="Saliency maps", labels={"image": item["image"], "synset": item["synset"]})
@@ -174,7 +174,7 @@ rule convis_ood:
         md=paths.table("convis_ood", "md"),
     params:
         pairs=lambda wc: convis_ood_pairs(),
-        reduce=lambda wc: convis_config()["ood"]["reduce"],
+        reduce=lambda wc: SETTINGS.convis.ood.reduce,
         labels=lambda wc: convis_ood_labels(),
     resources:
         mem_mb=8000,
@@ -198,7 +198,7 @@ rule convis_wsol:
     params:
         # One item per image, carrying its own volume path and boxes (nothing zipped by position).
         images=lambda wc: convis_wsol_items(),
-        synset=lambda wc: convis_config()["wsol"]["synset"],
+        synset=lambda wc: SETTINGS.convis.wsol.synset,
         labels=lambda wc: convis_wsol_labels(),
     resources:
         mem_mb=8000,

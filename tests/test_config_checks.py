@@ -166,6 +166,50 @@ def test_a_feature_is_off_when_its_list_is_empty_or_its_section_absent(demo, swi
     assert getattr(settings.resolve(demo), feature) == off
 
 
+@pytest.mark.parametrize("feature, switch_off", [
+    ("www", lambda c: c["methods"]["www"].update(similarities=[])),
+    ("clip_dissect", lambda c: c["methods"]["clip_dissect"].update(variants=[])),
+    ("stability", lambda c: c["stability"].update(variants=[])),
+    ("evaluation", lambda c: c["evaluation"].update(concept_sets=[])),
+    ("ablation", lambda c: c["methods"]["www"].update(similarities=["cos"])),
+    ("ablation", lambda c: c.update(views=["center"])),
+    ("crop_comparison", lambda c: c.update(views=["center"])),
+    ("convis", lambda c: c.pop("convis")),
+    ("convis_images", lambda c: c["convis"].update(images=[])),
+    ("convis_pairs", lambda c: c["convis"].update(pairs=[])),
+    ("browser", lambda c: c["browser"].update(enabled=False)),
+    ("browser_screenshot", lambda c: c["browser"].update(screenshot=False)),
+    ("browser_screenshot", lambda c: c["browser"].update(enabled=False)),
+])
+def test_one_switch_says_whether_each_feature_runs(demo, feature, switch_off):
+    assert settings.resolve(demo).on(feature)
+    switch_off(demo)
+    assert not settings.resolve(demo).on(feature)
+    with pytest.raises(KeyError, match="unknown feature 'convis_map'"):
+        settings.resolve(demo).on("convis_map")
+
+
+def test_every_feature_has_an_answer(demo):
+    resolved = settings.resolve(demo)
+    assert {feature: resolved.on(feature) for feature in settings.FEATURES}
+    assert not resolved.on("convis_ood") and not resolved.on("convis_wsol")  # not in the demo
+
+
+def test_convis_and_browser_sections_are_typed_with_their_defaults_resolved(demo):
+    demo["convis"]["pairs"] = demo["convis"]["pairs"] * 2  # a repeated pair is one map
+    demo["convis"]["wsol"] = {"probe": "demo", "boxes_csv": "boxes.csv", "cub_split": "test",
+                              "seed": 3, "synset": "bird.n.01"}
+    resolved = settings.resolve(demo)
+    cv = resolved.convis
+    assert cv.grid == "anchored64-128-stride32" and cv.vocabulary == "demo"
+    assert len(cv.pairs) == len(set(cv.pairs)) == len({(p["image"], p["synset"]) for p in demo["convis"]["pairs"]})
+    assert cv.wsol.vocabulary == cv.vocabulary and cv.wsol.seed == 3 and cv.ood is None
+    assert resolved.on("convis_wsol")
+    assert resolved.browser.n_images == demo["methods"]["www"]["n_images"]  # browser.n_images: null
+    demo["browser"]["n_images"] = 3
+    assert settings.resolve(demo).browser.n_images == 3
+
+
 def test_existing_off_spellings_still_turn_features_off(monkeypatch):
     """The test config's clip_dissect: {variants: []} and stability: {variants: []}, no convis."""
     monkeypatch.chdir(REPO)

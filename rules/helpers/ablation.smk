@@ -11,15 +11,9 @@ def www_grid():
             for m in SETTINGS.www]
 
 
-def ablation_grid_complete():
-    """Whether both views and both similarities are configured (the ablation's 2 x 2 grid)."""
-    cells = www_grid()
-    return {c["gradcam"] for c in cells} == {c["tvmf"] for c in cells} == {False, True}
-
-
 def ablation_evaluations():
     """Every evaluation the ablation table joins: path and labels."""
-    if not ablation_grid_complete():
+    if not SETTINGS.on("ablation"):
         raise WorkflowError("the ablation table needs views: [center, gradcam] and "
                             "methods.www.similarities: [cos, tvmf] in the config")
     return [dict(path=evaluation_path(probe, cell["method"], concepts),
@@ -72,8 +66,7 @@ def neuron_panel_inputs(wildcards):
 def ablation_outputs():
     """The ablation table (when the 2 x 2 grid is configured and evaluated) and the neuron panels."""
     outputs = []
-    if (ablation_grid_complete() and SETTINGS.evaluation_probe_sets
-            and SETTINGS.evaluation_concept_sets):
+    if SETTINGS.on("ablation") and SETTINGS.on("evaluation"):
         outputs += paths.table_files("ablation")
     outputs += [paths.neuron_panel(layer) for layer in SETTINGS.figures.layers]
     return outputs

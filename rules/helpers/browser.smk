@@ -6,11 +6,6 @@
 from neuron_concepts import browser as neuron_browser
 
 
-def browser_config():
-    """The browser section, schema defaults filled in."""
-    return config["browser"]
-
-
 def browser_probe():
     return SETTINGS.figures.probe
 
@@ -55,10 +50,10 @@ def browser_site():
               if any(names.parse_view(v).kind == "gradcam" for v in browser_views()) else None),
         stability=[dict(path=item["path"], **{key: item["labels"][key] for key in
                                               ("layer", "concepts", "variant", "sim", "k")})
-                   for item in (stability_descriptions() if SETTINGS.stability else [])
+                   for item in (stability_descriptions() if SETTINGS.on("stability") else [])
                    if item["labels"]["probe"] == probe],
-        stability_base_k=SETTINGS.stability.base_k if SETTINGS.stability else None,
-        stability_n_best=SETTINGS.stability.n_best if SETTINGS.stability else 5,
+        stability_base_k=SETTINGS.stability.base_k if SETTINGS.on("stability") else None,
+        stability_n_best=SETTINGS.stability.n_best if SETTINGS.on("stability") else 5,
         convis=browser_convis(probe),
     )
     return site
@@ -67,8 +62,7 @@ def browser_site():
 def browser_convis(probe):
     """ConVis images of the browser's probe set: top synsets (convis.images) and maps (pairs),
     from the ConVis registries (convis_image_items, convis_pair_items)."""
-    cv = convis_config()
-    if not cv or cv["probe"] != probe:
+    if not SETTINGS.on("convis") or SETTINGS.convis.probe != probe:
         return []
     tops = {item["image"]: item["top"] for item in convis_image_items()}
     pairs = convis_pair_items()
@@ -81,10 +75,9 @@ def browser_convis(probe):
 
 def browser_options():
     """neuron_concepts.browser.SiteOptions: images per neuron default to WWW's n_images."""
-    b = browser_config()
-    return dict(n_images=b.get("n_images") or config["methods"]["www"]["n_images"],
-                thumbnail_px=b["thumbnail_px"], page_size=b["page_size"],
-                similarity_threshold=b["similarity_threshold"])
+    b = SETTINGS.browser
+    return dict(n_images=b.n_images, thumbnail_px=b.thumbnail_px, page_size=b.page_size,
+                similarity_threshold=b.similarity_threshold)
 
 
 def browser_inputs(wildcards):
@@ -102,11 +95,10 @@ def browser_inputs(wildcards):
 
 def browser_outputs():
     """The browser folder and the screenshot of a neuron panel; none when the browser is off."""
-    b = browser_config()
-    if not b["enabled"]:
+    if not SETTINGS.on("browser"):
         return []
     return ([paths.browser(neuron_browser.INDEX)]
-            + ([paths.figure("browser_panel")] if b["screenshot"] else []))
+            + ([paths.figure("browser_panel")] if SETTINGS.on("browser_screenshot") else []))
 
 
 def browser_files():

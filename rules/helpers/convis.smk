@@ -1,32 +1,20 @@
 # Helpers of rules/convis.smk: ConVis paths, inputs, labels and outputs.
 
 
-def convis_config():
-    """The convis section, schema defaults filled in; empty when ConVis is off."""
-    return SETTINGS.convis or {}
-
-
-def convis_grid():
-    """The patch-grid folder of the configured geometry (anchored64-128-stride16)."""
-    cv = convis_config()
-    return names.convis_grid_name(cv["patch_sizes"], cv["stride"], cv.get("padding", "none"),
-                                  cv.get("resize"))
-
-
 def convis_volume(probe, vocab, image):
     """The rank-volume path of one image of a probe set, under a vocabulary."""
-    return paths.convis_volume(probe, CLIP["match"], vocab, convis_grid(), image)
+    return paths.convis_volume(probe, CLIP["match"], vocab, SETTINGS.convis.grid, image)
 
 
 def convis_volume_images():
     """(probe, vocab) -> the sorted image ids whose rank volumes the configured outputs read:
     convis.images and the pairs' images under convis.vocabulary, the WSOL sample under its own."""
-    cv = convis_config()
-    if not cv:
+    cv = SETTINGS.convis
+    if not SETTINGS.on("convis"):
         return {}
-    wanted = {(cv["probe"], cv["vocabulary"]): set(cv["images"]) | {pair["image"] for pair in cv["pairs"]}}
-    if cv.get("wsol"):
-        key = (cv["wsol"]["probe"], cv["wsol"].get("vocabulary") or cv["vocabulary"])
+    wanted = {(cv.probe, cv.vocabulary): set(cv.images) | {image for image, _ in cv.pairs}}
+    if SETTINGS.on("convis_wsol"):
+        key = (cv.wsol.probe, cv.wsol.vocabulary)
         wanted.setdefault(key, set()).update(convis_wsol_boxes())
     return {key: sorted(images) for key, images in sorted(wanted.items()) if images}
 
@@ -38,7 +26,7 @@ def convis_shards():
     vocabulary, shard name, images, their volume paths and the log."""
     shards = []
     for (probe, vocab), images in convis_volume_images().items():
-        size = convis_config()["images_per_job"]
+        size = SETTINGS.convis.images_per_job
         for index, start in enumerate(range(0, len(images), size)):
             chunk = images[start:start + size]
             shard = names.convis_shard_name(index)
@@ -46,46 +34,44 @@ def convis_shards():
                 rule_name=f"convis_rank_volume_{probe}_{vocab}_{shard}", probe=probe, vocab=vocab,
                 shard=shard, images=chunk,
                 volumes=[convis_volume(probe, vocab, image) for image in chunk],
-                log=f"logs/convis_rank_volume/{probe}/{CLIP['match']}/{vocab}/{convis_grid()}/{shard}.log"))
+                log=f"logs/convis_rank_volume/{probe}/{CLIP['match']}/{vocab}/{SETTINGS.convis.grid}/{shard}.log"))
     return shards
 
 
 def convis_rank_params():
     """What every rank-volume job reads besides its images: CLIP, grid, seed, batching."""
-    cv = convis_config()
-    grid = names.parse_convis_grid(convis_grid())
+    cv = SETTINGS.convis
+    grid = names.parse_convis_grid(cv.grid)
     return dict(clip=clip_spec(CLIP["match"]), grid=grid,
                 # the padding noise's seed: none without noise, so a seed change reruns only noise grids
                 seed=config["seed"] if grid["padding"] == "noise" else None,
-                batch_size=cv["batch_size"], precision=cv["precision"], device=config["device"])
+                batch_size=cv.batch_size, precision=cv.precision, device=config["device"])
 
 
 def convis_pair_items():
     """Each configured (image, synset) pair with its volume, map and figure paths."""
-    cv = convis_config()
-    if not cv:
+    cv = SETTINGS.convis
+    if not SETTINGS.on("convis_pairs"):
         return []
-    pairs = dict.fromkeys((pair["image"], pair["synset"]) for pair in cv["pairs"])
-    return [dict(image=image, synset=synset, volume=convis_volume(cv["probe"], cv["vocabulary"], image),
-                 map=paths.convis_map(cv["probe"], CLIP["match"], cv["vocabulary"], convis_grid(),
-                                      image, synset),
+    return [dict(image=image, synset=synset, volume=convis_volume(cv.probe, cv.vocabulary, image),
+                 map=paths.convis_map(cv.probe, CLIP["match"], cv.vocabulary, cv.grid, image, synset),
                  figure=paths.convis_map_figure(image, synset))
-            for image, synset in pairs]
+            for image, synset in cv.pairs]
 
 
 def convis_image_items():
     """Each image of convis.images with its volume, top-synsets table and figure paths."""
-    cv = convis_config()
-    if not cv:
+    cv = SETTINGS.convis
+    if not SETTINGS.on("convis_images"):
         return []
-    return [dict(image=image, volume=convis_volume(cv["probe"], cv["vocabulary"], image),
-                 top=paths.convis_top(cv["probe"], CLIP["match"], cv["vocabulary"], convis_grid(), image),
+    return [dict(image=image, volume=convis_volume(cv.probe, cv.vocabulary, image),
+                 top=paths.convis_top(cv.probe, CLIP["match"], cv.vocabulary, cv.grid, image),
                  figure=paths.convis_top_figure(image))
-            for image in cv["images"]]
+            for image in cv.images]
 
 
 def convis_vocabulary_spec(name):
-    vocabularies = convis_config().get("vocabularies", {})
+    vocabularies = SETTINGS.convis.vocabularies if SETTINGS.on("convis") else {}
     if name not in vocabularies:
         raise WorkflowError(f"no ConVis vocabulary is named {name!r} (convis.vocabularies: "
                             f"{sorted(vocabularies)})")
@@ -104,10 +90,9 @@ def convis_vocabulary_files(vocab):
 
 
 def convis_ood_inputs(wildcards):
-    ood = convis_config()["ood"]
-    inputs = dict(images=paths.image_embeddings(ood["probe"], CLIP["match"], names.view_name("center")),
-                  manifest=paths.probe_manifest(ood["probe"]),
-                  **convis_vocabulary_files(ood.get("vocabulary") or convis_config()["vocabulary"]))
+    ood = SETTINGS.convis.ood
+    inputs = dict(images=paths.image_embeddings(ood.probe, CLIP["match"], names.view_name("center")),
+                  manifest=paths.probe_manifest(ood.probe), **convis_vocabulary_files(ood.vocabulary))
     for train in convis_derived_probe_sets():
         inputs["train_images"] = paths.image_embeddings(train, CLIP["match"], names.view_name("center"))
         inputs["train_manifest"] = paths.probe_manifest(train)
@@ -118,13 +103,13 @@ def convis_ood_pairs():
     """The (s+, s-) pairs: configured, or the paper's six."""
     from neuron_concepts.convis_eval import OOD_PAIRS
 
-    return [list(pair) for pair in (convis_config()["ood"].get("pairs") or OOD_PAIRS)]
+    return [list(pair) for pair in (SETTINGS.convis.ood.pairs or OOD_PAIRS)]
 
 
 def convis_ood_labels():
-    ood = convis_config()["ood"]
-    return dict(probe=ood["probe"], train_probe=ood.get("train_probe"), clip=CLIP["match"],
-                vocabulary=ood.get("vocabulary") or convis_config()["vocabulary"])
+    ood = SETTINGS.convis.ood
+    return dict(probe=ood.probe, train_probe=ood.train_probe, clip=CLIP["match"],
+                vocabulary=ood.vocabulary)
 
 
 _CONVIS_WSOL_BOXES = {}
@@ -135,48 +120,42 @@ def convis_wsol_boxes():
     from neuron_concepts.convis_eval import wsol_ground_truth
 
     if not _CONVIS_WSOL_BOXES:
-        ws = convis_config()["wsol"]
+        ws = SETTINGS.convis.wsol
         _CONVIS_WSOL_BOXES.update(wsol_ground_truth(
-            cub_root=ws.get("cub_root"), boxes_csv=ws.get("boxes_csv"), split=ws["cub_split"],
-            n_images=ws.get("n_images"), seed=ws["seed"]))
+            cub_root=ws.cub_root, boxes_csv=ws.boxes_csv, split=ws.cub_split,
+            n_images=ws.n_images, seed=ws.seed))
     return _CONVIS_WSOL_BOXES
 
 
 def convis_wsol_inputs(wildcards):
-    ws = convis_config()["wsol"]
-    vocab = ws.get("vocabulary") or convis_config()["vocabulary"]
-    if ws.get("cub_root"):
-        sources = [f"{ws['cub_root']}/{name}" for name in
+    ws = SETTINGS.convis.wsol
+    if ws.cub_root:
+        sources = [f"{ws.cub_root}/{name}" for name in
                    ("images.txt", "bounding_boxes.txt", "train_test_split.txt")]
     else:
-        sources = [ws["boxes_csv"]]
+        sources = [ws.boxes_csv]
     return dict(volumes=[item["volume"] for item in convis_wsol_items()],
-                vocab=convis_vocabulary_files(vocab)["vocab"], boxes=sources)
+                vocab=convis_vocabulary_files(ws.vocabulary)["vocab"], boxes=sources)
 
 
 def convis_wsol_items():
     """Each sampled WSOL image with its rank-volume path and ground-truth boxes (original pixels)."""
-    ws = convis_config()["wsol"]
-    vocab = ws.get("vocabulary") or convis_config()["vocabulary"]
-    return [dict(image=image, volume=convis_volume(ws["probe"], vocab, image), boxes=boxes.tolist())
+    ws = SETTINGS.convis.wsol
+    return [dict(image=image, volume=convis_volume(ws.probe, ws.vocabulary, image), boxes=boxes.tolist())
             for image, boxes in convis_wsol_boxes().items()]
 
 
 def convis_wsol_labels():
-    ws = convis_config()["wsol"]
-    return dict(probe=ws["probe"], clip=CLIP["match"],
-                vocabulary=ws.get("vocabulary") or convis_config()["vocabulary"],
-                grid=convis_grid(), seed=ws["seed"])
+    ws = SETTINGS.convis.wsol
+    return dict(probe=ws.probe, clip=CLIP["match"], vocabulary=ws.vocabulary,
+                grid=SETTINGS.convis.grid, seed=ws.seed)
 
 
 def convis_outputs():
     """Figures of the configured images and pairs, and the OOD/WSOL tables when configured."""
-    cv = convis_config()
-    if not cv:
-        return []
     outputs = [item["figure"] for item in convis_image_items() + convis_pair_items()]
-    if cv.get("ood"):
+    if SETTINGS.on("convis_ood"):
         outputs += paths.table_files("convis_ood")
-    if cv.get("wsol"):
+    if SETTINGS.on("convis_wsol"):
         outputs += paths.table_files("convis_wsol")
     return outputs

@@ -8,7 +8,7 @@ def gradcam_view():
 
 def gradcam_outputs():
     """The crop comparison figure, when views lists gradcam."""
-    return [paths.figure("crop_comparison")] if gradcam_view() in SETTINGS.views else []
+    return [paths.figure("crop_comparison")] if SETTINGS.on("crop_comparison") else []
 
 
 def gradcam_layer_spec():

@@ -11,7 +11,7 @@ def provenance_models():
     models = [dict(name=f"target {config['target']['name']}", tag=target_spec()["weights"],
                    marker=(weights_marker("target", TARGET) or [None])[0])]
     roles = ["match"]
-    if SETTINGS.clip_dissect or SETTINGS.stability:
+    if SETTINGS.on("clip_dissect") or SETTINGS.on("stability"):
         roles.append("dissect")
     if evaluated:
         roles.append("eval")

@@ -18,6 +18,6 @@ def stability_descriptions():
 
 def stability_outputs():
     """The stability table and figure; none when the study is off."""
-    if not SETTINGS.stability:
+    if not SETTINGS.on("stability"):
         return []
     return [*paths.table_files("stability"), paths.figure("stability")]
