@@ -291,8 +291,7 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
                options: SiteOptions, title: str = "Neuron browser", threads: int = 1) -> Path:
     """Write the browser, ``index`` (``.../index.html``) and the rest beside it, from artifact paths.
 
-    Earlier thumbnails and data in that folder are removed first. ``threads`` write the
-    thumbnails in parallel (the same files as one thread).
+    Earlier thumbnails and data there are removed; ``threads`` write thumbnails in parallel.
 
     - ``views``: ``{view, boxes (path or None), activations: {layer: path}}`` per view;
     - ``methods``: ``{name, family, view}`` per described method (the columns);
@@ -310,13 +309,53 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     _write_static(out)
     man = io.load_manifest(manifest)
     image_ids = man["image_id"].astype(str).tolist()
-    row_of = {image_id: row for row, image_id in enumerate(image_ids)}
+    tops, n_neurons = _top_images(views, layers, manifest, image_ids, options.n_images)
 
     def image(row: int) -> Image.Image:
         return data.load_image(man["path"].iloc[row])
 
-    # Which images each view shows, per layer; then one thumbnail per (image, view).
-    boxes = {v["view"]: box_lookup(io.load_boxes(v["boxes"]) if v.get("boxes") else None) for v in views}
+    cam_rows = _write_thumbnails(out, image, image_ids, views, tops, cams, options, threads)
+    row_of = {image_id: row for row, image_id in enumerate(image_ids)}
+    convis_rows = _write_convis(out, convis, row_of, image, options, _environment(), title, layers)
+
+    emb = _prompt_embeddings(text_embeddings or {})
+    tables = {(d["layer"], d["method"], d["concepts"]): d["path"] for d in descriptions}
+    evals = {(e["method"], e["concepts"]): io.load_evaluation(e["path"]) for e in evaluations}
+    class_names, env, summaries = imagenet_class_names(), _environment(), []
+    method_names = [m["name"] for m in methods]
+    for layer in layers:
+        layer_data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views,
+                                          methods, concept_sets, tables, evals, emb, tops[layer],
+                                          image_ids, stability, stability_base_k, stability_n_best,
+                                          class_names, options)
+        layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
+                          page_size=options.page_size, n_images=options.n_images)
+        (out / "data").mkdir(exist_ok=True)
+        (out / data_file(layer)).write_text(_data_script(layer, layer_data))
+        (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
+            title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
+            methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer]))
+        summaries.append(summary)
+    index.write_text(env.get_template("index.html").render(
+        title=title, layers=layers, layer_file=layer_file, summaries=summaries, methods=method_names,
+        views=[v["view"] for v in views], concept_sets=list(concept_sets), n_images=options.n_images,
+        has_convis=bool(convis_rows), n_neurons=n_neurons, final_layer=final_layer))
+    return index
+
+
+def _prompt_embeddings(text_embeddings: Mapping[str, str]) -> dict[str, tuple[np.ndarray, dict[int, int]]]:
+    """Concept set -> (its prompts' embeddings by the match CLIP, concept id -> row)."""
+    emb = {}
+    for concepts, path in text_embeddings.items():
+        text = io.load_text_embeddings(path, parts=["prompt"])
+        emb[concepts] = (text.prompt, {int(i): k for k, i in enumerate(text.ids)})
+    return emb
+
+
+def _top_images(views: Sequence[Mapping], layers: Sequence[str], manifest: str,
+                image_ids: list[str], n_images: int
+                ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, int]]:
+    """Each layer's and view's top images ``[K, n]`` (WWW's selection) and its neuron count."""
     tops: dict[str, dict[str, np.ndarray]] = {layer: {} for layer in layers}
     n_neurons: dict[str, int] = {}
     for v in views:
@@ -326,15 +365,24 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
                 raise InputDataError(f"{v['activations'][layer]}: its image ids are not those of the "
                                      f"manifest {manifest}; delete it and run Snakemake again")
             # The images WWW would show (its tie rule); numpy only, torch is not imported.
-            tops[layer][v["view"]] = www_top_images(acts.values, min(options.n_images,
-                                                                         len(acts.values)))
+            tops[layer][v["view"]] = www_top_images(acts.values, min(n_images, len(acts.values)))
             n_neurons[layer] = acts.values.shape[1]
-    shown = {v["view"]: {int(r) for layer in layers for r in np.unique(tops[layer][v["view"]])}
+    return tops, n_neurons
+
+
+def _write_thumbnails(out: Path, image, image_ids: list[str], views: Sequence[Mapping],
+                      tops: Mapping[str, Mapping[str, np.ndarray]], cams: str | None,
+                      options: SiteOptions, threads: int) -> list[int]:
+    """One thumbnail per (shown image, view) and a Grad-CAM overlay per image that has a
+    map; the rows that got an overlay. ``image(row)`` reads a probe image."""
+    boxes = {v["view"]: box_lookup(io.load_boxes(v["boxes"]) if v.get("boxes") else None) for v in views}
+    shown = {v["view"]: {int(r) for top in tops.values() for r in np.unique(top[v["view"]])}
              for v in views}
     grad, cam_row = (io.load_cams(cams), None) if cams else (None, None)
     if grad is not None:
         cam_row = {str(i): k for k, i in enumerate(grad["image_id"])}
     cam_box = next((b for b in boxes.values() if b), {})  # the Grad-CAM view's crop, outlined
+
     def thumbnails_of(row: int) -> bool:
         """Every view's thumbnail of one image (read once) and its Grad-CAM overlay: has one."""
         picture = image(row)
@@ -358,39 +406,7 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     # threads write the same bytes as one thread, faster.
     rows = sorted(set().union(*shown.values()))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        cam_rows = [row for row, has_cam in zip(rows, pool.map(thumbnails_of, rows)) if has_cam]
-
-    convis_rows = _write_convis(out, convis, row_of, image, options, _environment(), title, layers)
-
-    # Texts and embeddings; descriptions per (layer, concepts).
-    emb = {}
-    for concepts, path in (text_embeddings or {}).items():
-        text = io.load_text_embeddings(path, parts=["prompt"])  # the match CLIP embeds WWW's prompts
-        emb[concepts] = (text.prompt, {int(i): k for k, i in enumerate(text.ids)})
-    tables = {(d["layer"], d["method"], d["concepts"]): d["path"] for d in descriptions}
-    evals = {(e["method"], e["concepts"]): io.load_evaluation(e["path"]) for e in evaluations}
-    class_names = imagenet_class_names()
-    env = _environment()
-    summaries = []
-    method_names = [m["name"] for m in methods]
-    for layer in layers:
-        layer_data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views,
-                                          methods, concept_sets, tables, evals, emb, tops[layer],
-                                          image_ids, stability, stability_base_k, stability_n_best,
-                                          class_names, options)
-        layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
-                          page_size=options.page_size, n_images=options.n_images)
-        (out / "data").mkdir(exist_ok=True)
-        (out / data_file(layer)).write_text(_data_script(layer, layer_data))
-        (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
-            title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
-            methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer]))
-        summaries.append(summary)
-    index.write_text(env.get_template("index.html").render(
-        title=title, layers=layers, layer_file=layer_file, summaries=summaries, methods=method_names,
-        views=[v["view"] for v in views], concept_sets=list(concept_sets), n_images=options.n_images,
-        has_convis=bool(convis_rows), n_neurons=n_neurons, final_layer=final_layer))
-    return index
+        return [row for row, has_cam in zip(rows, pool.map(thumbnails_of, rows)) if has_cam]
 
 
 def _layer_data(layer, final, n_neurons, views, methods, concept_sets, tables, evals, emb, tops,

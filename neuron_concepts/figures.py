@@ -229,18 +229,23 @@ def plot_neuron_panel(top_images: Mapping[object, Sequence[Image.Image]] | Seque
                 ax.imshow(np.asarray(_thumbnail(images[col])))
             if col == 0:
                 ax.set_ylabel(f"neuron {neuron}", fontsize=fontsize + 1)
-        text_ax = fig.add_subplot(grid[row, n_images])
-        text_ax.axis("off")
-        # Offsets in points from the axis top: exact whatever height the layout gives the axis.
-        offset_pt = 0.0
-        for method, lines in blocks[row]:
-            for x, text, weight in ((0.0, method, "bold"), (0.03, "\n".join(lines), "normal")):
-                where = offset_copy(text_ax.transAxes, fig=fig, y=-offset_pt, units="points")
-                text_ax.text(x, 1.0, text, fontsize=fontsize, fontweight=weight, va="top",
-                             linespacing=1.4, transform=where)
-                offset_pt += line_pt * (1 if weight == "bold" else len(lines))
-            offset_pt += 0.4 * line_pt
+        _draw_concept_text(fig, fig.add_subplot(grid[row, n_images]), blocks[row], fontsize, line_pt)
     return fig
+
+
+def _draw_concept_text(fig: Figure, text_ax, block: Sequence[tuple[str, list[str]]],
+                       fontsize: float, line_pt: float) -> None:
+    """Each method's name (bold) and its concept lines, top down in ``text_ax``."""
+    text_ax.axis("off")
+    # Offsets in points from the axis top: exact whatever height the layout gives the axis.
+    offset_pt = 0.0
+    for method, lines in block:
+        for x, text, weight in ((0.0, method, "bold"), (0.03, "\n".join(lines), "normal")):
+            where = offset_copy(text_ax.transAxes, fig=fig, y=-offset_pt, units="points")
+            text_ax.text(x, 1.0, text, fontsize=fontsize, fontweight=weight, va="top",
+                         linespacing=1.4, transform=where)
+            offset_pt += line_pt * (1 if weight == "bold" else len(lines))
+        offset_pt += 0.4 * line_pt
 
 
 def neuron_panel_figure(top_images: Mapping[object, Sequence[Image.Image]] | Sequence[Sequence[Image.Image]],

@@ -84,6 +84,32 @@ def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor,
     if images.ndim != 4:
         raise ValueError(f"images must be a batch [B, 3, H, W], got shape {tuple(images.shape)}")
     captured: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(_output_to_leaf_hook(captured, neurons))
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            logits = model(images)
+        if not captured:
+            raise ValueError(f"layer {type(layer).__name__} did not run in the model's forward: "
+                             "pass a submodule of the model (e.g. models.get_layer(model, 'layer4'))")
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+            raise ValueError("Grad-CAM needs a classifier whose output is logits [B, classes]")
+        activation = captured[0]
+        with torch.inference_mode(False), torch.enable_grad():
+            predicted = logits.detach().argmax(dim=1)
+            score = logits.gather(1, predicted[:, None]).sum()
+            if not score.requires_grad:
+                raise ValueError(f"the model's output does not depend on layer {type(layer).__name__}")
+            (grad,) = torch.autograd.grad(score, activation, allow_unused=True)
+        if grad is None:
+            raise ValueError(f"the model's output does not depend on layer {type(layer).__name__}")
+    finally:
+        handle.remove()
+    return _cams(activation.detach(), grad, neurons), predicted
+
+
+def _output_to_leaf_hook(captured: list, neurons: LayerNeurons | None):
+    """The forward hook of :func:`grad_cam`: swaps the layer's output (or the element of it
+    ``neurons`` names) for a leaf that requires grad, appended to ``captured``."""
 
     def swap_output_for_leaf(module: nn.Module, inputs: tuple, output):
         if captured:
@@ -109,35 +135,19 @@ def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor,
         index = int(neurons.element or 0)
         return type(output)([*output[:index], swapped, *output[index + 1:]])
 
-    handle = layer.register_forward_hook(swap_output_for_leaf)
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            logits = model(images)
-        if not captured:
-            raise ValueError(f"layer {type(layer).__name__} did not run in the model's forward: "
-                             "pass a submodule of the model (e.g. models.get_layer(model, 'layer4'))")
-        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-            raise ValueError("Grad-CAM needs a classifier whose output is logits [B, classes]")
-        activation = captured[0]
-        with torch.inference_mode(False), torch.enable_grad():
-            predicted = logits.detach().argmax(dim=1)
-            score = logits.gather(1, predicted[:, None]).sum()
-            if not score.requires_grad:
-                raise ValueError(f"the model's output does not depend on layer {type(layer).__name__}")
-            (grad,) = torch.autograd.grad(score, activation, allow_unused=True)
-        if grad is None:
-            raise ValueError(f"the model's output does not depend on layer {type(layer).__name__}")
-    finally:
-        handle.remove()
-    activation = activation.detach()
+    return swap_output_for_leaf
+
+
+def _cams(activation: torch.Tensor, grad: torch.Tensor,
+          neurons: LayerNeurons | None) -> torch.Tensor:
+    """``ReLU(sum_k w_k A_k)`` per image, ``w_k`` the gradient's spatial mean, over its max."""
     if neurons is not None:
         activation = to_map(to_batch_first(activation, neurons), neurons)
         grad = to_map(to_batch_first(grad, neurons), neurons)
     weights = grad.float().mean(dim=(2, 3))                                   # [B, K]
     cams = torch.relu(torch.einsum("bk,bkhw->bhw", weights, activation.float()))
     peak = cams.amax(dim=(1, 2), keepdim=True)
-    cams = cams / torch.where(peak > 0, peak, 1.0)     # an all-zero CAM stays zero
-    return cams, predicted
+    return cams / torch.where(peak > 0, peak, 1.0)     # an all-zero CAM stays zero
 
 
 def upsample_cam(cam: torch.Tensor | ArrayLike, size: tuple[int, int]) -> torch.Tensor:

@@ -153,3 +153,23 @@ def test_a_new_module_must_be_placed_in_a_layer(tmp_path):
     (package / "unplaced.py").write_text('"""A module no layer names."""\n')
     result = lint_imports(tmp_path)
     assert result.returncode != 0 and "unplaced" in result.stdout, result.stdout[-2000:]
+
+
+def test_library_functions_are_short_and_workflow_scripts_shallow():
+    """Longest library function under 60 lines; no workflow script nests deeper than 3 blocks."""
+    long = [(path.name, node.name, node.end_lineno - node.lineno + 1)
+            for path in sorted((ROOT / "neuron_concepts").glob("*.py"))
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 >= 60]
+    assert long == [], f"functions of 60 lines or more: {long}; split them"
+
+    blocks = (ast.For, ast.While, ast.If, ast.With, ast.Try)
+
+    def depth(node, level=0):
+        return max([level, *(depth(child, level + isinstance(child, blocks))
+                             for child in ast.iter_child_nodes(node))])
+
+    deep = {path.name: depth(ast.parse(path.read_text()))
+            for path in sorted((ROOT / "workflow_scripts").glob("*.py"))}
+    assert {name: d for name, d in deep.items() if d > 3} == {}
