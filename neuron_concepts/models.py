@@ -22,7 +22,7 @@ from typing import Callable, ContextManager, Sequence
 from . import lazy
 from .errors import ConfigError, WeightsError
 # Model names in paths are built in names (light: the rule files build them at parse time).
-from .names import RANDOM, looks_like_path, model_tag, weights_label  # noqa: F401
+from .names import RANDOM, looks_like_path, model_tag
 
 # Imported on first use: the workflow imports this module for model names while it plans
 # (every snakemake call), and that must not pay torch's import.
@@ -350,12 +350,7 @@ def _build_timm(name: str, kwargs: dict, _model_config: str | None, weights: str
 def _build_open_clip(name: str, kwargs: dict, model_config: str | None,
                      _weights: str) -> BuiltTarget:
     """:func:`build_target` for ``source: open_clip``: the image tower, open_clip's preprocessing."""
-    open_clip = import_open_clip()
-    register_clip_config(model_config)
-    if name not in open_clip.list_models():
-        raise ConfigError(f"target.name: {name!r} is not an open_clip model; see "
-                          "open_clip.list_models() or give target.model_config")
-    enable_hf_text_tower(name)
+    open_clip = open_clip_knowing(name, model_config, "target.name", "target.model_config")
     model = _construct(lambda: open_clip.create_model(name, pretrained=None, **kwargs), name)
     visual = model.visual
     size = visual.image_size
@@ -532,16 +527,23 @@ def _cached_clip_file(cfg: dict, cache: Path) -> Path | None:
     return None
 
 
+def open_clip_knowing(name: str, model_config: str | None, key: str, config_hint: str):
+    """open_clip, with ``model_config`` registered, that knows model ``name`` (else a
+    ConfigError naming ``key``, and ``config_hint`` to register one)."""
+    open_clip = import_open_clip()
+    register_clip_config(model_config)
+    if name not in open_clip.list_models():
+        raise ConfigError(f"{key}: {name!r} is not an open_clip model; see "
+                          f"open_clip.list_models() or give {config_hint}")
+    enable_hf_text_tower(name)
+    return open_clip
+
+
 def load_clip(model: str, pretrained: str, cache_dir: str | Path = "resources/weights",
               device: str | torch.device = "cpu", model_config: str | None = None,
               seed: int = 0, key: str = "clip.match.pretrained") -> ClipModel:
     """Load an open_clip model by name and weights (tag, path or ``random``), never downloading."""
-    open_clip = import_open_clip()
-    register_clip_config(model_config)
-    if model not in open_clip.list_models():
-        raise ConfigError(f"clip model {model!r} is not an open_clip model; see "
-                          "open_clip.list_models() or give a model_config JSON")
-    enable_hf_text_tower(model)
+    open_clip = open_clip_knowing(model, model_config, "clip model", "a model_config JSON")
     device = torch.device(device)
     path = fetch_clip_weights(model, pretrained, cache_dir, download=False, key=key)
     seed_everything(seed)

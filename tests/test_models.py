@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from neuron_concepts import embeddings, models
+from neuron_concepts import embeddings, models, names
 from neuron_concepts.errors import ConfigError, WeightsError
 
 
 def test_model_tags_name_the_weights():
-    assert models.model_tag("resnet50", "IMAGENET1K_V1") == "resnet50-IMAGENET1K_V1"
-    assert models.model_tag("resnet50", "random") == "resnet50-random"
-    assert models.model_tag("resnet50", "/ckpts/my_run.pth") == "resnet50-ckpt-my_run"
-    assert models.model_tag("ViT-B-32", "openai") == "ViT-B-32-openai"
+    assert names.model_tag("resnet50", "IMAGENET1K_V1") == "resnet50-IMAGENET1K_V1"
+    assert names.model_tag("resnet50", "random") == "resnet50-random"
+    assert names.model_tag("resnet50", "/ckpts/my_run.pth") == "resnet50-ckpt-my_run"
+    assert names.model_tag("ViT-B-32", "openai") == "ViT-B-32-openai"
 
 
 def test_random_target_is_seeded_and_exposes_layers():

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from conftest import Workflow, tiny_config
-from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, paths, provenance, www
+from neuron_concepts import concepts, evaluation, gradcam, io, metrics, models, names, paths, provenance, www
 from neuron_concepts.activations import www_top_images
 from test_layers import TINY_SWIN, TINY_VIT, explicit_grad_cam
 
@@ -70,7 +70,7 @@ def flow(request, run_workflow) -> tuple[Workflow, dict]:
 
 
 def target_tag(run: dict) -> str:
-    return models.model_tag(run["target"]["name"], "random")
+    return names.model_tag(run["target"]["name"], "random")
 
 
 def load_target(flow: Workflow) -> models.TargetModel:
