@@ -43,6 +43,7 @@ include: "rules/stability.smk"
 include: "rules/gradcam.smk"
 include: "rules/ablation.smk"
 include: "rules/convis.smk"
+include: "rules/compare.smk"
 include: "rules/browser.smk"
 include: "rules/provenance.smk"  # last: its inputs are every final output
 

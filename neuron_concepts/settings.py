@@ -41,6 +41,10 @@ def validate(config: dict, schema_path: str | Path) -> None:
     documented, instead of the schema and config dump of jsonschema's message.
     """
     check_finite(config)
+    if not (config.get("target") or config.get("targets")):
+        raise ConfigError("target: required: the model whose neurons are described (or "
+                          f"targets: a list of such models)\n  documented in {schema_path} "
+                          "(definitions/target_spec) and config.yaml")
     from snakemake.utils import validate as snakemake_validate
 
     try:
@@ -52,6 +56,9 @@ def validate(config: dict, schema_path: str | Path) -> None:
         if cause is None:
             raise
         raise ConfigError(schema_problem(cause, schema_path)) from None
+    if config.get("targets"):
+        # The primary target is ``target`` to every stage that reads one model.
+        config["target"] = config["targets"][0]
 
 
 def schema_problem(error, schema_path: str | Path) -> str:
@@ -89,10 +96,66 @@ GPU_DECODE_NEEDS_CUDA = "scale.image_decode: gpu needs a CUDA device; set it to 
 
 def check(config: dict) -> None:
     """Every cross-check of a validated config; the first problem raises a ConfigError."""
+    check_targets(config)
     check_core(config)
     check_clip_dissect(config)
     check_figures(config)
     check_convis(config)
+
+
+def target_entries(config: dict) -> list[dict]:
+    """The configured target models: ``targets`` when non-empty, else [``target``]. The first
+    is the primary target (figures, ablation, stability, Grad-CAM, browser)."""
+    return list(config.get("targets") or [config["target"]])
+
+
+def target_tag(config: dict, target: dict) -> str:
+    """A target entry's name in paths (names.model_tag), with the global ``weights: random``
+    switch applied as every model job applies it."""
+    weights = names.RANDOM if config.get("weights") == names.RANDOM else target["weights"]
+    return names.model_tag(target["name"], weights)
+
+
+def target_tags(config: dict) -> list[str]:
+    """Every target's tag, in config order (the primary first)."""
+    return [target_tag(config, target) for target in target_entries(config)]
+
+
+def checkpoint_groups(config: dict) -> list[list[str]]:
+    """Tags of the targets that are checkpoints of one architecture: entries with the same
+    ``name`` and ``source`` (and so different weights), groups of two or more in config order."""
+    groups: dict[tuple, list[str]] = {}
+    for target in target_entries(config):
+        key = (target["name"], target.get("source", "torchvision"))
+        groups.setdefault(key, []).append(target_tag(config, target))
+    return [tags for tags in groups.values() if len(tags) > 1]
+
+
+def check_targets(config: dict) -> None:
+    """Every target has its own tag in paths; several targets need one description job per
+    layer (each target has its own layers) and no gradcam view (crops are a target's own)."""
+    entries = target_entries(config)
+    seen: dict[str, int] = {}
+    for index, target in enumerate(entries):
+        tag = target_tag(config, target)
+        if tag in seen:
+            first = entries[seen[tag]]
+            raise ConfigError(
+                f"targets[{seen[tag]}] ({first['name']}, weights {first['weights']}) and "
+                f"targets[{index}] ({target['name']}, weights {target['weights']}) are both "
+                f"named {tag!r} in paths; give each target other weights (a checkpoint file "
+                "is named by its file name, ckpt-<stem>; weights: random names every model "
+                "random)")
+        seen[tag] = index
+    if len(entries) < 2:
+        return
+    if scale(config).description_jobs != "layer":
+        raise ConfigError("scale.description_jobs: several targets need one description job "
+                          "per layer (each target has its own layers); set it to layer")
+    if "gradcam" in config.get("views", []):
+        raise ConfigError("views: the gradcam view is not supported with several targets yet "
+                          "(each target's Grad-CAM crops would need their own CLIP image "
+                          "embeddings); use views: [center]")
 
 
 def check_core(config: dict) -> None:
@@ -416,7 +479,7 @@ def browser(config: dict) -> Browser:
 #: What :meth:`Settings.on` answers for: each feature the rule files switch on or off.
 FEATURES = ("www", "clip_dissect", "stability", "evaluation", "ablation", "crop_comparison",
             "convis", "convis_images", "convis_pairs", "convis_ood", "convis_wsol",
-            "browser", "browser_screenshot")
+            "browser", "browser_screenshot", "compare", "compare_checkpoints")
 
 
 @dataclass(frozen=True)
@@ -438,12 +501,15 @@ class Settings:
     evaluation_concept_sets: list[str]
     described_probe_sets: list[str]  # WWW and CLIP-Dissect run on these only
     scale: Scale
+    targets: tuple[str, ...] = ()  # every target's tag, the primary first
+    checkpoints: tuple[tuple[str, ...], ...] = ()  # tags of one architecture's checkpoints
 
     def on(self, feature: str) -> bool:
         """Whether ``feature`` (one of :data:`FEATURES`) runs in this configuration.
 
         ``ablation`` needs both views (center, gradcam) and both similarities (cos, tvmf)
-        of WWW; ``crop_comparison`` (the figure) needs the gradcam view.
+        of WWW; ``crop_comparison`` (the figure) needs the gradcam view; ``compare`` needs
+        several targets, ``compare_checkpoints`` two targets of one architecture.
         """
         kinds = {names.parse_view(m.view).kind for m in self.www}
         sims = {names.parse_sim(m.sim).kind for m in self.www}
@@ -459,6 +525,8 @@ class Settings:
             "convis_wsol": bool(cv and cv.wsol),
             "browser": self.browser.enabled,
             "browser_screenshot": self.browser.enabled and self.browser.screenshot,
+            "compare": len(self.targets) > 1 and bool(self.www or self.clip_dissect),
+            "compare_checkpoints": bool(self.checkpoints) and bool(self.www or self.clip_dissect),
         }
         if feature not in answers:
             raise KeyError(f"unknown feature {feature!r}: one of {FEATURES}")
@@ -519,6 +587,8 @@ def resolve(config: dict, layer_names: dict[str, str] | None = None) -> Settings
         evaluation_concept_sets=list(config["evaluation"]["concept_sets"]),
         described_probe_sets=described_probe_sets(config),
         scale=scale(config),
+        targets=tuple(target_tags(config)),
+        checkpoints=tuple(tuple(group) for group in checkpoint_groups(config)),
     )
 
 

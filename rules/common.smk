@@ -23,13 +23,28 @@ from neuron_concepts.resources import (image_tower_gpu_mem_mb, table_rows, text_
 # ---------------------------------------------------------------- the config, checked and resolved
 
 
+def resolve_target(target, where):
+    """A target entry's layers as neurons (neuron_concepts.layers.TargetLayers): one dummy
+    forward of the architecture when this model is first planned (cached per model,
+    neuron_concepts.layers.inspect_target); the evaluation's checks of its final layer.
+    ``where`` names the entry in errors of a config with several targets."""
+    one = {**config, "target": target}
+    try:
+        found = layers.target_layers(one)
+        final = found.final_layer
+        settings.check_target_layers(one, final and final.layer, final and final.neurons)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}" if where else str(error)) from None
+    return found
+
+
 try:
     settings.check(config)
-    # The target's layers as neurons: one dummy forward of the architecture when this model
-    # is first planned (cached per model, neuron_concepts.layers.inspect_target).
-    TARGET_LAYERS = layers.target_layers(config)
+    TARGET_ENTRIES = settings.target_entries(config)
+    TARGET_LAYERS = resolve_target(config["target"], "targets[0]" if len(TARGET_ENTRIES) > 1 else "")
     FINAL = TARGET_LAYERS.final_layer
-    settings.check_target_layers(config, FINAL and FINAL.layer, FINAL and FINAL.neurons)
+    OTHER_TARGET_LAYERS = [resolve_target(target, f"targets[{index}]")
+                           for index, target in enumerate(TARGET_ENTRIES[1:], start=1)]
 except ConfigError as error:
     # Before any job runs, naming the key at fault.
     raise WorkflowError(f"Invalid configuration: {error}")
@@ -41,6 +56,8 @@ FINAL_LAYER = FINAL.name if FINAL is not None else None
 SETTINGS = settings.resolve(config, LAYER_NAMES)
 # "auto" resolved in the config itself, so the run's kept config and the report say which.
 config["target"]["final_layer"] = FINAL.layer if FINAL is not None else None
+for _target, _found in zip(TARGET_ENTRIES[1:], OTHER_TARGET_LAYERS):
+    _target["final_layer"] = _found.final_layer.layer if _found.final_layer is not None else None
 if TARGET_LAYERS.gradcam is not None:
     config["gradcam"]["layer"] = TARGET_LAYERS.gradcam.layer
 
@@ -53,9 +70,10 @@ def effective_weights(weights):
     return RANDOM if config["weights"] == RANDOM else weights
 
 
-def target_spec():
-    """Arguments of neuron_concepts.models.load_target for the configured target."""
-    target = config["target"]
+def target_spec(tag=None):
+    """Arguments of neuron_concepts.models.load_target for the target named ``tag`` in paths
+    (the primary target when None)."""
+    target = config["target"] if tag is None else target_info(tag).entry
     return dict(name=target["name"], weights=effective_weights(target["weights"]),
                 source=target["source"], kwargs=target["kwargs"],
                 model_config=target.get("model_config"), cache_dir=config["weights_cache"],
@@ -81,6 +99,38 @@ def sentence_spec():
 
 
 TARGET = model_tag(config["target"]["name"], target_spec()["weights"])
+
+
+class TargetInfo:
+    """One configured target: its config entry, layers as neurons (TargetLayers), module path
+    -> name in paths, the names in config order, and its final layer's name (or None)."""
+
+    def __init__(self, entry, found):
+        self.entry = entry
+        self.found = found
+        self.layer_names = {n.layer: n.name for n in found.neurons}
+        self.layers = list(self.layer_names.values())
+        self.final = found.final_layer.name if found.final_layer is not None else None
+
+
+# Tag -> TargetInfo of every target, the primary (TARGET) first: with one target, just it.
+TARGETS = {settings.target_tag(config, entry): TargetInfo(entry, found)
+           for entry, found in zip(TARGET_ENTRIES, [TARGET_LAYERS, *OTHER_TARGET_LAYERS])}
+assert next(iter(TARGETS)) == TARGET
+#: Whether several targets are described (the comparison; rules that take {target}).
+MULTI_TARGET = len(TARGETS) > 1
+
+
+def target_info(tag):
+    """The TargetInfo of the target named ``tag`` in paths."""
+    if tag not in TARGETS:
+        raise WorkflowError(f"no configured target is named {tag!r} (targets: {list(TARGETS)})")
+    return TARGETS[tag]
+
+
+def job_target(wildcards):
+    """The target of a job: its ``{target}`` wildcard, or the primary target."""
+    return wildcards.target if "target" in wildcards.keys() else TARGET
 CLIP_ROLES = ("match", "dissect", "eval")
 # Role -> model tag in paths. Roles that name the same model share its artifacts.
 CLIP = {role: model_tag(config["clip"][role]["model"], clip_role_spec(role)["pretrained"])
@@ -165,8 +215,8 @@ def evaluation_model_spec(tag):
 
 def weights_spec(kind, tag):
     """What the download_weights rule fetches for a model named ``tag``."""
-    if kind == "target" and tag == TARGET:
-        return dict(kind=kind, **target_spec())
+    if kind == "target" and tag in TARGETS:
+        return dict(kind=kind, **target_spec(tag))
     if kind == "clip":
         return dict(kind=kind, **clip_spec(tag))
     if kind == "sentence" and tag == SENTENCE:
@@ -418,7 +468,8 @@ def image_job_runtime(wildcards, attempt):
 
 
 wildcard_constraints:
-    **{**names.WILDCARDS, "layer": "|".join(re.escape(layer) for layer in LAYERS)},
+    **{**names.WILDCARDS, "layer": "|".join(re.escape(layer) for layer in dict.fromkeys(
+        layer for info in TARGETS.values() for layer in info.layers))},
 
 
 # ---------------------------------------------------------------- paths and inputs of the core stages
@@ -426,19 +477,22 @@ wildcard_constraints:
 # cosines' dtype.
 
 
-def description_path(probe, layer, method, concepts):
-    """The descriptions of the target's ``layer`` (paths.descriptions)."""
-    return paths.descriptions(probe, TARGET, layer, method, concepts)
+def description_path(probe, layer, method, concepts, target=None):
+    """The descriptions of a target's ``layer`` (paths.descriptions); the primary target's
+    when ``target`` is None."""
+    return paths.descriptions(probe, target or TARGET, layer, method, concepts)
 
 
-def evaluation_path(probe, method, concepts):
-    """The evaluation of the target's final layer's descriptions (paths.evaluation)."""
-    return paths.evaluation(probe, TARGET, FINAL_LAYER, method, concepts)
+def evaluation_path(probe, method, concepts, target=None, layer=None):
+    """The evaluation of a target's final layer's descriptions (paths.evaluation); the
+    primary target's when ``target`` is None; ``layer`` a pattern ("{layer}") or its final layer."""
+    target = target or TARGET
+    return paths.evaluation(probe, target, layer or target_info(target).final, method, concepts)
 
 
-def activations_path(probe, view, layer):
-    """The target's activations of ``layer`` (paths.activations)."""
-    return paths.activations(probe, TARGET, view, layer)
+def activations_path(probe, view, layer, target=None):
+    """A target's activations of ``layer`` (paths.activations); the primary's by default."""
+    return paths.activations(probe, target or TARGET, view, layer)
 
 
 def similarity_path(probe, clip, view, concepts):
@@ -477,14 +531,19 @@ def description_job_layers(wildcards):
 
 def description_job_outputs(method_names):
     """What one description job writes: each method's descriptions of its layer(s) (wildcards
-    probe, concepts and, split by layer, layer)."""
+    probe, concepts and, split by layer, layer; with several targets, target: each job
+    describes one target's layer, settings.check_targets)."""
     layers = ["{layer}"] if SETTINGS.scale.description_jobs == "layer" else LAYERS
-    return [description_path("{probe}", layer, name, "{concepts}")
+    target = "{target}" if MULTI_TARGET else None
+    return [description_path("{probe}", layer, name, "{concepts}", target)
             for name in method_names for layer in layers]
 
 
 def description_log(rule):
-    """The log of one description job of ``rule``: one per probe set, concept set (and layer)."""
+    """The log of one description job of ``rule``: one per probe set, concept set (and layer;
+    and target, with several)."""
+    if MULTI_TARGET:
+        return f"logs/{rule}/{{probe}}/{{target}}/{{layer}}/{{concepts}}.log"
     if SETTINGS.scale.description_jobs == "layer":
         return f"logs/{rule}/{{probe}}/{{layer}}/{{concepts}}.log"
     return f"logs/{rule}/{{probe}}/{{concepts}}.log"
@@ -515,6 +574,23 @@ def view_boxes_path(probe, view):
 def image_shard_paths(path, probe, stage):
     """The shards of an artifact ``path`` of a probe set's image ``stage``, in row order."""
     return [paths.image_shard(path, shard) for shard in image_shards(probe, stage)]
+
+
+def activation_shard_lists(layer_names):
+    """An input function: per layer of ``layer_names``, the activation shards of a job's probe
+    set, target and view, in row order (join_activations' params, one list per output)."""
+    def shards(wildcards):
+        return [image_shard_paths(paths.activations(wildcards.probe, wildcards.target,
+                                                    wildcards.view, layer), wildcards.probe, "image")
+                for layer in layer_names]
+
+    return shards
+
+
+def activation_shard_inputs(layer_names):
+    """An input function: every activation shard of a job (activation_shard_lists, flat)."""
+    lists = activation_shard_lists(layer_names)
+    return lambda wildcards: [path for shards in lists(wildcards) for path in shards]
 
 
 def view_boxes(wildcards):
@@ -549,4 +625,5 @@ def final_outputs():
         *ablation_outputs(),
         *convis_outputs(),
         *browser_outputs(),
+        *compare_outputs(),
     ]

@@ -92,7 +92,7 @@ rule evaluate_descriptions:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/evaluate_descriptions/{probe}/{concepts}.log",
+        evaluation_log(),
     conda:
         "../envs/torch.yaml"
     script:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -230,3 +231,88 @@ def test_schema_defaults_are_read_not_repeated(demo):
     resolved = settings.resolve(demo)
     assert resolved.www[1].sim == "tvmf-k8" and resolved.stability.sims == ["cos"]
     assert resolved.clip_dissect[0].name == "softwpmi-center-tvmf-k8-k10"
+
+
+# ---------------------------------------------------------------- several targets
+
+
+def with_targets(demo: dict, *entries: dict) -> dict:
+    """The demo with ``targets:`` (validated through settings.validate, which fills each
+    entry's defaults and makes the first the primary ``target``), one job per layer, center view."""
+    config = copy.deepcopy(demo)
+    del config["target"]
+    config["targets"] = [dict(entry) for entry in entries]
+    config["views"] = ["center"]
+    config["scale"]["description_jobs"] = "layer"
+    settings.validate(config, REPO / "config.schema.yaml")
+    return config
+
+
+RESNET18 = {"name": "resnet18", "weights": "random", "layers": ["layer4", "fc"]}
+
+
+def test_targets_resolve_the_first_as_primary_with_defaults(demo):
+    config = with_targets(demo, demo["target"], RESNET18)
+    settings.check(config)
+    assert config["target"] is config["targets"][0]
+    assert config["targets"][1]["source"] == "torchvision" and config["targets"][1]["final_layer"] == "auto"
+    resolved = settings.resolve(config)
+    assert resolved.targets == ("resnet50-IMAGENET1K_V1", "resnet18-random")
+    assert resolved.on("compare") and not resolved.on("compare_checkpoints")
+
+
+def test_checkpoints_are_targets_of_one_architecture(demo):
+    config = with_targets(demo, demo["target"], {**demo["target"], "weights": "ckpt/epoch10.pth"},
+                          RESNET18, {**demo["target"], "weights": "runs/b/epoch90.pt"})
+    settings.check(config)
+    assert settings.checkpoint_groups(config) == [
+        ["resnet50-IMAGENET1K_V1", "resnet50-ckpt-epoch10", "resnet50-ckpt-epoch90"]]
+    assert settings.resolve(config).on("compare_checkpoints")
+
+
+@pytest.mark.parametrize("second, named", [
+    ({"weights": "IMAGENET1K_V1"}, "resnet50-IMAGENET1K_V1"),
+    ({"weights": "a/epoch1.pth", "first": "b/epoch1.pt"}, "resnet50-ckpt-epoch1"),
+])
+def test_two_targets_with_one_tag_are_rejected_naming_both(demo, second, named):
+    first = {**demo["target"], "weights": second.pop("first", demo["target"]["weights"])}
+    config = with_targets(demo, first, {**demo["target"], **second})
+    with pytest.raises(ConfigError, match=rf"targets\[0\] .*targets\[1\] .*{re.escape(named)}"):
+        settings.check(config)
+
+
+def test_global_random_weights_name_every_checkpoint_random(demo):
+    config = with_targets(demo, demo["target"], {**demo["target"], "weights": "a/epoch1.pth"})
+    config["weights"] = "random"
+    with pytest.raises(ConfigError, match="resnet50-random"):
+        settings.check(config)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("description_jobs", "concept_set", "scale.description_jobs"),
+    ("views", ["center", "gradcam"], "gradcam view is not supported"),
+])
+def test_several_targets_need_jobs_per_layer_and_no_gradcam_view(demo, key, value, message):
+    config = with_targets(demo, demo["target"], RESNET18)
+    if key == "views":
+        config["views"] = value
+    else:
+        config["scale"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        settings.check(config)
+
+
+def test_one_target_is_unchanged_and_compares_nothing(demo):
+    before = copy.deepcopy(demo)
+    settings.check(demo)
+    assert "targets" not in demo and demo == before
+    resolved = settings.resolve(demo)
+    assert resolved.targets == ("resnet50-IMAGENET1K_V1",)
+    assert not resolved.on("compare") and not resolved.on("compare_checkpoints")
+    assert settings.target_entries(demo) == [demo["target"]]
+
+
+def test_no_target_at_all_is_named(demo):
+    del demo["target"]
+    with pytest.raises(ConfigError, match="target: required"):
+        settings.validate(demo, REPO / "config.schema.yaml")

@@ -5,9 +5,10 @@
 
 
 def clip_dissect_outputs():
-    """The descriptions of every CLIP-Dissect method, described probe set, layer and concept set."""
-    return [description_path(probe, layer, method.name, concepts)
-            for probe in SETTINGS.described_probe_sets for layer in LAYERS
+    """The descriptions of every CLIP-Dissect method, target, described probe set, layer and concept set."""
+    return [description_path(probe, layer, method.name, concepts, target)
+            for target, info in TARGETS.items()
+            for probe in SETTINGS.described_probe_sets for layer in info.layers
             for method in SETTINGS.clip_dissect for concepts in config["concept_sets"]]
 
 
@@ -43,16 +44,17 @@ def clip_dissect_scoring(variant, sim, top_k):
 def clip_dissect_job_views(wildcards):
     """Each view of a job: clip.dissect's cosines and, per layer of the job, the activations
     and each method's scoring and output path."""
+    target = job_target(wildcards)
     methods = clip_dissect_job_methods()
     views = []
     for view in dict.fromkeys(method[2] for method in methods):
         views.append(dict(
             view=view,
             similarity=similarity_path(wildcards.probe, CLIP["dissect"], view, wildcards.concepts),
-            layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer),
+            layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer, target),
                          methods=[dict(method=name, scoring=clip_dissect_scoring(variant, sim, k),
                                        path=description_path(wildcards.probe, layer, name,
-                                                             wildcards.concepts))
+                                                             wildcards.concepts, target))
                                   for name, variant, method_view, sim, k in methods
                                   if method_view == view])
                     for layer in description_job_layers(wildcards)]))

@@ -67,11 +67,13 @@ def method_clip(family):
     return CLIP["dissect"] if family == "clip-dissect" else CLIP["match"]
 
 
-def evaluations():
-    """Every evaluation (evaluated probe sets x methods x concept sets): path and labels."""
-    return [dict(path=evaluation_path(probe, method, concepts),
+def evaluations(target=None):
+    """Every evaluation (evaluated probe sets x methods x concept sets) of a target's final
+    layer (the primary target's when None): path and labels."""
+    target = target or TARGET
+    return [dict(path=evaluation_path(probe, method, concepts, target),
                  labels=dict(probe=probe, method=method, concepts=concepts, family=family,
-                             target=TARGET, clip=method_clip(family), eval_clip=CLIP["eval"],
+                             target=target, clip=method_clip(family), eval_clip=CLIP["eval"],
                              sentence=SENTENCE))
             for probe in SETTINGS.evaluation_probe_sets
             for family, methods in method_families().items()
@@ -81,17 +83,27 @@ def evaluations():
 
 def evaluation_job_outputs():
     """What one evaluate_descriptions job writes: every method's evaluation of one probe set
-    and concept set (wildcards)."""
-    return [evaluation_path("{probe}", method, "{concepts}")
+    and concept set (wildcards; with several targets, also target and its final layer)."""
+    target, layer = ("{target}", "{layer}") if MULTI_TARGET else (None, None)
+    return [evaluation_path("{probe}", method, "{concepts}", target, layer)
             for methods in method_families().values() for method in methods]
+
+
+def evaluation_log():
+    """The log of one evaluate_descriptions job (and target, with several)."""
+    if MULTI_TARGET:
+        return "logs/evaluate_descriptions/{probe}/{target}/{layer}/{concepts}.log"
+    return "logs/evaluate_descriptions/{probe}/{concepts}.log"
 
 
 def evaluation_job_items(wildcards):
     """Each method of a job with its final-layer descriptions and its evaluation path."""
-    layer = FINAL_LAYER
+    target = job_target(wildcards)
+    layer = target_info(target).final
     return [dict(method=method,
-                 descriptions=description_path(wildcards.probe, layer, method, wildcards.concepts),
-                 path=evaluation_path(wildcards.probe, method, wildcards.concepts))
+                 descriptions=description_path(wildcards.probe, layer, method, wildcards.concepts,
+                                               target),
+                 path=evaluation_path(wildcards.probe, method, wildcards.concepts, target))
             for methods in method_families().values() for method in methods]
 
 

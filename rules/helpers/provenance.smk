@@ -10,6 +10,10 @@ def provenance_models():
     evaluated = bool(evaluations())
     models = [dict(name=f"target {config['target']['name']}", tag=target_spec()["weights"],
                    marker=(weights_marker("target", TARGET) or [None])[0])]
+    # the other targets of a comparison (targets:), named by their tag in paths
+    models += [dict(name=f"target {info.entry['name']} ({tag})", tag=target_spec(tag)["weights"],
+                    marker=(weights_marker("target", tag) or [None])[0])
+               for tag, info in TARGETS.items() if tag != TARGET]
     roles = ["match"]
     if SETTINGS.on("clip_dissect") or SETTINGS.on("stability"):
         roles.append("dissect")

@@ -4,9 +4,10 @@
 
 
 def www_outputs():
-    """The descriptions of every WWW method, described probe set, layer and concept set."""
-    return [description_path(probe, layer, method.name, concepts)
-            for probe in SETTINGS.described_probe_sets for layer in LAYERS
+    """The descriptions of every WWW method, target, described probe set, layer and concept set."""
+    return [description_path(probe, layer, method.name, concepts, target)
+            for target, info in TARGETS.items()
+            for probe in SETTINGS.described_probe_sets for layer in info.layers
             for method in SETTINGS.www for concepts in config["concept_sets"]]
 
 
@@ -19,6 +20,7 @@ def www_job_views(wildcards):
     """Each view of a job: the match CLIP's cosines and, per layer of the job, the
     activations and the output of each method of the view (labelled, so nothing pairs by
     list position)."""
+    target = job_target(wildcards)
     views = []
     for view in SETTINGS.views:
         methods = [method for method in SETTINGS.www if method.view == view]
@@ -27,10 +29,10 @@ def www_job_views(wildcards):
         views.append(dict(
             view=view,
             similarity=similarity_path(wildcards.probe, CLIP["match"], view, wildcards.concepts),
-            layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer),
+            layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer, target),
                          methods=[dict(method=method.name, sim=list(names.parse_sim(method.sim)),
                                        path=description_path(wildcards.probe, layer, method.name,
-                                                             wildcards.concepts))
+                                                             wildcards.concepts, target))
                                   for method in methods])
                     for layer in description_job_layers(wildcards)]))
     return views
