@@ -1,6 +1,7 @@
 # The neuron browser: a static site of every neuron of every layer with its top images under
 # each view, the Grad-CAM overlay, every method's concepts, their agreement, the stability over
-# k and the final layer's metrics (neuron_concepts.browser). `snakemake browser` builds it alone.
+# k and the final layer's metrics (neuron_concepts.browser). `snakemake browser` builds it alone
+# (with several targets, the primary target's site; browser_<tag> another's).
 
 
 include: "helpers/browser.smk"
