@@ -12,6 +12,14 @@ scripts, not JSON fetched at run time, so the site works from ``file://`` as wel
 neurons x 8 methods stay fast. HTML comes from the Jinja2 templates in
 ``neuron_concepts/templates/browser``.
 
+Several targets (config ``targets:``): each has its own site, the primary's as with one
+target and another's in ``targets/<tag>/`` inside it (:func:`target_site_file`); every page's
+header links the other targets' index pages (``switcher``, :func:`target_switcher`, relative
+links). On the site of a checkpoint (a target with the same architecture as others), each
+neuron's panel shows the top concept of every method in the other checkpoints of its
+architecture, side by side (``checkpoints``, :func:`checkpoint_tops`; neurons are the same ids
+across checkpoints). Without them a site is written byte for byte as before.
+
 Agreement across methods (ours), per neuron and concept set, over the methods' top
 (rank-0) concepts: ``exact`` is the share of methods that name the most common top concept
 (1.0: all agree); ``semantic`` is the mean pairwise cosine of the top concepts' CLIP text
@@ -52,6 +60,8 @@ METRICS = ("www_hit", "www_f1", "www_clip_cos", "www_mpnet_cos", "cd_clip_cos", 
 #: Concepts shown per method and neuron beyond the selected ones (greyed), best first.
 N_SHOWN = 5
 STATIC_FILES = ("browser.js", "browser.css")
+#: The script that adds the other checkpoints' concepts to a neuron's panel (checkpoint sites only).
+CHECKPOINT_SCRIPT = "checkpoints.js"
 
 
 # ---------------------------------------------------------------- images
@@ -225,10 +235,10 @@ def _environment() -> Environment:
                        trim_blocks=True, lstrip_blocks=True)
 
 
-def _write_static(out: Path) -> None:
+def _write_static(out: Path, checkpoints: bool = False) -> None:
     folder = resources.files("neuron_concepts") / "templates" / "browser"
     (out / "static").mkdir(parents=True, exist_ok=True)
-    for name in STATIC_FILES:
+    for name in STATIC_FILES + ((CHECKPOINT_SCRIPT,) if checkpoints else ()):
         (out / static_file(name)).write_text((folder / name).read_text())
 
 
@@ -275,11 +285,51 @@ def static_file(name: str) -> str:
     return f"static/{name}"
 
 
-def site_files(layers: Sequence[str], convis: bool) -> list[str]:
+def site_files(layers: Sequence[str], convis: bool, checkpoints: bool = False) -> list[str]:
     """What :func:`build_site` writes besides the index and the thumbnails, by name inside
-    the site: each layer's page and data, the static files, and the ConVis page (``convis``)."""
+    the site: each layer's page and data, the static files (and the checkpoints' script,
+    ``checkpoints``), and the ConVis page (``convis``)."""
     return ([layer_file(layer) for layer in layers] + [data_file(layer) for layer in layers]
-            + [static_file(name) for name in STATIC_FILES] + ([CONVIS_PAGE] if convis else []))
+            + [static_file(name) for name in STATIC_FILES]
+            + ([static_file(CHECKPOINT_SCRIPT)] if checkpoints else [])
+            + ([CONVIS_PAGE] if convis else []))
+
+
+def target_site_file(tag: str, file: str) -> str:
+    """A file of another target's site, by its name inside the primary target's site: the
+    site of target ``tag`` is the folder ``targets/<tag>`` there."""
+    return f"targets/{tag}/{file}"
+
+
+def target_switcher(indexes: Mapping[str, str | os.PathLike], current: str) -> list[dict]:
+    """The target switcher of the site of target ``current``: per target of ``indexes`` (tag
+    -> its index page, in order) ``{label, href, current}``, ``href`` the index page relative
+    to this site's folder, so the links work from ``file://`` and from any server root."""
+    if current not in indexes:
+        raise ValueError(f"target {current!r} is not among the sites {list(indexes)}")
+    here = Path(indexes[current]).parent
+    return [dict(label=tag, href=Path(os.path.relpath(Path(index), here)).as_posix(),
+                 current=tag == current) for tag, index in indexes.items()]
+
+
+def top_concepts(descriptions: pd.DataFrame) -> dict[int, str]:
+    """Neuron -> the text of its rank-0 (top) concept."""
+    best = descriptions[descriptions["rank"] == 0]
+    return {int(neuron): concept for neuron, concept in
+            zip(best["neuron"].to_numpy(), best["concept"].astype(str).tolist())}
+
+
+def checkpoint_tops(checkpoints: Sequence[Mapping], layer: str, concepts: str,
+                    methods: Sequence[str]) -> dict[str, dict[str, dict[int, str]]]:
+    """Other checkpoint -> method -> neuron -> top concept, in one layer and concept set, from
+    ``checkpoints`` (``{target, layer, method, concepts, path}`` descriptions of the other
+    checkpoints) for the ``methods`` this site shows, in their order; the checkpoints in the
+    order given. Empty when none is given for this layer and concept set."""
+    tables = {(c["target"], c["method"]): c["path"] for c in checkpoints
+              if c["layer"] == layer and c["concepts"] == concepts}
+    tags = list(dict.fromkeys(tag for tag, _ in tables))
+    return {tag: {method: top_concepts(io.load_descriptions(tables[(tag, method)]))
+                  for method in methods if (tag, method) in tables} for tag in tags}
 
 
 def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str], final_layer: str,
@@ -288,7 +338,8 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
                text_embeddings: Mapping[str, str] | None = None, cams: str | None = None,
                stability: Sequence[Mapping] = (), stability_base_k: int | None = None,
                stability_n_best: int = 5, convis: Sequence[Mapping] = (),
-               options: SiteOptions, title: str = "Neuron browser", threads: int = 1) -> Path:
+               options: SiteOptions, title: str = "Neuron browser", threads: int = 1,
+               switcher: Sequence[Mapping] = (), checkpoints: Sequence[Mapping] = ()) -> Path:
     """Write the browser, ``index`` (``.../index.html``) and the rest beside it, from artifact paths.
 
     Earlier thumbnails and data there are removed; ``threads`` write thumbnails in parallel.
@@ -299,14 +350,19 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
       concepts, path}`` (final layer); ``text_embeddings``: concept set -> text embeddings path;
     - ``stability``: ``{layer, concepts, variant, sim, k, path}``, compared with ``stability_base_k``;
     - ``convis``: ``{image, top (path or None), maps: [{synset, path}]}`` per ConVis image;
-    - ``cams``: the Grad-CAM artifact (overlays), or None.
+    - ``cams``: the Grad-CAM artifact (overlays), or None;
+    - ``switcher``: ``{label, href, current}`` per target (:func:`target_switcher`), linked
+      in every page's header; none: no switcher;
+    - ``checkpoints``: ``{target, layer, method, concepts, path}``, the descriptions of the
+      other checkpoints of this target's architecture, whose top concepts each neuron's panel
+      shows (:func:`checkpoint_tops`); none: no such row.
     """
     index = Path(index)
     out = index.parent
     for stale in ("thumbs", "data"):
         shutil.rmtree(out / stale, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    _write_static(out)
+    _write_static(out, checkpoints=bool(checkpoints))
     man = io.load_manifest(manifest)
     image_ids = man["image_id"].astype(str).tolist()
     tops, n_neurons = _top_images(views, layers, manifest, image_ids, options.n_images)
@@ -316,7 +372,9 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
 
     cam_rows = _write_thumbnails(out, image, image_ids, views, tops, cams, options, threads)
     row_of = {image_id: row for row, image_id in enumerate(image_ids)}
-    convis_rows = _write_convis(out, convis, row_of, image, options, _environment(), title, layers)
+    switcher = [dict(item) for item in switcher]
+    convis_rows = _write_convis(out, convis, row_of, image, options, _environment(), title, layers,
+                                switcher)
 
     emb = _prompt_embeddings(text_embeddings or {})
     tables = {(d["layer"], d["method"], d["concepts"]): d["path"] for d in descriptions}
@@ -327,19 +385,21 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
         layer_data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views,
                                           methods, concept_sets, tables, evals, emb, tops[layer],
                                           image_ids, stability, stability_base_k, stability_n_best,
-                                          class_names, options)
+                                          class_names, options, checkpoints)
         layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
                           page_size=options.page_size, n_images=options.n_images)
         (out / "data").mkdir(exist_ok=True)
         (out / data_file(layer)).write_text(_data_script(layer, layer_data))
         (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
             title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
-            methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer]))
+            methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer],
+            switcher=switcher, has_checkpoints=bool(checkpoints)))
         summaries.append(summary)
     index.write_text(env.get_template("index.html").render(
         title=title, layers=layers, layer_file=layer_file, summaries=summaries, methods=method_names,
         views=[v["view"] for v in views], concept_sets=list(concept_sets), n_images=options.n_images,
-        has_convis=bool(convis_rows), n_neurons=n_neurons, final_layer=final_layer))
+        has_convis=bool(convis_rows), n_neurons=n_neurons, final_layer=final_layer,
+        switcher=switcher))
     return index
 
 
@@ -410,7 +470,7 @@ def _write_thumbnails(out: Path, image, image_ids: list[str], views: Sequence[Ma
 
 
 def _layer_data(layer, final, n_neurons, views, methods, concept_sets, tables, evals, emb, tops,
-                image_ids, stability, base_k, n_best, class_names, options):
+                image_ids, stability, base_k, n_best, class_names, options, checkpoints=()):
     """The layer's data for its page and its summary for the charts."""
     neurons = [dict(id=k, img={v["view"]: tops[v["view"]][k].tolist() for v in views}, cs={})
                for k in range(n_neurons)]
@@ -444,6 +504,7 @@ def _layer_data(layer, final, n_neurons, views, methods, concept_sets, tables, e
         stab = _stability(layer, concepts, stability, base_k, n_best)
         metric_rows = {m["name"]: metric_cells(evals[(m["name"], concepts)])
                        for m in present if final and (m["name"], concepts) in evals}
+        ckpt = checkpoint_tops(checkpoints, layer, concepts, [m["name"] for m in present])
         for k, entry in enumerate(neurons):
             cell = dict(c=[s.get(k, []) for s in shown], ex=_clean(exact[k]), sem=_clean(semantic[k]))
             if stab:
@@ -452,6 +513,9 @@ def _layer_data(layer, final, n_neurons, views, methods, concept_sets, tables, e
                     for s in stab]
             if metric_rows:
                 cell["ev"] = {name: rows.get(k, {}) for name, rows in metric_rows.items()}
+            if ckpt:
+                cell["ckpt"] = {tag: {name: tops_of[k] for name, tops_of in by_method.items() if k in tops_of}
+                                for tag, by_method in ckpt.items()}
             entry["cs"][concepts] = cell
         m = len(present)
         summary["sets"].append(dict(
@@ -479,7 +543,7 @@ def _stability(layer, concepts, stability, base_k, n_best):
     return [dict(label=label, lists=dict(sorted(lists.items()))) for label, lists in groups.items()]
 
 
-def _write_convis(out, convis, row_of, image, options, env, title, layers) -> dict[str, str]:
+def _write_convis(out, convis, row_of, image, options, env, title, layers, switcher=()) -> dict[str, str]:
     """The ConVis page: each configured image with its top synsets and map overlays.
 
     Returns probe row (as text) -> the image's anchor on the page, for the neuron panels' links.
@@ -510,7 +574,7 @@ def _write_convis(out, convis, row_of, image, options, env, title, layers) -> di
         entries.append(dict(image=name, row=row, anchor=anchor, file=f"thumbs/convis/{row}.{THUMB_EXT}",
                             maps=maps, top=top))
     (out / CONVIS_PAGE).write_text(env.get_template("convis.html").render(
-        title=title, entries=entries, layers=layers, layer_file=layer_file))
+        title=title, entries=entries, layers=layers, layer_file=layer_file, switcher=switcher))
     return anchors
 
 

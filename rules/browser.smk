@@ -1,35 +1,43 @@
 # The neuron browser: a static site of every neuron of every layer with its top images under
 # each view, the Grad-CAM overlay, every method's concepts, their agreement, the stability over
-# k and the final layer's metrics (neuron_concepts.browser). `snakemake browser` builds it alone.
+# k and the final layer's metrics (neuron_concepts.browser). `snakemake browser` builds it alone
+# (with several targets, the primary target's site; browser_<tag> another's).
 
 
 include: "helpers/browser.smk"
 
 
-rule browser:
-    """The browser folder: pages, per-layer data and thumbnails (once per image and view); no model."""
-    input:
-        browser_inputs,
-    output:
-        index=paths.browser(neuron_browser.INDEX),
-        files=browser_files(),  # layer pages and data, scripts, the ConVis page
-        thumbs=directory(paths.browser(neuron_browser.THUMBS)),
-    params:
-        site=lambda wc: browser_site(),
-        options=lambda wc: browser_options(),
-    # thumbnails are written in parallel, one image per task
-    threads: 8
-    resources:
-        mem_mb=4000,
-        # minutes: a thumbnail per image and view, at most (and its Grad-CAM overlay)
-        runtime=lambda wc, input, threads, attempt: thumbnail_runtime_min(
-            table_rows(browser_site()["manifest"]), len(browser_views()), threads, attempt),
-    log:
-        "logs/browser/site.log",
-    conda:
-        "../envs/torch.yaml"
-    script:
-        "../workflow_scripts/browser.py"
+# One site per target (rules/helpers/browser.smk): the rule is defined once per target
+# (TARGETS), as rules/activations.smk does; the primary target's keeps the name browser,
+# another's adds its tag (browser_<tag>) and writes targets/<tag>/ in the primary's folder.
+for _tag in TARGETS:
+
+    rule:
+        """The browser folder of a target: pages, per-layer data and thumbnails (once per image
+        and view); no model."""
+        name:
+            browser_rule_name(_tag)
+        input:
+            browser_inputs(_tag),
+        output:
+            index=browser_file(neuron_browser.INDEX, _tag),
+            files=browser_files(_tag),  # layer pages and data, scripts, the ConVis page
+            thumbs=directory(browser_file(neuron_browser.THUMBS, _tag)),
+        params:
+            site=browser_site_params(_tag),
+            options=lambda wc: browser_options(),
+        # thumbnails are written in parallel, one image per task
+        threads: 8
+        resources:
+            mem_mb=4000,
+            # minutes: a thumbnail per image and view, at most (and its Grad-CAM overlay)
+            runtime=browser_runtime(_tag),
+        log:
+            browser_log(_tag),
+        conda:
+            "../envs/torch.yaml"
+        script:
+            "../workflow_scripts/browser.py"
 
 
 rule browser_screenshot:

@@ -57,6 +57,133 @@ def test_heat_overlay_colours_the_peak_red_and_zero_blue():
     np.testing.assert_allclose(out[0, 0], [0, 0, 127], atol=2)
 
 
+# ---------------------------------------------------------------- several targets, constructed artifacts
+
+
+def write_artifacts(root: Path) -> dict:
+    """Four probe images, one layer of three neurons, and descriptions by two methods of two
+    checkpoints ("early", this site's target, and "late"), whose top concepts differ: the
+    keyword arguments of build_site for the early checkpoint, with the late one's tables."""
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for i in range(4):
+        path = root / "images" / f"im{i}.png"
+        Image.new("RGB", (12, 8), (60 * i, 20, 200 - 40 * i)).save(path)
+        rows.append(dict(image_id=f"im{i}", path=str(path), label="", label_name="", width=12, height=8))
+    io.save_manifest(root / "manifest.parquet", pd.DataFrame(rows))
+    rng = np.random.default_rng(0)
+    io.save_activations(root / "acts.npz", rng.normal(size=(4, 3)), [r["image_id"] for r in rows])
+    words = ["dog", "cat", "car", "tree", "sky"]
+    tables = {}
+    for ckpt, shift in (("early", 0), ("late", 2)):
+        for method, offset in (("m1", 0), ("m2", 1)):
+            table = io.description_table(
+                (neuron, rank, cid, words[cid], 1.0 - 0.1 * rank, rank == 0, False)
+                for neuron in range(3) for rank in range(3)
+                for cid in [(neuron + rank + shift + offset) % len(words)])
+            path = root / f"{ckpt}-{method}.parquet"
+            io.save_descriptions(path, table)
+            tables[(ckpt, method)] = path
+    site = dict(manifest=str(root / "manifest.parquet"), layers=["l1"], final_layer="l1",
+                views=[dict(view="center", boxes=None, activations={"l1": str(root / "acts.npz")})],
+                methods=[dict(name=m, family="www", view="center") for m in ("m1", "m2")],
+                concept_sets=["words"],
+                descriptions=[dict(layer="l1", method=m, concepts="words", path=str(tables[("early", m)]))
+                              for m in ("m1", "m2")],
+                options=browser.SiteOptions(n_images=2))
+    late = [dict(target="late", layer="l1", method=m, concepts="words", path=str(tables[("late", m)]))
+            for m in ("m1", "m2")]
+    return dict(site=site, late=late, tables=tables)
+
+
+def layer_data(index: Path, layer: str) -> dict:
+    """The data script of a layer's page, as the JSON it registers."""
+    import json
+
+    text = (index.parent / browser.data_file(layer)).read_text()
+    return json.loads(text.splitlines()[1].split("] = ", 1)[1].rstrip(";"))
+
+
+def test_target_switcher_links_each_index_relative_to_the_site():
+    indexes = {"a": "results/browser/index.html", "b": "results/browser/targets/b/index.html",
+               "c": "results/browser/targets/c/index.html"}
+    assert browser.target_switcher(indexes, "a") == [
+        dict(label="a", href="index.html", current=True),
+        dict(label="b", href="targets/b/index.html", current=False),
+        dict(label="c", href="targets/c/index.html", current=False)]
+    assert [t["href"] for t in browser.target_switcher(indexes, "b")] == [
+        "../../index.html", "index.html", "../c/index.html"]
+    assert browser.target_site_file("b", "index.html") == "targets/b/index.html"
+    with pytest.raises(ValueError):
+        browser.target_switcher(indexes, "d")
+
+
+def test_site_with_a_switcher_links_the_other_targets_from_every_page(tmp_path: Path):
+    made = write_artifacts(tmp_path)
+    switcher = browser.target_switcher({"early": tmp_path / "site" / "index.html",
+                                        "late": tmp_path / "site" / "targets" / "late" / "index.html"},
+                                       "early")
+    index = browser.build_site(tmp_path / "site" / "index.html", **made["site"], switcher=switcher)
+    for page in (index, index.parent / browser.layer_file("l1")):
+        html = page.read_text()
+        assert '<a href="targets/late/index.html" class="" data-target="late">late</a>' in html
+        assert '<a href="index.html" class="current" data-target="early">early</a>' in html
+    plain = browser.build_site(tmp_path / "plain" / "index.html", **made["site"])
+    for name in (browser.INDEX, browser.layer_file("l1")):
+        assert 'class="targets"' not in (plain.parent / name).read_text()
+        assert "checkpoints.js" not in (plain.parent / name).read_text()
+    assert not (plain.parent / browser.static_file(browser.CHECKPOINT_SCRIPT)).exists()
+    # the switcher changes the pages only: the same data and thumbnails
+    assert layer_data(plain, "l1") == layer_data(index, "l1")
+
+
+def test_checkpoint_neurons_show_the_other_checkpoints_top_concepts(tmp_path: Path):
+    made = write_artifacts(tmp_path)
+    index = browser.build_site(tmp_path / "site" / "index.html", **made["site"], checkpoints=made["late"])
+    data = layer_data(index, "l1")
+    for neuron in data["neurons"]:
+        cell = neuron["cs"]["words"]
+        expected = {}
+        for method in ("m1", "m2"):
+            late = pd.read_parquet(made["tables"][("late", method)])
+            expected[method] = late[(late["neuron"] == neuron["id"]) & (late["rank"] == 0)]["concept"].item()
+        assert cell["ckpt"] == {"late": expected}
+        # this checkpoint's own top concept stays first in its column, and differs here
+        assert [rows[0][0] for rows in cell["c"]] != list(expected.values())
+    assert (index.parent / browser.static_file(browser.CHECKPOINT_SCRIPT)).is_file()
+    assert '<script src="static/checkpoints.js"></script>' in (index.parent / browser.layer_file("l1")).read_text()
+    files = browser.site_files(["l1"], convis=False, checkpoints=True)
+    assert all((index.parent / name).is_file() for name in files)
+
+
+def test_checkpoint_rows_are_drawn_beside_each_neuron_panel(tmp_path: Path):
+    """checkpoints.js draws, under every panel browser.js shows, a row per other checkpoint."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/setup_system.sh")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    made = write_artifacts(tmp_path)
+    index = browser.build_site(tmp_path / "site" / "index.html", **made["site"], checkpoints=made["late"])
+    late = pd.read_parquet(made["tables"][("late", "m2")])
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            tab = chromium.new_page()
+            errors = []
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.goto((index.parent / browser.layer_file("l1")).as_uri())
+            tab.wait_for_selector(".neuron .checkpoints")
+            assert tab.locator(".neuron .checkpoints").count() == 3
+            for neuron in range(3):
+                cell = tab.locator(f'#neuron-{neuron} tr[data-checkpoint="late"] td[data-method="m2"]')
+                assert cell.inner_text() == late[(late["neuron"] == neuron) & (late["rank"] == 0)]["concept"].item()
+            tab.fill("#search", "no concept reads like this")
+            tab.fill("#search", "")
+            assert tab.locator(".neuron .checkpoints").count() == 3  # drawn again after a redraw
+            assert errors == []
+        finally:
+            chromium.close()
+
+
 # ---------------------------------------------------------------- the workflow's browser
 
 

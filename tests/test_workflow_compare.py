@@ -212,3 +212,31 @@ def test_most_changed_neurons_are_those_whose_concepts_changed_most(checkpoints)
     # the checkpoints are also compared as targets
     compared = pd.read_csv(checkpoints.path("results/tables/compare_targets.csv"))
     assert list(dict.fromkeys(compared["target"])) == list(CKPT_TAGS)
+
+
+def test_each_checkpoint_has_a_browser_with_a_switcher_and_the_others_concepts(checkpoints):
+    """With the browser on, each checkpoint has its site (the second in targets/<tag>/): its
+    pages link the other's, and each neuron's data holds the other checkpoint's top concept
+    per method, as its description parquet has it."""
+    import json
+
+    def browser_on(config):
+        config["browser"] = {"enabled": True, "screenshot": False}
+
+    early, late = CKPT_TAGS
+    with checkpoints.changed_config(browser_on):
+        checkpoints.snakemake("browser", "browser_" + late.replace("-", "_"))
+    primary = checkpoints.path("results/browser")
+    other = primary / "targets" / late
+    assert f'<a href="../../index.html" class="" data-target="{early}">{early}</a>' in (
+        other / "index.html").read_text()
+    assert f'<a href="targets/{late}/index.html" class="" data-target="{late}">' in (
+        primary / "layer-fc.html").read_text()
+    for site, shown in ((other, early), (primary, late)):
+        script = (site / "data" / "fc.js").read_text().splitlines()[1]
+        data = json.loads(script.split("] = ", 1)[1].rstrip(";"))
+        for method in METHODS:
+            table = descriptions(checkpoints, shown, "fc", method)
+            expected = table[table["rank"] == 0].set_index("neuron")["concept"]
+            assert {n["id"]: n["cs"]["words"]["ckpt"][shown][method] for n in data["neurons"]} == \
+                expected.to_dict()
