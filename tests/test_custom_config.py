@@ -65,3 +65,28 @@ def test_gpu_jobs_ask_for_a_card_their_gpu_memory_fits(tmp_path):
                              str(path), "--replace-workflow-config"],
                             text=True, capture_output=True, cwd=tmp_path)
     assert failed.returncode != 0 and "more than any card" in failed.stdout + failed.stderr
+
+
+def job_counts(plan: str) -> dict[str, int]:
+    """Jobs per rule from a dry run's "Job stats" table."""
+    table = plan[plan.index("Job stats:"):].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
+
+
+def test_the_compare_example_plans_the_shared_stages_once(tmp_path):
+    """resources/examples/compare.yaml (README): ResNet-50 with two weights and ResNet-18.
+    The probe manifest, text embeddings and the center view's image embeddings are planned once
+    for the three targets; activations, Grad-CAM and descriptions per target; both comparisons."""
+    plan = dry_run(tmp_path, "--configfile", str(REPO / "resources/examples/compare.yaml"),
+                   "--replace-workflow-config")
+    jobs = job_counts(plan)
+    assert jobs["probe_manifest"] == 1 and jobs["text_embeddings"] == 2  # imagenet, demo_words
+    assert re.findall(r"results/image_emb/demo/[^/]+/center\.npz", plan).__len__() >= 1
+    assert len(set(re.findall(r"results/image_emb/demo/[^/\s]+/center\.npz", plan))) == 1
+    activations = {rule for rule in jobs if rule.startswith("activations")}
+    assert len(activations) == 3 and all(jobs[rule] == 2 for rule in activations)  # 2 views each
+    assert jobs["grad_cam"] == 3
+    assert jobs["compare_targets"] == jobs["compare_checkpoints"] == 1
+    tags = {"resnet50-IMAGENET1K_V1", "resnet50-IMAGENET1K_V2", "resnet18-IMAGENET1K_V1"}
+    assert set(re.findall(r"results/descriptions/demo/([^/]+)/", plan)) == tags
