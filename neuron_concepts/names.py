@@ -3,7 +3,10 @@
 Every path component that carries parameters has one builder here, a parser that gives the
 values back, and a regular expression that matches exactly what the builder writes:
 
-- view: ``center``, ``gradcam-f0.5`` -- :func:`view_name`, :func:`parse_view`, :data:`VIEW`
+- view: ``center``, ``gradcam-f0.5`` -- :func:`view_name`, :func:`parse_view`, :data:`VIEW`;
+  a target's own view (several targets: the gradcam view's crops are each target's),
+  ``gradcam-f0.5@resnet18-random`` -- :func:`target_view`, :func:`parse_view` (``target``),
+  :data:`TARGET_VIEW`
 - similarity: ``cos``, ``tvmf-k16`` -- :func:`sim_name`, :func:`parse_sim`, :data:`SIM`
 - cosine file: ``cos.npz``, ``cos-f16.npz`` (the stored dtype) -- :func:`cosine_file_name`,
   :func:`parse_cosine_file_name`, :data:`COSINE_FILE`
@@ -55,6 +58,7 @@ INTEGER = r"[0-9]+"
 NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?"  # what f"{x:g}" writes for x >= 0
 CONFIG_NAME = r"[A-Za-z0-9_.]+"  # names the config gives: probe sets, concept sets, vocabularies
 MODEL_TAG = r"[^/]+"  # model_tag: one path component
+VIEW_TARGET = r"[^/@]+"  # a model tag as a view names it (target_view): no "@"
 SYNSET = r"[^/]+\.n\.[0-9]+"  # a WordNet noun synset, e.g. hunting_dog.n.01
 
 
@@ -152,12 +156,21 @@ class Parsed:
     kind: str
     params: dict = field(default_factory=dict)
     suffix: str = ""  # a view's GPU_DECODE_SUFFIX, or nothing
+    target: str | None = None  # the target of a target's own view (target_view), or None
+
+    @property
+    def base(self) -> str:
+        """The name without its target (``gradcam-f0.5+gpudecode`` of
+        ``gradcam-f0.5+gpudecode@resnet18-random``): the name methods carry."""
+        if self.target is None:
+            return self.name
+        return self.name[:len(self.name) - len(self.target) - len(TARGET_SEPARATOR)]
 
     @property
     def params_part(self) -> str:
-        """The name after the kind (``f0.5`` of ``gradcam-f0.5``), without a suffix; empty
-        without parameters."""
-        return self.name[len(self.kind) + 1:len(self.name) - len(self.suffix)]
+        """The name after the kind (``f0.5`` of ``gradcam-f0.5``), without a suffix or a
+        target; empty without parameters."""
+        return self.base[len(self.kind) + 1:len(self.base) - len(self.suffix)]
 
 
 @dataclass(frozen=True)
@@ -167,12 +180,21 @@ class Family:
     what: str  # the word in messages
     variants: dict[str, Variant]
     suffixes: tuple[str, ...] = ()  # what may follow any member's name (a view's decode path)
+    targeted: bool = False  # a name may end in TARGET_SEPARATOR + a target (a target's view)
 
     @property
     def pattern(self) -> str:
-        """Any member's name, without named groups (so patterns can be combined)."""
+        """Any member's name without a target, without named groups (so patterns can be
+        combined): what method names carry."""
         suffix = f"(?:{'|'.join(re.escape(s) for s in self.suffixes)})?" if self.suffixes else ""
         return "(?:" + "|".join(v.pattern for v in self.variants.values()) + ")" + suffix
+
+    @property
+    def targeted_pattern(self) -> str:
+        """Any member's name, with a target where the family has them (:data:`TARGET_VIEW`)."""
+        if not self.targeted:
+            return self.pattern
+        return f"{self.pattern}(?:{re.escape(TARGET_SEPARATOR)}{VIEW_TARGET})?"
 
     def variant(self, kind: str) -> Variant:
         if kind not in self.variants:
@@ -187,12 +209,17 @@ class Family:
         return _checked(self.variant(kind).name(values), self.pattern, self.what)
 
     def parse(self, name: str) -> Parsed:
-        suffix = next((s for s in self.suffixes if name.endswith(s)), "")
+        base, target = name, None
+        if self.targeted and TARGET_SEPARATOR in name:
+            base, _, target = name.rpartition(TARGET_SEPARATOR)
+            if re.fullmatch(VIEW_TARGET, target) is None:
+                base, target = name, None  # not a target: no variant matches below
+        suffix = next((s for s in self.suffixes if base.endswith(s)), "")
         for variant in self.variants.values():
-            match = variant.regex.fullmatch(name[:len(name) - len(suffix)])
+            match = variant.regex.fullmatch(base[:len(base) - len(suffix)])
             if match:
                 return Parsed(name, variant.kind, {p.name: p.parse(match[p.name]) for p in variant.params},
-                              suffix)
+                              suffix, target)
         raise ValueError(f"{name!r} is not a {self.what} name (expected one of: "
                          + ", ".join(v.pattern for v in self.variants.values()) + ")")
 
@@ -278,11 +305,15 @@ class Scheme:
 #: the models' PIL pipeline, so their artifacts never stand in for the PIL ones.
 GPU_DECODE_SUFFIX = "+gpudecode"
 IMAGE_DECODES = ("pil", "gpu")
+#: What joins a view and the target whose own it is (:func:`target_view`):
+#: ``gradcam-f0.5@resnet18-random``, the Grad-CAM crops of that target in the CLIP stages'
+#: paths (image embeddings, similarity) of a run with several targets.
+TARGET_SEPARATOR = "@"
 
 VIEWS = Family("view", {
     "center": Variant("center"),  # the model's own preprocessing
     "gradcam": Variant("gradcam", (Param("crop_fraction", "f"),)),  # config section gradcam
-}, suffixes=(GPU_DECODE_SUFFIX,))
+}, suffixes=(GPU_DECODE_SUFFIX,), targeted=True)
 
 SIMILARITIES = Family("similarity", {
     "cos": Variant("cos"),
@@ -313,6 +344,8 @@ CLIP_DISSECT = Scheme("CLIP-Dissect method", (
 
 
 VIEW = VIEWS.pattern
+#: A view with or without a target (:func:`target_view`): what a path's ``{view}`` may be.
+TARGET_VIEW = VIEWS.targeted_pattern
 # The parameter part of a gradcam view (``f0.5``): it also names that view's crop boxes.
 GRADCAM_CROP = VIEWS.variants["gradcam"].params_pattern
 
@@ -324,18 +357,36 @@ def view_name(kind: str, **params: float) -> str:
 
 def parse_view(name: str) -> Parsed:
     """Kind and parameters of a view name: ``gradcam-f0.5`` -> gradcam, crop_fraction 0.5
-    (``suffix``: :data:`GPU_DECODE_SUFFIX` when its images were decoded on the GPU)."""
+    (``suffix``: :data:`GPU_DECODE_SUFFIX` when its images were decoded on the GPU;
+    ``target``: the target of a target's own view, :func:`target_view`, else None)."""
     return VIEWS.parse(name)
+
+
+def target_view(view: str, target: str) -> str:
+    """A target's own view: ``gradcam-f0.5@resnet18-random``, the view whose crops are that
+    target's (its Grad-CAM boxes), named so in the CLIP stages' paths of a run with several
+    targets. ``view`` is a view without a target (a ``+gpudecode`` suffix stays before ``@``)."""
+    if parse_view(view).target is not None:
+        raise ValueError(f"{view!r} already names its target")
+    return _checked(f"{view}{TARGET_SEPARATOR}{target}", TARGET_VIEW, "target's view")
+
+
+def untargeted_view(view: str) -> str:
+    """A view without its target (:func:`target_view`): ``gradcam-f0.5@resnet18-random`` ->
+    ``gradcam-f0.5``; a view without one as it is."""
+    return parse_view(view).base
 
 
 def decoded_view(view: str, decode: str) -> str:
     """A view's name for the image stages' decode path (``scale.image_decode``): as it is
-    for ``pil``, the models' own pipeline; ``center+gpudecode`` for ``gpu``."""
+    for ``pil``, the models' own pipeline; ``center+gpudecode`` for ``gpu``. A target's view
+    keeps its target: ``gradcam-f0.5+gpudecode@resnet18-random``."""
     if decode not in IMAGE_DECODES:
         raise ValueError(f"unknown image decode {decode!r}: use one of {IMAGE_DECODES}")
-    base = VIEWS.parse(view)
-    plain = view[:len(view) - len(base.suffix)]
-    return _checked(plain + (GPU_DECODE_SUFFIX if decode == "gpu" else ""), VIEW, "view")
+    parsed = VIEWS.parse(view)
+    plain = parsed.base[:len(parsed.base) - len(parsed.suffix)]
+    decoded = _checked(plain + (GPU_DECODE_SUFFIX if decode == "gpu" else ""), VIEW, "view")
+    return decoded if parsed.target is None else target_view(decoded, parsed.target)
 
 
 def view_decode(view: str) -> str:
@@ -642,7 +693,7 @@ WILDCARDS: dict[str, str] = {
     "target": MODEL_TAG,
     "clip": MODEL_TAG,
     "model": MODEL_TAG,
-    "view": VIEW,
+    "view": TARGET_VIEW,  # a target's own view in the CLIP stages' paths (target_view)
     "layer": LAYER,
     "crop": GRADCAM_CROP,
     "www_method": WWW_METHOD,

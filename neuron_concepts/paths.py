@@ -86,7 +86,8 @@ def convis_text_embeddings(clip: str = "{clip}", vocab: str = "{vocab}") -> str:
 
 
 def image_embeddings(probe: str = "{probe}", clip: str = "{clip}", view: str = "{view}") -> str:
-    """The CLIP image embeddings of a probe set through one view (names.view_name)."""
+    """The CLIP image embeddings of a probe set through one view (names.view_name; a target's
+    own view, names.target_view, where several targets crop each their own)."""
     return f"{RESULTS}/image_emb/{probe}/{clip}/{view}.npz"
 
 

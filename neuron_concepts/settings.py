@@ -133,7 +133,8 @@ def checkpoint_groups(config: dict) -> list[list[str]]:
 
 def check_targets(config: dict) -> None:
     """Every target has its own tag in paths; several targets need one description job per
-    layer (each target has its own layers) and no gradcam view (crops are a target's own)."""
+    layer (each target has its own layers). A gradcam view's crops are each target's own
+    (names.target_view names them in the CLIP stages' paths)."""
     entries = target_entries(config)
     seen: dict[str, int] = {}
     for index, target in enumerate(entries):
@@ -152,10 +153,6 @@ def check_targets(config: dict) -> None:
     if scale(config).description_jobs != "layer":
         raise ConfigError("scale.description_jobs: several targets need one description job "
                           "per layer (each target has its own layers); set it to layer")
-    if "gradcam" in config.get("views", []):
-        raise ConfigError("views: the gradcam view is not supported with several targets yet "
-                          "(each target's Grad-CAM crops would need their own CLIP image "
-                          "embeddings); use views: [center]")
 
 
 def check_core(config: dict) -> None:

@@ -58,7 +58,8 @@ SETTINGS = settings.resolve(config, LAYER_NAMES)
 config["target"]["final_layer"] = FINAL.layer if FINAL is not None else None
 for _target, _found in zip(TARGET_ENTRIES[1:], OTHER_TARGET_LAYERS):
     _target["final_layer"] = _found.final_layer.layer if _found.final_layer is not None else None
-if TARGET_LAYERS.gradcam is not None:
+# With several targets each resolves its own (TargetInfo.found.gradcam): "auto" stays.
+if TARGET_LAYERS.gradcam is not None and len(TARGET_ENTRIES) == 1:
     config["gradcam"]["layer"] = TARGET_LAYERS.gradcam.layer
 
 
@@ -178,14 +179,27 @@ def text_embedding_models(wildcards):
             for tag in text_models()]
 
 
+def clip_view(view, target=None):
+    """The name of ``view`` in the CLIP stages' paths (image embeddings, similarity) for a
+    target's descriptions. A view that crops is its target's own with several targets (the
+    crops are the target's Grad-CAM boxes): ``gradcam-f0.5@resnet18-random``
+    (names.target_view); the center view, and every view of a single target, as it is."""
+    if not MULTI_TARGET or names.gradcam_crop(view) is None:
+        return view
+    return names.target_view(view, target or TARGET)
+
+
 def similarity_pairs():
     """(CLIP model tag, view) of every cosine file of a concept set, each once: clip.match
-    under WWW's views, clip.dissect under CLIP-Dissect's (and the stability study's)."""
-    pairs = [(CLIP["match"], method.view) for method in SETTINGS.www]
-    pairs += [(CLIP["dissect"], method.view) for method in SETTINGS.clip_dissect]
+    under WWW's views, clip.dissect under CLIP-Dissect's (and the stability study's), a
+    cropping view once per target (clip_view), the center view once for all."""
+    views = {"match": [method.view for method in SETTINGS.www],
+             "dissect": [method.view for method in SETTINGS.clip_dissect]}
     if SETTINGS.on("stability"):
-        pairs.append((CLIP["dissect"], settings.STABILITY_VIEW))
-    return list(dict.fromkeys(pairs))
+        views["dissect"].append(settings.STABILITY_VIEW)
+    return list(dict.fromkeys((CLIP[role], clip_view(view, target))
+                              for role in ("match", "dissect") for view in views[role]
+                              for target in TARGETS))
 
 
 def similarity_items(wildcards):
@@ -565,10 +579,14 @@ def description_resources(input, attempt, n_top, n_ks, passes):
                 runtime=attempt * resources.description_runtime_min(shape, n_top, passes))
 
 
-def view_boxes_path(probe, view):
-    """The crop boxes a view needs (named by the view's crop, names.gradcam_crop); None for center."""
+def view_boxes_path(probe, view, target=None):
+    """The crop boxes a view needs (named by the view's crop, names.gradcam_crop); None for
+    center. Whose: the target a target's own view names (clip_view), else ``target``, else
+    the primary target's."""
     crop = names.gradcam_crop(view)
-    return None if crop is None else paths.crop_boxes(probe, TARGET, crop)
+    if crop is None:
+        return None
+    return paths.crop_boxes(probe, names.parse_view(view).target or target or TARGET, crop)
 
 
 def image_shard_paths(path, probe, stage):
@@ -594,8 +612,10 @@ def activation_shard_inputs(layer_names):
 
 
 def view_boxes(wildcards):
-    """Input function: the crop boxes of ``wildcards.view``, if it crops."""
-    path = view_boxes_path(wildcards.probe, wildcards.view)
+    """Input function: the crop boxes of ``wildcards.view``, if it crops: the job's target's
+    (activations), the target its view names (image embeddings of a target's own view), or
+    the primary target's."""
+    path = view_boxes_path(wildcards.probe, wildcards.view, job_target(wildcards))
     return [path] if path else []
 
 

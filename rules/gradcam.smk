@@ -1,6 +1,8 @@
 # The Grad-CAM view of the improved WWW (Sannomiya & Hotta 2025): CAMs once per probe set
 # and target, crop boxes per crop fraction, and the crop comparison figure. A gradcam view
 # is named gradcam-{crop} (gradcam-f0.5, names.gradcam_crop); its boxes paths.crop_boxes.
+# With several targets each target's crops are its own: the CLIP stages name the view with
+# its target, gradcam-f0.5@resnet18-random (clip_view in rules/common.smk).
 
 
 include: "helpers/gradcam.smk"
@@ -18,9 +20,9 @@ rule grad_cam:
     output:
         paths.gradcam_cams(),
     params:
-        target=target_spec(),
+        target=lambda wc: target_spec(wc.target),
         # the Grad-CAM layer and how its output is a map (neuron_concepts.layers.LayerNeurons)
-        layer=lambda wc: gradcam_layer_spec(),
+        layer=lambda wc: gradcam_layer_spec(wc.target),
         rows=shard_rows,
         batch_size=config["gradcam"]["batch_size"],
         device=config["device"],

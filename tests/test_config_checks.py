@@ -288,18 +288,19 @@ def test_global_random_weights_name_every_checkpoint_random(demo):
         settings.check(config)
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("description_jobs", "concept_set", "scale.description_jobs"),
-    ("views", ["center", "gradcam"], "gradcam view is not supported"),
-])
-def test_several_targets_need_jobs_per_layer_and_no_gradcam_view(demo, key, value, message):
+def test_several_targets_need_jobs_per_layer(demo):
     config = with_targets(demo, demo["target"], RESNET18)
-    if key == "views":
-        config["views"] = value
-    else:
-        config["scale"][key] = value
-    with pytest.raises(ConfigError, match=message):
+    config["scale"]["description_jobs"] = "concept_set"
+    with pytest.raises(ConfigError, match="scale.description_jobs"):
         settings.check(config)
+
+
+def test_several_targets_take_the_gradcam_view(demo):
+    """Each target's crops are its own (names.target_view in the CLIP stages' paths)."""
+    config = with_targets(demo, demo["target"], RESNET18)
+    config["views"] = ["center", "gradcam"]
+    settings.check(config)
+    assert settings.resolve(config).views == ["center", "gradcam-f0.5"]
 
 
 def test_one_target_is_unchanged_and_compares_nothing(demo):

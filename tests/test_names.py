@@ -185,3 +185,45 @@ def test_a_method_parameter_added_in_names_alone_names_its_descriptions(workflow
     assert f"results/eval/demo/resnet18-random/fc/{method}/imagenet.parquet" in out
     assert "www-center-cos-n4-a0.95/" not in out
     assert workflow.planned_jobs()["www_descriptions"] == len(workflow.config["concept_sets"])
+
+
+def test_a_targets_view_round_trips_and_keeps_its_crop_and_decode():
+    """Several targets: a gradcam view's crops are each target's own, named after the view."""
+    view = names.target_view("gradcam-f0.5", "resnet18-random")
+    assert view == "gradcam-f0.5@resnet18-random"
+    parsed = parse_view(view)
+    assert (parsed.kind, parsed.params, parsed.target, parsed.base) == \
+        ("gradcam", {"crop_fraction": 0.5}, "resnet18-random", "gradcam-f0.5")
+    assert names.gradcam_crop(view) == "f0.5" and names.untargeted_view(view) == "gradcam-f0.5"
+    assert parse_view("gradcam-f0.5").target is None  # a single target's view: no target
+    # the decode suffix stays before the target, and each round-trips
+    gpu = names.decoded_view(view, "gpu")
+    assert gpu == "gradcam-f0.5+gpudecode@resnet18-random"
+    assert names.view_decode(gpu) == "gpu" and names.view_decode(view) == "pil"
+    assert names.decoded_view(gpu, "pil") == view
+    assert names.target_view("gradcam-f0.5+gpudecode", "vit_b_16-random") == \
+        "gradcam-f0.5+gpudecode@vit_b_16-random"
+    assert parse_view("gradcam-f0.5+gpudecode@vit_b_16-random").suffix == names.GPU_DECODE_SUFFIX
+    for name in (view, gpu, "center", "gradcam-f0.5"):
+        assert re.fullmatch(WILDCARDS["view"], name), name
+
+
+@pytest.mark.parametrize("build", [
+    lambda: names.target_view("gradcam-f0.5@resnet18-random", "resnet50-random"),  # one target
+    lambda: names.target_view("gradcam-f0.5", "a/b"),  # a target is one path component
+    lambda: names.target_view("gradcam-f0.5", "res@net"),
+    lambda: names.target_view("gradcam-f", "resnet18-random"),
+    lambda: www_method_name("gradcam-f0.5@resnet18-random", "cos", n_images=4, alpha=0.95),
+])
+def test_a_targets_view_refuses_what_it_could_not_read(build):
+    """Method names stay target-free: a target's descriptions are in its own folder."""
+    with pytest.raises(ValueError):
+        build()
+
+
+@pytest.mark.parametrize("name", ["gradcam-f0.5@", "gradcam-f0.5@a@b", "gradcam@resnet18-random",
+                                  "gradcam-f0.5+gpudecode+gpudecode@x"])
+def test_parse_view_refuses_a_malformed_target(name):
+    with pytest.raises(ValueError):
+        parse_view(name)
+    assert not re.fullmatch(WILDCARDS["view"], name)

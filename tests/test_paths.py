@@ -183,3 +183,17 @@ def test_the_scan_finds_a_hand_written_path(tmp_path):
                     '# what made results/ (prose is fine)\n')
     found = [line for file in [rule] for line in file.read_text().splitlines() if HAND_WRITTEN.search(line)]
     assert len(found) == 2
+
+
+@pytest.mark.parametrize("function", [paths.image_embeddings, paths.similarity])
+def test_a_targets_view_in_a_clip_path_gives_its_target_back(function):
+    """Several targets: the CLIP stages' paths of a gradcam view name its target
+    (names.target_view), matched by the view's wildcard constraint and parsed back."""
+    view = names.target_view(VIEW, CONCRETE["target"])
+    values = {name: CONCRETE[name] for name in inspect.signature(function).parameters}
+    path = function(**{**values, "view": view})
+    assert f"/{VIEW}@{CONCRETE['target']}" in path
+    match = pattern_regex(function()).fullmatch(path)
+    assert match is not None and match["view"] == view
+    parsed = names.parse_view(match["view"])
+    assert (parsed.target, names.gradcam_crop(match["view"])) == (CONCRETE["target"], "f0.5")

@@ -4,7 +4,9 @@ Two tiny runs of two targets (a random ResNet-18 and a random MobileNetV3-small;
 checkpoint files of one random ResNet-18) and one single-target run per target: the shared
 stages run once however many targets there are, each target's descriptions equal its own
 single-target run's, and the comparison tables' numbers are recomputed here from the
-description and evaluation parquets with plain pandas (not neuron_concepts.compare).
+description and evaluation parquets with plain pandas (not neuron_concepts.compare). With the
+gradcam view, the center view's CLIP stages run once and the gradcam view's once per target,
+each from its own crops, as in the target's single-target run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 import torchvision
 
 from conftest import Workflow, tiny_config
+from neuron_concepts import names, paths
 
 pytestmark = pytest.mark.workflow
 
@@ -240,3 +243,64 @@ def test_each_checkpoint_has_a_browser_with_a_switcher_and_the_others_concepts(c
             expected = table[table["rank"] == 0].set_index("neuron")["concept"]
             assert {n["id"]: n["cs"]["words"]["ckpt"][shown][method] for n in data["neurons"]} == \
                 expected.to_dict()
+
+
+# ---------------------------------------------------------------- the gradcam view, per target
+
+
+GRADCAM_VIEW = names.view_name("gradcam", crop_fraction=0.5)
+GRADCAM_METHODS = [names.www_method_name(view, "cos", n_images=4, alpha=0.95)
+                   for view in ("center", GRADCAM_VIEW)]
+CLIP_TAG = "tiny-clip-random"
+
+
+def with_gradcam(config: dict) -> dict:
+    """Both views, one similarity; no evaluation (the views are what is compared)."""
+    config["views"] = ["center", "gradcam"]
+    config["methods"]["www"]["similarities"] = ["cos"]
+    config["evaluation"]["probe_sets"] = []
+    return config
+
+
+@pytest.fixture(scope="module")
+def compared_gradcam(run_workflow) -> Workflow:
+    return run_workflow(with_gradcam(two_targets()))
+
+
+def embeddings(flow: Workflow, view: str) -> dict[str, np.ndarray]:
+    with np.load(flow.path(paths.image_embeddings("demo", CLIP_TAG, view))) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def test_gradcam_view_is_each_targets_own_and_center_is_shared(compared_gradcam, run_workflow):
+    flow = compared_gradcam
+    jobs = executed_jobs(flow)
+    # center once for both targets; the gradcam view's crops, embeddings, cosines per target
+    assert jobs["image_embeddings"] == 1 + 2, jobs
+    assert jobs["grad_cam"] == 2 and jobs["crop_boxes"] == 2
+    assert jobs["similarity"] == 1  # one job writes every (model, view) file of a concept set
+    assert jobs["www_descriptions"] == 2 * 2
+    own = {tag: names.target_view(GRADCAM_VIEW, tag) for tag in TAGS.values()}
+    stored = sorted(p.name for p in flow.path(paths.image_embeddings("demo", CLIP_TAG, "x")).parent.glob("*.npz"))
+    assert stored == sorted(f"{view}.npz" for view in ["center", *own.values()])
+    cosines = flow.path(paths.similarity("demo", CLIP_TAG, "center", "words", "cos.npz")).parents[2]
+    assert sorted(p.name for p in cosines.iterdir()) == sorted(["center", *own.values()])
+    # each target's crops are its own: other boxes, other CLIP embeddings
+    boxes = {tag: pd.read_parquet(flow.path(paths.crop_boxes("demo", tag, "f0.5"))) for tag in TAGS.values()}
+    first, second = boxes.values()
+    assert list(first["image_id"]) == list(second["image_id"]) and not first.equals(second)
+    assert not np.array_equal(embeddings(flow, own["resnet18-random"])["emb"],
+                              embeddings(flow, own["mobilenet_v3_small-random"])["emb"])
+    # ... the same as a single-target run's (named gradcam-f0.5 there), descriptions included
+    for entry in (RESNET, MOBILENET):
+        tag = TAGS[entry["name"]]
+        single = run_workflow(with_gradcam(single_target(entry)))
+        assert not single.path(paths.image_embeddings("demo", CLIP_TAG, own[tag])).exists()
+        pd.testing.assert_frame_equal(boxes[tag], pd.read_parquet(
+            single.path(paths.crop_boxes("demo", tag, "f0.5"))))
+        for key, values in embeddings(single, GRADCAM_VIEW).items():
+            np.testing.assert_array_equal(embeddings(flow, own[tag])[key], values)
+        for layer in LAYERS[tag]:
+            for method in GRADCAM_METHODS:
+                pd.testing.assert_frame_equal(descriptions(flow, tag, layer, method),
+                                              descriptions(single, tag, layer, method))

@@ -50,7 +50,8 @@ def clip_dissect_job_views(wildcards):
     for view in dict.fromkeys(method[2] for method in methods):
         views.append(dict(
             view=view,
-            similarity=similarity_path(wildcards.probe, CLIP["dissect"], view, wildcards.concepts),
+            similarity=similarity_path(wildcards.probe, CLIP["dissect"], clip_view(view, target),
+                                       wildcards.concepts),
             layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer, target),
                          methods=[dict(method=name, scoring=clip_dissect_scoring(variant, sim, k),
                                        path=description_path(wildcards.probe, layer, name,

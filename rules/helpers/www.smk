@@ -28,7 +28,8 @@ def www_job_views(wildcards):
             continue
         views.append(dict(
             view=view,
-            similarity=similarity_path(wildcards.probe, CLIP["match"], view, wildcards.concepts),
+            similarity=similarity_path(wildcards.probe, CLIP["match"], clip_view(view, target),
+                                       wildcards.concepts),
             layers=[dict(layer=layer, activations=activations_path(wildcards.probe, view, layer, target),
                          methods=[dict(method=method.name, sim=list(names.parse_sim(method.sim)),
                                        path=description_path(wildcards.probe, layer, method.name,
