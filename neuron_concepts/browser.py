@@ -359,17 +359,12 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     """
     index = Path(index)
     out = index.parent
-    for stale in ("thumbs", "data"):
-        shutil.rmtree(out / stale, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_static(out, checkpoints=bool(checkpoints))
+    _fresh_site(out, checkpoints=bool(checkpoints))
     man = io.load_manifest(manifest)
     image_ids = man["image_id"].astype(str).tolist()
     tops, n_neurons = _top_images(views, layers, manifest, image_ids, options.n_images)
-
-    def image(row: int) -> Image.Image:
-        return data.load_image(man["path"].iloc[row])
-
+    image_paths = man["path"].astype(str).tolist()
+    image = lambda row: data.load_image(image_paths[row])  # noqa: E731  (row -> probe image)
     cam_rows = _write_thumbnails(out, image, image_ids, views, tops, cams, options, threads)
     row_of = {image_id: row for row, image_id in enumerate(image_ids)}
     switcher = [dict(item) for item in switcher]
@@ -380,7 +375,8 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
     tables = {(d["layer"], d["method"], d["concepts"]): d["path"] for d in descriptions}
     evals = {(e["method"], e["concepts"]): io.load_evaluation(e["path"]) for e in evaluations}
     class_names, env, summaries = imagenet_class_names(), _environment(), []
-    method_names = [m["name"] for m in methods]
+    page = dict(title=title, layers=layers, layer_file=layer_file, switcher=switcher,
+                methods=[m["name"] for m in methods], has_convis=bool(convis_rows))
     for layer in layers:
         layer_data, summary = _layer_data(layer, layer == final_layer, n_neurons[layer], views,
                                           methods, concept_sets, tables, evals, emb, tops[layer],
@@ -388,19 +384,29 @@ def build_site(index: str | os.PathLike, *, manifest: str, layers: Sequence[str]
                                           class_names, options, checkpoints)
         layer_data.update(thumb_ext=THUMB_EXT, cam_rows=cam_rows, convis_rows=convis_rows,
                           page_size=options.page_size, n_images=options.n_images)
-        (out / "data").mkdir(exist_ok=True)
-        (out / data_file(layer)).write_text(_data_script(layer, layer_data))
-        (out / layer_file(layer)).write_text(env.get_template("layer.html").render(
-            title=title, layer=layer, layers=layers, layer_file=layer_file, summary=summary,
-            methods=method_names, has_convis=bool(convis_rows), n_neurons=n_neurons[layer],
-            switcher=switcher, has_checkpoints=bool(checkpoints)))
+        _write_layer_page(out, env, layer, layer_data, summary=summary, n_neurons=n_neurons[layer],
+                          has_checkpoints=bool(checkpoints), **page)
         summaries.append(summary)
     index.write_text(env.get_template("index.html").render(
-        title=title, layers=layers, layer_file=layer_file, summaries=summaries, methods=method_names,
-        views=[v["view"] for v in views], concept_sets=list(concept_sets), n_images=options.n_images,
-        has_convis=bool(convis_rows), n_neurons=n_neurons, final_layer=final_layer,
-        switcher=switcher))
+        summaries=summaries, views=[v["view"] for v in views], concept_sets=list(concept_sets),
+        n_images=options.n_images, n_neurons=n_neurons, final_layer=final_layer, **page))
     return index
+
+
+def _fresh_site(out: Path, *, checkpoints: bool) -> None:
+    """Remove earlier thumbnails and data under ``out`` and write the static files there."""
+    for stale in ("thumbs", "data"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_static(out, checkpoints=checkpoints)
+
+
+def _write_layer_page(out: Path, env: Environment, layer: str, layer_data: Mapping,
+                      **page) -> None:
+    """Write one layer's data script and its page, rendered with ``page``'s values."""
+    (out / "data").mkdir(exist_ok=True)
+    (out / data_file(layer)).write_text(_data_script(layer, layer_data))
+    (out / layer_file(layer)).write_text(env.get_template("layer.html").render(layer=layer, **page))
 
 
 def _prompt_embeddings(text_embeddings: Mapping[str, str]) -> dict[str, tuple[np.ndarray, dict[int, int]]]:
