@@ -446,7 +446,7 @@ def import_open_clip():
     if "open_clip" not in sys.modules and "transformers" not in sys.modules:
         sys.modules["transformers"] = None  # makes ``import transformers`` an ImportError
         try:
-            import open_clip
+            import open_clip  # noqa: F401  (imported here without transformers)
         finally:
             del sys.modules["transformers"]
     import open_clip

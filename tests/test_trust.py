@@ -36,7 +36,7 @@ def test_a_table_edited_by_hand_is_named_never_blessed_and_the_named_command_rem
     failed = flow.snakemake(check=False)
     assert failed.returncode != 0
     command = "snakemake --cores all --forcerun results/tables/concept_discovery.md"
-    assert f"changed by hand: results/tables/concept_discovery.md" in failed.stdout
+    assert "changed by hand: results/tables/concept_discovery.md" in failed.stdout
     assert command in failed.stdout
     assert "localrule provenance:" not in failed.stdout  # stopped before any job
     # The manifest of the finished run still stands and names the damage too.

@@ -1,6 +1,6 @@
 """Rank every ConVis vocabulary synset at every patch location of a shard of probe images."""
 
-from neuron_concepts import convis_volume, data, io, models, names, paths as artifact_paths
+from neuron_concepts import convis_volume, data, io, models, paths as artifact_paths
 from neuron_concepts.errors import InputDataError
 from neuron_concepts.logs import to_file
 

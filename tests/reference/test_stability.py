@@ -376,7 +376,6 @@ def test_duplicated_concept_ties_exactly_in_the_chain_and_the_lower_index_is_kep
     split = 0
     for method, table, _ in clip_dissect.describe_methods(
             SimpleNamespace(raw=cos), acts, methods, texts, n_best=cos.shape[1]):
-        k = method["scoring"]["top_k"]
         scores = table.pivot(index="neuron", columns="concept_id", values="score").to_numpy()
         np.testing.assert_array_equal(scores[:, 0], scores[:, original + 1])
         top5 = stability.top_concepts(table, N_BEST)[1]
