@@ -8,13 +8,14 @@
 # primary target's keep these names; another target's add its tag (activations_<tag>).
 
 
-for _tag, _info in TARGETS.items():
-    _suffix = "" if _tag == TARGET else "_" + re.sub(r"\W", "_", _tag)
+include: "helpers/activations.smk"
 
+
+for _tag, _info in TARGETS.items():
     rule:
         """Activations [N, K] of every configured layer of the target, one forward pass per view."""
         name:
-            f"activations{_suffix}"
+            target_rule_name("activations", _tag)
         input:
             manifest=paths.probe_manifest(),
             boxes=view_boxes,
@@ -50,7 +51,7 @@ for _tag, _info in TARGETS.items():
     rule:
         """Activations of one shard (a range of manifest rows) of a sharded probe set."""
         name:
-            f"activations_shard{_suffix}"
+            target_rule_name("activations_shard", _tag)
         input:
             manifest=paths.probe_manifest(),
             boxes=view_boxes,
@@ -83,7 +84,7 @@ for _tag, _info in TARGETS.items():
     rule:
         """The activations of a sharded probe set: its shards' rows, in manifest order."""
         name:
-            f"join_activations{_suffix}"
+            target_rule_name("join_activations", _tag)
         input:
             manifest=paths.probe_manifest(),
             shards=activation_shard_inputs(_info.layers),

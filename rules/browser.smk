@@ -16,7 +16,7 @@ for _tag in TARGETS:
         """The browser folder of a target: pages, per-layer data and thumbnails (once per image
         and view); no model."""
         name:
-            browser_rule_name(_tag)
+            target_rule_name("browser", _tag)
         input:
             browser_inputs(_tag),
         output:

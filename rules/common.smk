@@ -129,6 +129,12 @@ def target_info(tag):
     return TARGETS[tag]
 
 
+def target_rule_name(rule, tag):
+    """A rule defined once per target is named ``rule`` for the primary target and
+    ``rule_<tag>`` (non-word characters as _) for another."""
+    return rule if tag == TARGET else "{}_{}".format(rule, re.sub(r"\W", "_", tag))
+
+
 def job_target(wildcards):
     """The target of a job: its ``{target}`` wildcard, or the primary target."""
     return wildcards.target if "target" in wildcards.keys() else TARGET
@@ -169,16 +175,6 @@ def text_models():
     return list(dict.fromkeys(CLIP[role] for role in roles))
 
 
-def text_embedding_models(wildcards):
-    """Each model of a text_embeddings job: load_clip arguments, the text parts its cosine
-    matrices compare with (similarity_matrices: part and matrix share their names), output
-    path, and the embeddings by the same model whose raw rows it copies (known_class_embeddings)."""
-    return [dict(tag=tag, clip=clip_spec(tag), parts=(parts := similarity_matrices(tag)),
-                 path=paths.text_embeddings(tag, wildcards.concepts),
-                 known=known_class_embeddings(tag) if "raw" in parts else None)
-            for tag in text_models()]
-
-
 def clip_view(view, target=None):
     """The name of ``view`` in the CLIP stages' paths (image embeddings, similarity) for a
     target's descriptions. A view that crops is its target's own with several targets (the
@@ -187,55 +183,6 @@ def clip_view(view, target=None):
     if not MULTI_TARGET or names.gradcam_crop(view) is None:
         return view
     return names.target_view(view, target or TARGET)
-
-
-def similarity_pairs():
-    """(CLIP model tag, view) of every cosine file of a concept set, each once: clip.match
-    under WWW's views, clip.dissect under CLIP-Dissect's (and the stability study's), a
-    cropping view once per target (clip_view), the center view once for all."""
-    views = {"match": [method.view for method in SETTINGS.www],
-             "dissect": [method.view for method in SETTINGS.clip_dissect]}
-    if SETTINGS.on("stability"):
-        views["dissect"].append(settings.STABILITY_VIEW)
-    return list(dict.fromkeys((CLIP[role], clip_view(view, target))
-                              for role in ("match", "dissect") for view in views[role]
-                              for target in TARGETS))
-
-
-def similarity_items(wildcards):
-    """Each (model, view) of a similarity job: inputs, matrices and output path."""
-    return [dict(clip=tag, view=view, matrices=similarity_matrices(tag),
-                 images=paths.image_embeddings(wildcards.probe, tag, view),
-                 texts=paths.text_embeddings(tag, wildcards.concepts),
-                 path=similarity_path(wildcards.probe, tag, view, wildcards.concepts))
-            for tag, view in similarity_pairs()]
-
-
-def evaluation_model_kind(tag):
-    """``clip`` or ``sentence``: which evaluation model a path's model name is."""
-    if tag == CLIP["eval"]:
-        return "clip"
-    if tag == SENTENCE:
-        return "sentence"
-    raise WorkflowError(f"{tag!r} is neither the evaluation CLIP ({CLIP['eval']}) nor the "
-                        f"sentence model ({SENTENCE})")
-
-
-def evaluation_model_spec(tag):
-    """Loader arguments of an evaluation model, with its kind."""
-    kind = evaluation_model_kind(tag)
-    return dict(kind=kind, **(clip_role_spec("eval") if kind == "clip" else sentence_spec()))
-
-
-def weights_spec(kind, tag):
-    """What the download_weights rule fetches for a model named ``tag``."""
-    if kind == "target" and tag in TARGETS:
-        return dict(kind=kind, **target_spec(tag))
-    if kind == "clip":
-        return dict(kind=kind, **clip_spec(tag))
-    if kind == "sentence" and tag == SENTENCE:
-        return dict(kind=kind, **sentence_spec())
-    raise WorkflowError(f"no configured {kind} model is named {tag!r}")
 
 
 def weights_marker(kind, tag):
@@ -515,28 +462,6 @@ def similarity_path(probe, clip, view, concepts):
                             names.cosine_file_name(SETTINGS.scale.cosine_dtype))
 
 
-def similarity_resources(wildcards, attempt):
-    """A similarity job's mem_mb, gpu_mem_mb and runtime: neuron_concepts.resources'
-    formulas on the shapes its inputs hold (known once they exist; Snakemake asks again
-    then), times the attempt."""
-    pairs = [(item["images"], item["texts"], item["matrices"]) for item in similarity_items(wildcards)]
-    needs = resources.similarity_resources(pairs, SETTINGS.scale.gpu_mem_mb)
-    return {key: attempt * value for key, value in needs.items()}
-
-
-def similarity_mem_mb(wildcards, attempt):
-    return similarity_resources(wildcards, attempt)["mem_mb"]
-
-
-def similarity_gpu_mem_mb(wildcards, attempt):
-    """0 for a job pinned to the CPU."""
-    return similarity_resources(wildcards, attempt)["gpu_mem_mb"] if use_gpu() else 0
-
-
-def similarity_runtime(wildcards, attempt):
-    return similarity_resources(wildcards, attempt)["runtime"]
-
-
 def description_job_layers(wildcards):
     """The layers one description job describes: its own ``{layer}`` (scale.description_jobs:
     layer) or every layer (concept_set)."""
@@ -594,35 +519,12 @@ def image_shard_paths(path, probe, stage):
     return [paths.image_shard(path, shard) for shard in image_shards(probe, stage)]
 
 
-def activation_shard_lists(layer_names):
-    """An input function: per layer of ``layer_names``, the activation shards of a job's probe
-    set, target and view, in row order (join_activations' params, one list per output)."""
-    def shards(wildcards):
-        return [image_shard_paths(paths.activations(wildcards.probe, wildcards.target,
-                                                    wildcards.view, layer), wildcards.probe, "image")
-                for layer in layer_names]
-
-    return shards
-
-
-def activation_shard_inputs(layer_names):
-    """An input function: every activation shard of a job (activation_shard_lists, flat)."""
-    lists = activation_shard_lists(layer_names)
-    return lambda wildcards: [path for shards in lists(wildcards) for path in shards]
-
-
 def view_boxes(wildcards):
     """Input function: the crop boxes of ``wildcards.view``, if it crops: the job's target's
     (activations), the target its view names (image embeddings of a target's own view), or
     the primary target's."""
     path = view_boxes_path(wildcards.probe, wildcards.view, job_target(wildcards))
     return [path] if path else []
-
-
-def concept_source(wildcards):
-    """A concept file is an input of its concept set, so editing it reruns what depends on it."""
-    spec = config["concept_sets"][wildcards.concepts]
-    return [spec["path"]] if spec["type"] == "file" else []
 
 
 # ---------------------------------------------------------------- final outputs

@@ -1,3 +1,6 @@
+include: "helpers/concepts.smk"
+
+
 rule concept_set:
     """Normalise a concept set: stripped, blank lines dropped, in order (duplicates kept unless deduplicate)."""
     input:

@@ -1,3 +1,6 @@
+include: "helpers/embed.smk"
+
+
 rule text_embeddings:
     """CLIP text embeddings of a concept set by every CLIP model that matches concepts.
 

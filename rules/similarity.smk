@@ -1,3 +1,6 @@
+include: "helpers/similarity.smk"
+
+
 rule similarity:
     """Image-concept cosines [N, C] of a concept set, for every CLIP model and view that matches it.
 

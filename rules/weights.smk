@@ -1,3 +1,6 @@
+include: "helpers/weights.smk"
+
+
 rule download_weights:
     """Fetch a model's weights into the cache once; every model job reads them from there."""
     output:

@@ -126,12 +126,6 @@ def browser_options():
                 similarity_threshold=b.similarity_threshold)
 
 
-def browser_rule_name(tag):
-    """What builds target ``tag``'s site is named so: browser for the primary
-    target, browser_<tag> (non-word characters as _) for another."""
-    return "browser" if tag == TARGET else "browser_{}".format(re.sub(r"\W", "_", tag))
-
-
 def browser_log(tag):
     """The log of the job that builds target ``tag``'s site."""
     return "logs/browser/site.log" if tag == TARGET else f"logs/browser/{tag}/site.log"

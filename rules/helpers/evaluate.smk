@@ -110,3 +110,19 @@ def evaluation_job_items(wildcards):
 def evaluation_outputs():
     """The concept-discovery table (no rows when nothing is evaluated)."""
     return paths.table_files("concept_discovery")
+
+
+def evaluation_model_kind(tag):
+    """``clip`` or ``sentence``: which evaluation model a path's model name is."""
+    if tag == CLIP["eval"]:
+        return "clip"
+    if tag == SENTENCE:
+        return "sentence"
+    raise WorkflowError(f"{tag!r} is neither the evaluation CLIP ({CLIP['eval']}) nor the "
+                        f"sentence model ({SENTENCE})")
+
+
+def evaluation_model_spec(tag):
+    """Loader arguments of an evaluation model, with its kind."""
+    kind = evaluation_model_kind(tag)
+    return dict(kind=kind, **(clip_role_spec("eval") if kind == "clip" else sentence_spec()))
